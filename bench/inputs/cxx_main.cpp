@@ -74,7 +74,8 @@ int main()
 
     for (const char *s : {"12", "-3", "x"}) {
         try {
-            std::cout << "parsed " << parse_positive(s) << '\n';
+            int v = parse_positive(s);
+            std::cout << "parsed " << v << '\n';
         } catch (const std::domain_error &e) {
             std::cout << "domain_error: " << e.what() << '\n';
         } catch (const std::exception &e) {
