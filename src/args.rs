@@ -1,0 +1,599 @@
+//! Command-line parsing with GNU ld's conventions.
+//!
+//! ld's command line is order-sensitive (`--whole-archive`, `-Bstatic` and groups apply to the
+//! inputs that follow them), accepts long options with one or two dashes, and glues values to
+//! short options (`-lc`, `-L/usr/lib`). A declarative parser would fight all of that, so this
+//! module walks the arguments by hand and produces a plain [`Args`] value.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub enum InputKind {
+    /// A path given on the command line.
+    File(PathBuf),
+    /// `-lNAME` (or `-l:FILENAME`).
+    Lib(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct InputArg {
+    pub kind: InputKind,
+    pub whole_archive: bool,
+    /// `-Bstatic` in effect: only `.a` files are searched for `-l`.
+    pub static_only: bool,
+    /// Index of the `--start-group` this input belongs to, if any.
+    pub group: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strip {
+    None,
+    Debug,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildId {
+    None,
+    Sha1,
+    Uuid,
+    Hex(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub inputs: Vec<InputArg>,
+    pub output: PathBuf,
+    pub lib_paths: Vec<PathBuf>,
+    pub entry: Option<String>,
+    pub undefined: Vec<String>,
+    pub defsyms: Vec<(String, String)>,
+    pub gc_sections: bool,
+    pub print_gc_sections: bool,
+    pub strip: Strip,
+    pub map_file: Option<PathBuf>,
+    pub build_id: BuildId,
+    pub eh_frame_hdr: bool,
+    pub pie: bool,
+    pub shared: bool,
+    pub relocatable: bool,
+    pub scripts: Vec<PathBuf>,
+    pub exec_stack: bool,
+    pub relro: bool,
+    pub image_base: Option<u64>,
+    pub threads: Option<usize>,
+    pub trace: bool,
+    pub verbose: bool,
+    pub allow_multiple_definition: bool,
+    pub no_undefined_error: bool,
+    pub version: bool,
+    pub help: bool,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            inputs: Vec::new(),
+            output: PathBuf::from("a.out"),
+            lib_paths: Vec::new(),
+            entry: None,
+            undefined: Vec::new(),
+            defsyms: Vec::new(),
+            gc_sections: false,
+            print_gc_sections: false,
+            strip: Strip::None,
+            map_file: None,
+            build_id: BuildId::None,
+            eh_frame_hdr: false,
+            pie: false,
+            shared: false,
+            relocatable: false,
+            scripts: Vec::new(),
+            exec_stack: false,
+            relro: true,
+            image_base: None,
+            threads: None,
+            trace: false,
+            verbose: false,
+            allow_multiple_definition: false,
+            no_undefined_error: false,
+            version: false,
+            help: false,
+        }
+    }
+}
+
+/// Options that take a value, by canonical name (without leading dashes). Single-letter options
+/// also accept the value glued on (`-lc`).
+const WITH_VALUE: &[&str] = &[
+    "o",
+    "output",
+    "L",
+    "library-path",
+    "l",
+    "library",
+    "e",
+    "entry",
+    "u",
+    "undefined",
+    "m",
+    "z",
+    "T",
+    "script",
+    "dT",
+    "defsym",
+    "Map",
+    "plugin",
+    "plugin-opt",
+    "dynamic-linker",
+    "I",
+    "hash-style",
+    "soname",
+    "h",
+    "rpath",
+    "rpath-link",
+    "version-script",
+    "build-id",
+    "y",
+    "trace-symbol",
+    "sysroot",
+    "Ttext",
+    "Tdata",
+    "Tbss",
+    "image-base",
+    "section-start",
+    "O",
+    "threads",
+    "thread-count",
+    "exclude-libs",
+    "dependency-file",
+    "error-limit",
+    "A",
+    "architecture",
+    "b",
+    "format",
+    "wrap",
+    "package-metadata",
+    "compress-debug-sections",
+    "unresolved-symbols",
+    "emit-relocs-for",
+    "dynamic-list",
+    "print-map-discarded",
+    "icf",
+    "plugin-save-temps",
+    "retain-symbols-file",
+    "undefined-version",
+    "audit",
+    "f",
+    "F",
+    "auxiliary",
+    "filter",
+    "init",
+    "fini",
+    "fuse-ld",
+    "G",
+    "R",
+    "just-symbols",
+    "oformat",
+    "Y",
+];
+
+/// Options accepted and ignored because they have no effect on a static link.
+const IGNORED_FLAGS: &[&str] = &[
+    "as-needed",
+    "no-as-needed",
+    "eh-frame-hdr-ignored",
+    "no-add-needed",
+    "add-needed",
+    "copy-dt-needed-entries",
+    "no-copy-dt-needed-entries",
+    "sort-common",
+    "no-undefined",
+    "fatal-warnings",
+    "no-fatal-warnings",
+    "warn-common",
+    "color-diagnostics",
+    "enable-new-dtags",
+    "disable-new-dtags",
+    "no-dynamic-linker",
+    "export-dynamic",
+    "E",
+    "no-export-dynamic",
+    "Bsymbolic",
+    "Bsymbolic-functions",
+    "discard-all",
+    "x",
+    "discard-locals",
+    "X",
+    "discard-none",
+    "no-warn-mismatch",
+    "warn-shared-textrel",
+    "warn-once",
+    "no-relax",
+    "relax",
+    "nostdlib",
+    "no-keep-memory",
+    "reduce-memory-overheads",
+    "stats",
+    "no-demangle",
+    "demangle",
+    "warn-constructors",
+    "warn-multiple-gp",
+    "no-warn-rwx-segments",
+    "warn-rwx-segments",
+    "no-warn-execstack",
+    "warn-execstack",
+    "gdb-index",
+    "no-gdb-index",
+    "no-ctors-in-init-array",
+    "ignore-unresolvable-reference-to-undefined",
+    "C",
+    "g",
+    "Qy",
+    "qmagic",
+    "no-check-sections",
+    "check-sections",
+    "fix-cortex-a53-843419",
+    "no-undefined-version",
+    "no-rosegment",
+    "rosegment",
+    "error-unresolved-symbols",
+    "warn-unresolved-symbols",
+    "allow-shlib-undefined",
+    "no-allow-shlib-undefined",
+    "EL",
+    "detect-odr-violations",
+    "no-print-gc-sections",
+    "no-map-whole-files",
+    "dc",
+    "dp",
+    "d",
+    "no-define-common",
+    "accept-unknown-input-arch",
+    "no-accept-unknown-input-arch",
+    "no-omagic",
+    "cref",
+    "no-eh-frame-hdr",
+    "P",
+    "no-pie-error",
+];
+
+/// Reads `@file` response files the way GNU tools do: whitespace-separated words, with single
+/// and double quotes and backslash escapes, expanded recursively.
+fn expand_response_files(args: impl Iterator<Item = String>, depth: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for arg in args {
+        if let Some(path) = arg.strip_prefix('@') {
+            if depth > 32 {
+                bail!("response file nesting too deep at @{path}");
+            }
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let words = split_response_words(&text);
+                    out.extend(expand_response_files(words.into_iter(), depth + 1)?);
+                }
+                // GNU ld treats an unreadable @file as a plain argument.
+                Err(_) => out.push(arg),
+            }
+        } else {
+            out.push(arg);
+        }
+    }
+    Ok(out)
+}
+
+fn split_response_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+fn parse_number(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
+    let argv = expand_response_files(raw, 0)?;
+    let mut a = Args::default();
+    let mut whole_archive = false;
+    let mut static_only = false;
+    let mut group: Option<usize> = None;
+    let mut groups = 0usize;
+    let mut i = 0;
+
+    while i < argv.len() {
+        let arg = &argv[i];
+        i += 1;
+        if !arg.starts_with('-') || arg == "-" {
+            a.inputs.push(InputArg {
+                kind: InputKind::File(PathBuf::from(arg)),
+                whole_archive,
+                static_only,
+                group,
+            });
+            continue;
+        }
+        // Split "--name=value" / "-name=value", and glued single-letter values ("-lc").
+        let body = arg.trim_start_matches('-');
+        let (mut name, mut value): (String, Option<String>) = match body.split_once('=') {
+            Some((n, v)) if WITH_VALUE.contains(&n) || n == "build-id" || n == "threads" => {
+                (n.to_string(), Some(v.to_string()))
+            }
+            _ => (body.to_string(), None),
+        };
+        if value.is_none() && !WITH_VALUE.contains(&name.as_str()) && !arg.starts_with("--") {
+            // Glued short option: -lfoo, -L/dir, -ofile, -zrelro, -Ttext=..., -dT...
+            for short in [
+                "dT", "L", "l", "o", "e", "u", "m", "z", "T", "y", "O", "h", "R", "I", "Y",
+            ] {
+                if let Some(rest) = body.strip_prefix(short) {
+                    if !rest.is_empty() && !is_known_flag(body) {
+                        name = short.to_string();
+                        value = Some(rest.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        // Options whose value is optional and never taken from the next argument.
+        let optional_value = matches!(name.as_str(), "build-id" | "threads");
+        let needs_value = WITH_VALUE.contains(&name.as_str()) && !optional_value;
+        let mut take = |value: &mut Option<String>| -> Result<String> {
+            if let Some(v) = value.take() {
+                return Ok(v);
+            }
+            let v = argv
+                .get(i)
+                .cloned()
+                .with_context(|| format!("option '{arg}' requires an argument"))?;
+            i += 1;
+            Ok(v)
+        };
+        match name.as_str() {
+            "o" | "output" => a.output = PathBuf::from(take(&mut value)?),
+            "L" | "library-path" => a.lib_paths.push(PathBuf::from(take(&mut value)?)),
+            "l" | "library" => {
+                let lib = take(&mut value)?;
+                a.inputs.push(InputArg { kind: InputKind::Lib(lib), whole_archive, static_only, group });
+            }
+            "e" | "entry" => a.entry = Some(take(&mut value)?),
+            "u" | "undefined" => a.undefined.push(take(&mut value)?),
+            "defsym" => {
+                let v = take(&mut value)?;
+                let (sym, expr) = v
+                    .split_once('=')
+                    .with_context(|| format!("--defsym: expected SYMBOL=EXPRESSION, got '{v}'"))?;
+                a.defsyms.push((sym.trim().to_string(), expr.trim().to_string()));
+            }
+            "m" => {
+                let emu = take(&mut value)?;
+                if emu != "elf_x86_64" {
+                    bail!("unsupported emulation '{emu}' (only elf_x86_64 is supported)");
+                }
+            }
+            "z" => {
+                let kw = take(&mut value)?;
+                match kw.as_str() {
+                    "execstack" => a.exec_stack = true,
+                    "noexecstack" => a.exec_stack = false,
+                    "relro" => a.relro = true,
+                    "norelro" => a.relro = false,
+                    _ if kw.starts_with("max-page-size=") || kw.starts_with("common-page-size=") => {}
+                    "now" | "lazy" | "text" | "notext" | "textoff" | "separate-code"
+                    | "noseparate-code" | "defs" | "undefs" | "origin" | "nodelete" | "nodlopen"
+                    | "combreloc" | "nocombreloc" | "noexecheap" | "global" | "initfirst"
+                    | "interpose" | "muldefs" | "nocopyreloc" | "ibt" | "shstk" | "cet-report=none"
+                    | "mark-plt" | "nomark-plt" | "start-stop-gc" | "nostart-stop-gc"
+                    | "unique-symbol" | "nounique-symbol" | "pack-relative-relocs"
+                    | "nopack-relative-relocs" | "noextern-protected-data" => {
+                        if kw == "muldefs" {
+                            a.allow_multiple_definition = true;
+                        }
+                    }
+                    _ if kw.starts_with("stack-size=") || kw.starts_with("x86-64-") => {}
+                    _ => bail!("unknown -z option '{kw}'"),
+                }
+            }
+            "T" | "script" | "dT" | "default-script" => a.scripts.push(PathBuf::from(take(&mut value)?)),
+            "Map" => a.map_file = Some(PathBuf::from(take(&mut value)?)),
+            "M" | "print-map" => {}
+            "gc-sections" => a.gc_sections = true,
+            "no-gc-sections" => a.gc_sections = false,
+            "print-gc-sections" => a.print_gc_sections = true,
+            "s" | "strip-all" => a.strip = Strip::All,
+            "S" | "strip-debug" | "strip-dwo" => {
+                if a.strip == Strip::None {
+                    a.strip = Strip::Debug
+                }
+            }
+            "build-id" => {
+                a.build_id = match value.as_deref() {
+                    None | Some("sha1") | Some("tree") | Some("md5") | Some("fast") | Some("xxhash") => BuildId::Sha1,
+                    Some("none") => BuildId::None,
+                    Some("uuid") => BuildId::Uuid,
+                    Some(h) if h.starts_with("0x") || h.starts_with("0X") => {
+                        let hex = &h[2..];
+                        if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            bail!("--build-id: invalid hexadecimal value '{h}'");
+                        }
+                        BuildId::Hex((0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap()).collect())
+                    }
+                    Some(other) => bail!("--build-id: unknown style '{other}'"),
+                }
+            }
+            "eh-frame-hdr" => a.eh_frame_hdr = true,
+            "static" | "Bstatic" | "dn" | "non_shared" => static_only = true,
+            "Bdynamic" | "dy" | "call_shared" => static_only = false,
+            "pie" | "pic-executable" => a.pie = true,
+            "no-pie" | "no-pic-executable" => a.pie = false,
+            "shared" | "Bshareable" => a.shared = true,
+            "r" | "relocatable" | "i" | "Ur" => a.relocatable = true,
+            "whole-archive" => whole_archive = true,
+            "no-whole-archive" => whole_archive = false,
+            "start-group" | "(" => {
+                if group.is_some() {
+                    bail!("nested --start-group");
+                }
+                group = Some(groups);
+                groups += 1;
+            }
+            "end-group" | ")" => {
+                if group.take().is_none() {
+                    bail!("--end-group without --start-group");
+                }
+            }
+            "image-base" => {
+                let v = take(&mut value)?;
+                a.image_base = Some(parse_number(&v).with_context(|| format!("--image-base: invalid address '{v}'"))?);
+            }
+            "Ttext-segment" => {
+                let v = take(&mut value)?;
+                a.image_base = Some(parse_number(&v).with_context(|| format!("-Ttext-segment: invalid address '{v}'"))?);
+            }
+            "threads" | "thread-count" => {
+                if let Some(v) = value.take() {
+                    a.threads = Some(v.parse().with_context(|| format!("--threads: invalid count '{v}'"))?);
+                }
+            }
+            "no-threads" => a.threads = Some(1),
+            "t" | "trace" => a.trace = true,
+            "verbose" => a.verbose = true,
+            "v" | "V" | "version" => a.version = true,
+            "help" => a.help = true,
+            "allow-multiple-definition" => a.allow_multiple_definition = true,
+            "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
+            "plugin" | "plugin-opt" | "dynamic-linker" | "I" | "hash-style" | "rpath" | "rpath-link"
+            | "version-script" | "y" | "trace-symbol" | "sysroot" | "O" | "exclude-libs"
+            | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
+            | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "R" | "Y" => {
+                take(&mut value)?;
+            }
+            "soname" | "h" => bail!("option '{arg}' is only meaningful for shared libraries, which spacer does not build"),
+            _ if IGNORED_FLAGS.contains(&name.as_str()) => {}
+            _ if needs_value => bail!("unsupported option '{arg}'"),
+            _ => bail!("unknown option '{arg}'"),
+        }
+    }
+    if group.is_some() {
+        bail!("--start-group without matching --end-group");
+    }
+    Ok(a)
+}
+
+fn is_known_flag(body: &str) -> bool {
+    IGNORED_FLAGS.contains(&body)
+        || matches!(
+            body,
+            "static"
+                | "shared"
+                | "s"
+                | "S"
+                | "r"
+                | "t"
+                | "v"
+                | "V"
+                | "version"
+                | "verbose"
+                | "e"
+                | "o"
+                | "l"
+                | "u"
+                | "m"
+                | "z"
+                | "T"
+                | "dT"
+                | "L"
+                | "Bstatic"
+                | "Bdynamic"
+                | "pie"
+                | "no-pie"
+                | "export-dynamic"
+                | "dn"
+                | "dy"
+                | "non_shared"
+                | "call_shared"
+                | "Map"
+                | "M"
+                | "help"
+                | "eh-frame-hdr"
+                | "plugin"
+                | "plugin-opt"
+                | "dynamic-linker"
+                | "Ttext-segment"
+                | "i"
+                | "Ur"
+                | "h"
+                | "y"
+                | "O"
+                | "R"
+                | "I"
+                | "Y"
+                | "Qy"
+        )
+}
+
+pub const VERSION_TEXT: &str = concat!(
+    "GNU ld compatible spacer ",
+    env!("CARGO_PKG_VERSION"),
+    " (compatible with GNU linkers)\n"
+);
+
+pub const HELP_TEXT: &str = "Usage: ld [options] file...
+spacer: a static ELF linker for x86-64 (invoked as ld, ld.spacer, or spacer ld)
+
+Options (GNU ld compatible):
+  -o FILE                 Set output file name (default a.out)
+  -L DIR, -l NAME         Add library search directory / search for library NAME
+  -e SYMBOL               Set entry point
+  -u SYMBOL               Start with an undefined reference to SYMBOL
+  --defsym SYM=EXPR       Define a symbol
+  --start-group ... --end-group   Search archives repeatedly
+  --whole-archive         Include every member of the following archives
+  -static, -Bstatic       Only link static archives
+  --gc-sections           Remove unused sections
+  --eh-frame-hdr          Create .eh_frame_hdr and PT_GNU_EH_FRAME
+  --build-id[=STYLE]      Write a build-id note (sha1, uuid, 0xHEX, none)
+  -s, -S                  Strip all symbols / debug sections
+  -Map FILE               Write a link map
+  -z KEYWORD              execstack, noexecstack, relro, norelro, ...
+  --threads=N             Number of threads
+  --version, --help
+";

@@ -1,0 +1,197 @@
+//! `--gc-sections`: mark sections reachable from the roots through relocations; also splits
+//! `.eh_frame` so that an FDE keeps its function's LSDA and personality alive.
+
+use crate::eh_frame;
+use crate::link::Link;
+use crate::object_file::SecState;
+use crate::symbols::{Def, LinkerSym};
+use anyhow::{Context, Result};
+use object::elf;
+use object::LittleEndian as LE;
+
+/// Splits every `.eh_frame` input section into records.
+pub fn split_eh_frames(link: &mut Link) -> Result<()> {
+    for (fi, file) in link.files.iter().enumerate() {
+        for (si, sec) in file.sections.iter().enumerate() {
+            if sec.name == b".eh_frame"
+                && sec.state == SecState::Normal
+                && sec.sh_type != elf::SHT_NOBITS
+            {
+                let split = eh_frame::split(sec.data, sec.relocs)
+                    .with_context(|| format!("{}", file.name))?;
+                link.eh.insert((fi as u32, si as u32), split);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_kept_by_name(name: &[u8], sh_type: u32, flags: u64) -> bool {
+    const PREFIXES: &[&[u8]] = &[
+        b".init_array",
+        b".fini_array",
+        b".preinit_array",
+        b".ctors",
+        b".dtors",
+        b".jcr",
+    ];
+    matches!(
+        sh_type,
+        elf::SHT_NOTE | elf::SHT_INIT_ARRAY | elf::SHT_FINI_ARRAY | elf::SHT_PREINIT_ARRAY
+    ) || name == b".init"
+        || name == b".fini"
+        || flags & elf::SHF_GNU_RETAIN as u64 != 0
+        || PREFIXES
+            .iter()
+            .any(|p| name.starts_with(p) && (name.len() == p.len() || name[p.len()] == b'.'))
+}
+
+pub fn collect_garbage(link: &mut Link) -> Result<()> {
+    if !link.args.gc_sections {
+        return Ok(());
+    }
+    // Edges from a function's section to what its FDEs reference (LSDA, personality).
+    let mut eh_edges: crate::symbols::FastMap<(u32, u32), Vec<(u32, u32)>> = Default::default();
+    for (&(f, s), eh) in &link.eh {
+        let relocs = link.files[f as usize].sections[s as usize].relocs;
+        for rec in eh.records.iter().filter(|r| r.is_fde()) {
+            let Some(ti) = eh.fde_target_reloc(rec, relocs) else {
+                continue;
+            };
+            let target = link.symref(f, relocs[ti].r_sym(LE, false));
+            let Some(func) = link.def_section(target) else {
+                continue;
+            };
+            let mut targets = Vec::new();
+            let cie = eh.records.iter().find(|c| Some(c.in_off) == rec.cie);
+            for range in [Some(rec.relocs), cie.map(|c| c.relocs)]
+                .into_iter()
+                .flatten()
+            {
+                for i in range.0..range.1 {
+                    if i as usize == ti {
+                        continue;
+                    }
+                    if let Some(t) =
+                        link.def_section(link.symref(f, relocs[i as usize].r_sym(LE, false)))
+                    {
+                        targets.push(t);
+                    }
+                }
+            }
+            eh_edges.entry(func).or_default().extend(targets);
+        }
+    }
+
+    let mut start_stop: crate::symbols::FastMap<&[u8], ()> = Default::default();
+    for sym in &link.symtab.syms {
+        if let Def::Linker(LinkerSym::SectionStart(n) | LinkerSym::SectionStop(n)) = sym.def {
+            start_stop.insert(n, ());
+        }
+    }
+
+    let mut work: Vec<(u32, u32)> = Vec::new();
+    for (fi, file) in link.files.iter_mut().enumerate() {
+        for (si, sec) in file.sections.iter_mut().enumerate() {
+            if sec.state != SecState::Normal {
+                continue;
+            }
+            // Non-allocated sections (debug info) are kept but do not keep anything alive.
+            if !sec.is_alloc() || sec.name == b".eh_frame" {
+                sec.live = true;
+                continue;
+            }
+            sec.live = false;
+            if is_kept_by_name(sec.name, sec.sh_type, sec.flags)
+                || start_stop.contains_key(sec.name)
+            {
+                work.push((fi as u32, si as u32));
+            }
+        }
+    }
+    let mut roots: Vec<String> = link.args.undefined.clone();
+    roots.push(link.args.entry.clone().unwrap_or_else(|| "_start".into()));
+    for (_, expr) in &link.args.defsyms {
+        roots.extend(
+            expr.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                .map(str::to_string),
+        );
+    }
+    for name in roots {
+        if let Some(id) = link.symtab.get(name.as_bytes()) {
+            if let Some(s) = link.def_section(crate::link::SymRef::Global(id)) {
+                work.push(s);
+            }
+        }
+    }
+    for &w in &work {
+        link.files[w.0 as usize].sections[w.1 as usize].live = true;
+    }
+    while let Some((f, s)) = work.pop() {
+        let relocs = link.files[f as usize].sections[s as usize].relocs;
+        let mut next: Vec<(u32, u32)> = relocs
+            .iter()
+            .filter_map(|r| link.def_section(link.symref(f, r.r_sym(LE, false))))
+            .collect();
+        if let Some(extra) = eh_edges.get(&(f, s)) {
+            next.extend_from_slice(extra);
+        }
+        for (tf, ts) in next {
+            let sec = &mut link.files[tf as usize].sections[ts as usize];
+            if !sec.live && sec.state == SecState::Normal {
+                sec.live = true;
+                work.push((tf, ts));
+            }
+        }
+    }
+    if link.args.print_gc_sections {
+        for file in &link.files {
+            for sec in &file.sections {
+                if sec.state == SecState::Normal && !sec.live && sec.size > 0 {
+                    eprintln!(
+                        "spacer: removing unused section '{}' in file '{}'",
+                        String::from_utf8_lossy(sec.name),
+                        file.name
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decides which `.eh_frame` records survive (FDEs whose function is in the output) and gives
+/// them output offsets.
+pub fn finalize_eh_frames(link: &mut Link) {
+    let keys: Vec<(u32, u32)> = link.eh.keys().copied().collect();
+    for key in keys {
+        let relocs = link.files[key.0 as usize].sections[key.1 as usize].relocs;
+        let mut eh = link.eh.remove(&key).unwrap();
+        let mut out = 0u32;
+        for i in 0..eh.records.len() {
+            let rec = &eh.records[i];
+            let keep = if rec.is_fde() {
+                match eh.fde_target_reloc(rec, relocs) {
+                    Some(ti) => {
+                        let t = link.symref(key.0, relocs[ti].r_sym(LE, false));
+                        match link.def_section(t) {
+                            Some((tf, ts)) => link.section(tf, ts).is_included(),
+                            None => false,
+                        }
+                    }
+                    None => false,
+                }
+            } else {
+                true
+            };
+            let rec = &mut eh.records[i];
+            rec.keep = keep;
+            if keep {
+                rec.out_off = out;
+                out += rec.len;
+            }
+        }
+        eh.out_size = out as u64;
+        link.eh.insert(key, eh);
+    }
+}

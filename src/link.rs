@@ -1,0 +1,330 @@
+//! The link context shared by the stages after input loading, and the orchestration of the
+//! stages: load → resolve → gc → scan relocations → lay out → write.
+
+use crate::args::Args;
+use crate::eh_frame::EhSection;
+use crate::layout::Layout;
+use crate::object_file::{InputSection, ObjSym, ObjectFile, SecState};
+use crate::symbols::{Def, FastMap, LinkerSym, SymbolTable};
+use anyhow::{bail, Result};
+use object::elf;
+
+/// A symbol as a relocation sees it: a global table entry or a file-local symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SymRef {
+    Global(u32),
+    Local(u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GotKind {
+    /// The symbol's address.
+    Addr,
+    /// The symbol's offset from the thread pointer (initial-exec TLS that could not be relaxed).
+    TpOff,
+}
+
+pub struct Link {
+    pub args: Args,
+    pub files: Vec<ObjectFile>,
+    pub symtab: SymbolTable,
+    /// Split `.eh_frame` input sections by (file, section).
+    pub eh: FastMap<(u32, u32), EhSection>,
+    pub got: Vec<(SymRef, GotKind)>,
+    pub got_map: FastMap<(SymRef, GotKind), u32>,
+    /// IFUNC symbols that got a PLT entry and an IRELATIVE relocation.
+    pub plt: Vec<SymRef>,
+    pub plt_map: FastMap<SymRef, u32>,
+    /// Common symbols allocated in `.bss`: (symbol id, offset in the COMMON block).
+    pub commons: Vec<(u32, u64)>,
+    pub common_size: u64,
+    pub common_align: u64,
+    pub layout: Layout,
+}
+
+impl Link {
+    pub fn new(args: Args, files: Vec<ObjectFile>, symtab: SymbolTable) -> Link {
+        Link {
+            args,
+            files,
+            symtab,
+            eh: FastMap::default(),
+            got: Vec::new(),
+            got_map: FastMap::default(),
+            plt: Vec::new(),
+            plt_map: FastMap::default(),
+            commons: Vec::new(),
+            common_size: 0,
+            common_align: 1,
+            layout: Layout::default(),
+        }
+    }
+
+    pub fn symref(&self, file: u32, sym: u32) -> SymRef {
+        let f = &self.files[file as usize];
+        if (sym as usize) < f.first_global {
+            SymRef::Local(file, sym)
+        } else {
+            SymRef::Global(f.globals[sym as usize - f.first_global])
+        }
+    }
+
+    /// The file symbol that defines `r`, if it is defined in an input file.
+    pub fn definition(&self, r: SymRef) -> Option<(u32, u32, &ObjSym)> {
+        let (f, s) = match r {
+            SymRef::Local(f, s) => (f, s),
+            SymRef::Global(id) => self.symtab.syms[id as usize].file_sym()?,
+        };
+        Some((f, s, &self.files[f as usize].symbols[s as usize]))
+    }
+
+    /// The input section that defines `r`.
+    pub fn def_section(&self, r: SymRef) -> Option<(u32, u32)> {
+        let (f, _, sym) = self.definition(r)?;
+        if sym.is_undefined() || sym.shndx >= elf::SHN_LORESERVE as u32 {
+            return None;
+        }
+        Some((f, sym.shndx))
+    }
+
+    pub fn section(&self, file: u32, sec: u32) -> &InputSection {
+        &self.files[file as usize].sections[sec as usize]
+    }
+
+    pub fn is_ifunc(&self, r: SymRef) -> bool {
+        matches!(self.definition(r), Some((_, _, s)) if s.typ == elf::STT_GNU_IFUNC && !s.is_undefined())
+    }
+
+    /// True if the symbol resolves to nothing (undefined, weak or not).
+    pub fn is_undefined(&self, r: SymRef) -> bool {
+        match r {
+            SymRef::Global(id) => self.symtab.syms[id as usize].is_undefined(),
+            SymRef::Local(f, s) => self.files[f as usize].symbols[s as usize].is_undefined(),
+        }
+    }
+
+    pub fn is_absolute(&self, r: SymRef) -> bool {
+        match r {
+            SymRef::Global(id) => match self.symtab.syms[id as usize].def {
+                Def::Linker(LinkerSym::Defsym(_)) => true,
+                Def::Weak(..) | Def::Strong(..) => {
+                    self.definition(r).is_some_and(|(_, _, s)| s.is_abs())
+                }
+                _ => false,
+            },
+            SymRef::Local(f, s) => self.files[f as usize].symbols[s as usize].is_abs(),
+        }
+    }
+
+    pub fn name(&self, r: SymRef) -> String {
+        let n = match r {
+            SymRef::Global(id) => self.symtab.syms[id as usize].name,
+            SymRef::Local(f, s) => {
+                let sym = &self.files[f as usize].symbols[s as usize];
+                if sym.typ == elf::STT_SECTION
+                    && (sym.shndx as usize) < self.files[f as usize].sections.len()
+                {
+                    self.files[f as usize].sections[sym.shndx as usize].name
+                } else {
+                    sym.name
+                }
+            }
+        };
+        String::from_utf8_lossy(n).into_owned()
+    }
+
+    /// Address of a symbol defined in file `f` as symbol `s` (after layout). Symbols in
+    /// discarded sections resolve to 0.
+    pub fn file_sym_addr(&self, f: u32, s: u32) -> u64 {
+        let sym = &self.files[f as usize].symbols[s as usize];
+        if sym.is_abs() {
+            return sym.value;
+        }
+        if sym.is_undefined() || sym.shndx >= elf::SHN_LORESERVE as u32 {
+            return 0;
+        }
+        let sec = &self.files[f as usize].sections[sym.shndx as usize];
+        if !sec.is_included() || sec.out_sec == u32::MAX {
+            return 0;
+        }
+        let base = self.layout.secs[sec.out_sec as usize].addr + sec.out_off;
+        if let Some(eh) = self.eh.get(&(f, sym.shndx)) {
+            return base + eh.map_offset(sym.value).unwrap_or(0);
+        }
+        base + sym.value
+    }
+
+    /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.
+    pub fn sym_addr(&self, r: SymRef) -> u64 {
+        if let Some(&i) = self.plt_map.get(&r) {
+            return self.layout.plt_entry_addr(i);
+        }
+        match r {
+            SymRef::Global(id) => self.symtab.syms[id as usize].value,
+            SymRef::Local(f, s) => self.file_sym_addr(f, s),
+        }
+    }
+
+    pub fn sym_size(&self, r: SymRef) -> u64 {
+        self.definition(r).map(|(_, _, s)| s.size).unwrap_or(0)
+    }
+
+    pub fn got_addr(&self, r: SymRef, kind: GotKind) -> Option<u64> {
+        self.got_map
+            .get(&(r, kind))
+            .map(|&i| self.layout.got_addr + 8 * i as u64)
+    }
+
+    /// Files in output order.
+    pub fn file_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.files.len() as u32).collect();
+        order.sort_by_key(|&f| self.files[f as usize].order);
+        order
+    }
+}
+
+/// Checks the results of symbol resolution that make a link fail.
+pub fn check_duplicates(link: &Link) -> Result<()> {
+    if link.symtab.duplicates.is_empty() || link.args.allow_multiple_definition {
+        return Ok(());
+    }
+    let mut msg = String::new();
+    for (i, &(id, a, b)) in link.symtab.duplicates.iter().enumerate() {
+        if i > 0 {
+            msg.push_str("\nspacer: error: ");
+        }
+        msg.push_str(&format!(
+            "{}: multiple definition of '{}'; first defined in {}",
+            link.files[b as usize].name,
+            String::from_utf8_lossy(link.symtab.syms[id as usize].name),
+            link.files[a as usize].name
+        ));
+    }
+    bail!("{msg}")
+}
+
+/// Marks sections the output never carries and gives linker-provided symbols their kind.
+pub fn define_linker_symbols(link: &mut Link) {
+    for sym in link.symtab.syms.iter_mut() {
+        if sym.is_undefined() {
+            if let Some(k) = crate::symbols::linker_symbol_for(sym.name) {
+                sym.def = Def::Linker(k);
+            }
+        }
+    }
+    for (i, (name, _)) in link.args.defsyms.iter().enumerate() {
+        let name: &'static [u8] = Box::leak(name.clone().into_bytes().into_boxed_slice());
+        let id = link.symtab.intern(name);
+        link.symtab.syms[id as usize].def = Def::Linker(LinkerSym::Defsym(i));
+    }
+    // Debug sections of discarded COMDAT groups are already marked; nothing else to do here.
+    let _ = SecState::Normal;
+}
+
+/// Allocates common symbols into one block at the end of `.bss`.
+pub fn allocate_commons(link: &mut Link) {
+    // The alignment of a common symbol is in st_value; the largest one seen for a name wins.
+    let mut max_align: FastMap<&[u8], u64> = FastMap::default();
+    for file in &link.files {
+        for s in &file.symbols[file.first_global..] {
+            if s.is_common() {
+                let a = max_align.entry(s.name).or_insert(1);
+                *a = (*a).max(s.value);
+            }
+        }
+    }
+    let mut off = 0u64;
+    let mut align = 1u64;
+    for (id, sym) in link.symtab.syms.iter().enumerate() {
+        if let Def::Common(f, s) = sym.def {
+            let a = max_align.get(sym.name).copied().unwrap_or(1).max(1);
+            off = off.next_multiple_of(a);
+            link.commons.push((id as u32, off));
+            off += link.files[f as usize].symbols[s as usize].size;
+            align = align.max(a);
+        }
+    }
+    link.common_size = off;
+    link.common_align = align;
+}
+
+/// Runs the whole link.
+pub fn run(args: Args) -> Result<()> {
+    use rayon::prelude::*;
+    let loaded = crate::input::load(&args)?;
+    let mut link = Link::new(args, loaded.files, loaded.symtab);
+    check_duplicates(&link)?;
+    define_linker_symbols(&mut link);
+    crate::gc::split_eh_frames(&mut link)?;
+    crate::gc::collect_garbage(&mut link)?;
+    crate::gc::finalize_eh_frames(&mut link);
+    allocate_commons(&mut link);
+
+    // Relocation scan: which GOT and PLT entries exist, which references are undefined.
+    let jobs: Vec<(u32, u32)> = link
+        .file_order()
+        .into_iter()
+        .flat_map(|f| {
+            let file = &link.files[f as usize];
+            (0..file.sections.len() as u32)
+                .filter(move |&s| {
+                    let sec = &file.sections[s as usize];
+                    sec.is_included() && !sec.relocs.is_empty()
+                })
+                .map(move |s| (f, s))
+        })
+        .collect();
+    let results: Vec<crate::reloc::x86_64::ScanOut> = jobs
+        .par_iter()
+        .map(|&(f, s)| crate::reloc::x86_64::scan_section(&link, f, s))
+        .collect();
+    let mut undefined = Vec::new();
+    for (&(f, s), r) in jobs.iter().zip(&results) {
+        for &(sym, kind) in &r.got {
+            if !link.got_map.contains_key(&(sym, kind)) {
+                link.got_map.insert((sym, kind), link.got.len() as u32);
+                link.got.push((sym, kind));
+            }
+        }
+        for &sym in &r.plt {
+            if !link.plt_map.contains_key(&sym) {
+                link.plt_map.insert(sym, link.plt.len() as u32);
+                link.plt.push(sym);
+            }
+        }
+        for &(sym, off) in &r.undefined {
+            undefined.push((sym, f, s, off));
+        }
+    }
+    if !undefined.is_empty() && !link.args.no_undefined_error {
+        let mut lines = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for &(sym, f, s, off) in &undefined {
+            if !seen.insert((sym, f)) {
+                continue;
+            }
+            lines.push(format!(
+                "{}: undefined reference to '{}' (in section {}+{off:#x})",
+                link.files[f as usize].name,
+                link.name(sym),
+                String::from_utf8_lossy(link.section(f, s).name)
+            ));
+        }
+        let shown = lines.len().min(50);
+        let mut msg = lines[..shown].join("\nspacer: error: ");
+        if lines.len() > shown {
+            msg.push_str(&format!(
+                "\nspacer: error: ... and {} more undefined references",
+                lines.len() - shown
+            ));
+        }
+        bail!("{msg}");
+    }
+
+    crate::layout::assign_sections(&mut link)?;
+    crate::layout::assign_addresses(&mut link)?;
+    if let Some(map) = &link.args.map_file {
+        crate::map::write_map(&link, map)?;
+    }
+    crate::output::write(&link)
+}

@@ -1,0 +1,270 @@
+//! Parsing of ELF64 x86-64 relocatable objects into the linker's per-file types.
+
+use anyhow::{bail, Context, Result};
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader, Sym as _};
+use object::LittleEndian as LE;
+
+pub type Rela = elf::Rela64<LE>;
+
+/// Why an input section is not copied to the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecState {
+    /// Goes to the output if live.
+    Normal,
+    /// Member of a COMDAT group whose signature an earlier file claimed.
+    ComdatDiscarded,
+    /// Metadata consumed by the linker (symbol tables, relocations, groups) or dropped by policy.
+    Ignored,
+}
+
+pub struct InputSection {
+    pub name: &'static [u8],
+    pub sh_type: u32,
+    pub flags: u64,
+    pub size: u64,
+    pub align: u64,
+    /// File bytes (empty for NOBITS).
+    pub data: &'static [u8],
+    pub relocs: &'static [Rela],
+    pub state: SecState,
+    pub live: bool,
+    /// Output section index and offset inside it, set by layout.
+    pub out_sec: u32,
+    pub out_off: u64,
+}
+
+impl InputSection {
+    pub fn is_alloc(&self) -> bool {
+        self.flags & elf::SHF_ALLOC as u64 != 0
+    }
+    pub fn is_included(&self) -> bool {
+        self.state == SecState::Normal && self.live
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ObjSym {
+    pub name: &'static [u8],
+    pub value: u64,
+    pub size: u64,
+    /// Section index, or one of SHN_UNDEF / SHN_ABS / SHN_COMMON.
+    pub shndx: u32,
+    pub bind: u8,
+    pub typ: u8,
+    pub visibility: u8,
+}
+
+impl ObjSym {
+    pub fn is_undefined(&self) -> bool {
+        self.shndx == elf::SHN_UNDEF as u32
+    }
+    pub fn is_common(&self) -> bool {
+        self.shndx == elf::SHN_COMMON as u32
+    }
+    pub fn is_abs(&self) -> bool {
+        self.shndx == elf::SHN_ABS as u32
+    }
+}
+
+pub struct ObjectFile {
+    /// Display name: `path` or `archive(member)`.
+    pub name: String,
+    /// Position on the command line and extraction order, which fix output order.
+    pub order: (u32, u64),
+    pub sections: Vec<InputSection>,
+    pub symbols: Vec<ObjSym>,
+    pub first_global: usize,
+    /// Global symbol id for each symbol index >= first_global (index - first_global).
+    pub globals: Vec<u32>,
+    /// COMDAT groups: (signature, member section indices).
+    pub groups: Vec<(&'static [u8], Vec<u32>)>,
+    /// True if the object asks for an executable stack (`.note.GNU-stack` with SHF_EXECINSTR).
+    pub exec_stack: bool,
+}
+
+fn sym_name(
+    strtab: object::read::StringTable<'static, &'static [u8]>,
+    off: u32,
+) -> Result<&'static [u8]> {
+    strtab
+        .get(off)
+        .map_err(|_| anyhow::anyhow!("symbol name offset {off:#x} out of bounds"))
+}
+
+impl ObjectFile {
+    pub fn parse(name: String, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
+        Self::parse_inner(&name, data, order)
+            .with_context(|| format!("{name}: malformed object file"))
+    }
+
+    fn parse_inner(name: &str, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
+        let e = LE;
+        let hdr = elf::FileHeader64::<LE>::parse(data)?;
+        if hdr.e_machine(e) != elf::EM_X86_64 {
+            bail!(
+                "{name}: unsupported machine type {} (only x86-64 is supported)",
+                hdr.e_machine(e)
+            );
+        }
+        match hdr.e_type(e) {
+            elf::ET_REL => {}
+            elf::ET_DYN => {
+                bail!("{name}: shared objects cannot be linked into a static executable")
+            }
+            t => bail!("{name}: not a relocatable object (ELF type {t})"),
+        }
+        let shdrs = hdr.sections(e, data)?;
+        let symtab = shdrs.symbols(e, data, elf::SHT_SYMTAB)?;
+        let strtab = symtab.strings();
+
+        let mut sections = Vec::with_capacity(shdrs.len());
+        let mut exec_stack = false;
+        for (_, sh) in shdrs.enumerate() {
+            let sname = shdrs.section_name(e, sh).unwrap_or(b"");
+            let sh_type = sh.sh_type(e);
+            let flags = sh.sh_flags(e);
+            let sec_data: &'static [u8] = if sh_type == elf::SHT_NOBITS {
+                &[]
+            } else {
+                sh.data(e, data).map_err(|_| {
+                    anyhow::anyhow!(
+                        "section '{}' extends past the end of the file",
+                        String::from_utf8_lossy(sname)
+                    )
+                })?
+            };
+            let mut state = SecState::Normal;
+            match sh_type {
+                elf::SHT_NULL
+                | elf::SHT_SYMTAB
+                | elf::SHT_STRTAB
+                | elf::SHT_RELA
+                | elf::SHT_REL
+                | elf::SHT_GROUP
+                | elf::SHT_SYMTAB_SHNDX => state = SecState::Ignored,
+                _ => {}
+            }
+            if sname == b".note.GNU-stack" {
+                exec_stack |= flags & elf::SHF_EXECINSTR as u64 != 0;
+                state = SecState::Ignored;
+            }
+            // Property notes must be merged by AND-ing feature bits; dropping them is the safe
+            // answer (the output simply claims no CET features).
+            if sname == b".note.gnu.property"
+                || sname.starts_with(b".gnu.warning")
+                || sname == b".llvm_addrsig"
+                || sh_type == 0x6fff4c03
+                || flags & elf::SHF_EXCLUDE as u64 != 0
+            {
+                state = SecState::Ignored;
+            }
+            sections.push(InputSection {
+                name: sname,
+                sh_type,
+                flags,
+                size: sh.sh_size(e),
+                align: sh.sh_addralign(e).max(1),
+                data: sec_data,
+                relocs: &[],
+                state,
+                live: true,
+                out_sec: u32::MAX,
+                out_off: 0,
+            });
+        }
+
+        // Attach relocation sections to their targets.
+        let mut groups = Vec::new();
+        for (idx, sh) in shdrs.enumerate() {
+            match sh.sh_type(e) {
+                elf::SHT_RELA => {
+                    let target = sh.sh_info(e) as usize;
+                    if target >= sections.len() {
+                        bail!(
+                            "relocation section {} targets invalid section {target}",
+                            idx.0
+                        );
+                    }
+                    let relocs: &'static [Rela] = sh.data_as_array(e, data).map_err(|_| {
+                        anyhow::anyhow!("relocation section {} is truncated", idx.0)
+                    })?;
+                    sections[target].relocs = relocs;
+                }
+                elf::SHT_REL => bail!("SHT_REL relocation sections are not supported on x86-64"),
+                elf::SHT_GROUP => {
+                    let words: &[object::U32<LE>] = sh
+                        .data_as_array(e, data)
+                        .map_err(|_| anyhow::anyhow!("group section {} is truncated", idx.0))?;
+                    if words.is_empty() || words[0].get(e) & elf::GRP_COMDAT == 0 {
+                        continue;
+                    }
+                    let sig_index = sh.sh_info(e) as usize;
+                    let sig_sym = symtab.symbol(object::SymbolIndex(sig_index)).map_err(|_| {
+                        anyhow::anyhow!("group signature symbol {sig_index} out of range")
+                    })?;
+                    let sig = sym_name(strtab, sig_sym.st_name(e))?;
+                    let members: Vec<u32> = words[1..].iter().map(|w| w.get(e)).collect();
+                    for &m in &members {
+                        if m as usize >= sections.len() {
+                            bail!("group member section {m} out of range");
+                        }
+                    }
+                    groups.push((sig, members));
+                }
+                _ => {}
+            }
+        }
+
+        let mut symbols = Vec::with_capacity(symtab.len());
+        for (i, s) in symtab.symbols().iter().enumerate() {
+            let raw_shndx = s.st_shndx(e);
+            let shndx = if raw_shndx == elf::SHN_XINDEX {
+                symtab
+                    .shndx(e, object::SymbolIndex(i))
+                    .with_context(|| format!("symbol {i} has SHN_XINDEX but no extended index"))?
+            } else {
+                raw_shndx as u32
+            };
+            if shndx != 0 && shndx < elf::SHN_LORESERVE as u32 && shndx as usize >= sections.len() {
+                bail!("symbol {i} refers to invalid section {shndx}");
+            }
+            symbols.push(ObjSym {
+                name: sym_name(strtab, s.st_name(e))?,
+                value: s.st_value(e),
+                size: s.st_size(e),
+                shndx,
+                bind: s.st_bind(),
+                typ: s.st_type(),
+                visibility: s.st_visibility(),
+            });
+        }
+        let first_global = symtab
+            .symbols()
+            .iter()
+            .position(|s| s.st_bind() != elf::STB_LOCAL)
+            .unwrap_or(symbols.len());
+        let globals = vec![u32::MAX; symbols.len() - first_global];
+        let nsyms = symbols.len();
+        for sec in &sections {
+            for r in sec.relocs {
+                if r.r_sym(e, false) as usize >= nsyms {
+                    bail!(
+                        "relocation refers to invalid symbol index {}",
+                        r.r_sym(e, false)
+                    );
+                }
+            }
+        }
+        Ok(ObjectFile {
+            name: name.to_string(),
+            order,
+            sections,
+            symbols,
+            first_global,
+            globals,
+            groups,
+            exec_stack,
+        })
+    }
+}

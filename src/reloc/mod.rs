@@ -1,0 +1,2 @@
+//! Relocation processing. Only x86-64 is supported.
+pub mod x86_64;

@@ -1,0 +1,485 @@
+//! x86-64 relocations: the scan that decides which GOT and PLT entries exist, and the pass that
+//! applies relocations to the output, including GOT and TLS relaxations for executables.
+
+use crate::eh_frame::EhSection;
+use crate::link::{GotKind, Link, SymRef};
+use anyhow::{bail, Result};
+use object::elf::*;
+use object::LittleEndian as LE;
+
+pub fn type_name(t: u32) -> String {
+    let n = match t {
+        R_X86_64_NONE => "R_X86_64_NONE",
+        R_X86_64_64 => "R_X86_64_64",
+        R_X86_64_PC32 => "R_X86_64_PC32",
+        R_X86_64_GOT32 => "R_X86_64_GOT32",
+        R_X86_64_PLT32 => "R_X86_64_PLT32",
+        R_X86_64_COPY => "R_X86_64_COPY",
+        R_X86_64_GLOB_DAT => "R_X86_64_GLOB_DAT",
+        R_X86_64_JUMP_SLOT => "R_X86_64_JUMP_SLOT",
+        R_X86_64_RELATIVE => "R_X86_64_RELATIVE",
+        R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
+        R_X86_64_32 => "R_X86_64_32",
+        R_X86_64_32S => "R_X86_64_32S",
+        R_X86_64_16 => "R_X86_64_16",
+        R_X86_64_PC16 => "R_X86_64_PC16",
+        R_X86_64_8 => "R_X86_64_8",
+        R_X86_64_PC8 => "R_X86_64_PC8",
+        R_X86_64_DTPMOD64 => "R_X86_64_DTPMOD64",
+        R_X86_64_DTPOFF64 => "R_X86_64_DTPOFF64",
+        R_X86_64_TPOFF64 => "R_X86_64_TPOFF64",
+        R_X86_64_TLSGD => "R_X86_64_TLSGD",
+        R_X86_64_TLSLD => "R_X86_64_TLSLD",
+        R_X86_64_DTPOFF32 => "R_X86_64_DTPOFF32",
+        R_X86_64_GOTTPOFF => "R_X86_64_GOTTPOFF",
+        R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
+        R_X86_64_PC64 => "R_X86_64_PC64",
+        R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
+        R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
+        R_X86_64_GOT64 => "R_X86_64_GOT64",
+        R_X86_64_GOTPCREL64 => "R_X86_64_GOTPCREL64",
+        R_X86_64_GOTPC64 => "R_X86_64_GOTPC64",
+        R_X86_64_GOTPLT64 => "R_X86_64_GOTPLT64",
+        R_X86_64_PLTOFF64 => "R_X86_64_PLTOFF64",
+        R_X86_64_SIZE32 => "R_X86_64_SIZE32",
+        R_X86_64_SIZE64 => "R_X86_64_SIZE64",
+        R_X86_64_GOTPC32_TLSDESC => "R_X86_64_GOTPC32_TLSDESC",
+        R_X86_64_TLSDESC_CALL => "R_X86_64_TLSDESC_CALL",
+        R_X86_64_TLSDESC => "R_X86_64_TLSDESC",
+        R_X86_64_IRELATIVE => "R_X86_64_IRELATIVE",
+        R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
+        R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
+        _ => return format!("relocation type {t}"),
+    };
+    n.to_string()
+}
+
+/// What a relocation needs from the linker, decided from its type, the instruction bytes and
+/// the target symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Nothing,
+    Got(GotKind),
+}
+
+/// `movq foo@gottpoff(%rip), %reg` and `addq foo@gottpoff(%rip), %reg` can become immediate
+/// forms (initial-exec → local-exec).
+fn ie_relaxable(data: &[u8], off: usize) -> bool {
+    if off < 3 || off + 4 > data.len() {
+        return false;
+    }
+    let (rex, op, modrm) = (data[off - 3], data[off - 2], data[off - 1]);
+    (rex == 0x48 || rex == 0x4c) && (op == 0x8b || op == 0x03) && modrm & 0xc7 == 0x05
+}
+
+/// GOT-indirect `mov`, `call` and `jmp` against a symbol defined here become direct.
+fn gotpcrelx_relaxable(ty: u32, data: &[u8], off: usize, link: &Link, target: SymRef) -> bool {
+    if ty != R_X86_64_GOTPCRELX && ty != R_X86_64_REX_GOTPCRELX {
+        return false;
+    }
+    if off < 2
+        || off + 4 > data.len()
+        || link.is_undefined(target)
+        || link.is_ifunc(target)
+        || link.is_absolute(target)
+    {
+        return false;
+    }
+    let op = data[off - 2];
+    let modrm = data[off - 1];
+    if op == 0x8b {
+        return true;
+    }
+    ty == R_X86_64_GOTPCRELX && op == 0xff && (modrm == 0x15 || modrm == 0x25)
+}
+
+fn needs(ty: u32, data: &[u8], off: usize, link: &Link, target: SymRef) -> Need {
+    match ty {
+        R_X86_64_GOTTPOFF if !ie_relaxable(data, off) => Need::Got(GotKind::TpOff),
+        R_X86_64_GOTPCREL | R_X86_64_GOTPCRELX | R_X86_64_REX_GOTPCRELX
+            if !gotpcrelx_relaxable(ty, data, off, link, target) =>
+        {
+            Need::Got(GotKind::Addr)
+        }
+        R_X86_64_GOT32 | R_X86_64_GOT64 | R_X86_64_GOTPCREL64 | R_X86_64_GOTPLT64 => {
+            Need::Got(GotKind::Addr)
+        }
+        _ => Need::Nothing,
+    }
+}
+
+/// Results of scanning one section.
+#[derive(Default)]
+pub struct ScanOut {
+    pub got: Vec<(SymRef, GotKind)>,
+    pub plt: Vec<SymRef>,
+    /// Undefined, strongly referenced symbols: (symbol, offset in section).
+    pub undefined: Vec<(SymRef, u64)>,
+}
+
+fn is_tls_pair_start(ty: u32) -> bool {
+    ty == R_X86_64_TLSGD || ty == R_X86_64_TLSLD
+}
+
+pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
+    let s = link.section(file, sec);
+    let mut out = ScanOut::default();
+    let mut skip_next_call = None;
+    for r in s.relocs {
+        let ty = r.r_type(LE, false);
+        let off = r.r_offset.get(LE);
+        if let Some(limit) = skip_next_call.take() {
+            if off > limit - 12 && off <= limit {
+                continue;
+            }
+        }
+        let target = link.symref(file, r.r_sym(LE, false));
+        if is_tls_pair_start(ty) {
+            skip_next_call = Some(off + 12);
+        }
+        if ty == R_X86_64_NONE {
+            continue;
+        }
+        if link.is_undefined(target) {
+            if let SymRef::Global(id) = target {
+                if link.symtab.syms[id as usize].strong_ref && s.is_alloc() {
+                    out.undefined.push((target, off));
+                }
+            }
+        }
+        if !s.is_alloc() {
+            continue;
+        }
+        if let Need::Got(kind) = needs(ty, s.data, off as usize, link, target) {
+            out.got.push((target, kind));
+        }
+        if link.is_ifunc(target) {
+            out.plt.push(target);
+        }
+    }
+    out
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+}
+
+impl Writer<'_> {
+    fn check(&self, off: usize, n: usize) -> Result<()> {
+        if off + n > self.buf.len() {
+            bail!("relocation at offset {off:#x} extends past the end of the section");
+        }
+        Ok(())
+    }
+    fn w64(&mut self, off: usize, v: u64) -> Result<()> {
+        self.check(off, 8)?;
+        self.buf[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn w32(&mut self, off: usize, v: u32) -> Result<()> {
+        self.check(off, 4)?;
+        self.buf[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn w16(&mut self, off: usize, v: u16) -> Result<()> {
+        self.check(off, 2)?;
+        self.buf[off..off + 2].copy_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn w8(&mut self, off: usize, v: u8) -> Result<()> {
+        self.check(off, 1)?;
+        self.buf[off] = v;
+        Ok(())
+    }
+}
+
+/// Applies the relocations of one input section to its bytes in the output (`buf`, already a
+/// copy of the input), which sit at address `addr`. For `.eh_frame`, offsets are mapped
+/// through the record split and relocations in dropped records are skipped.
+pub fn apply_section(
+    link: &Link,
+    file: u32,
+    sec: u32,
+    buf: &mut [u8],
+    addr: u64,
+    eh: Option<&EhSection>,
+) -> Result<()> {
+    let s = link.section(file, sec);
+    let fname = &link.files[file as usize].name;
+    let sname = String::from_utf8_lossy(s.name);
+    let alloc = s.is_alloc();
+    let layout = &link.layout;
+    let mut w = Writer { buf };
+    let mut skip_until: Option<u64> = None;
+    for r in s.relocs {
+        let ty = r.r_type(LE, false);
+        let in_off = r.r_offset.get(LE);
+        if let Some(limit) = skip_until.take() {
+            if in_off > limit - 12 && in_off <= limit {
+                continue;
+            }
+        }
+        let off = match eh {
+            Some(eh) => match eh.map_offset(in_off) {
+                Some(o) => o as usize,
+                None => continue,
+            },
+            None => in_off as usize,
+        };
+        let a = r.r_addend.get(LE);
+        let target = link.symref(file, r.r_sym(LE, false));
+        let p = addr + off as u64;
+        let tsec = link.def_section(target);
+        let discarded = tsec.is_some_and(|(f, x)| !link.section(f, x).is_included());
+        let sv = if discarded { 0 } else { link.sym_addr(target) };
+        let s_a = sv.wrapping_add(a as u64);
+        let ctx = || {
+            format!(
+                "{fname}:({sname}+{in_off:#x}): {} against '{}'",
+                type_name(ty),
+                link.name(target)
+            )
+        };
+        let overflow = |v: i128| -> anyhow::Error {
+            anyhow::anyhow!(
+                "{}: value {v:#x} does not fit in the relocated field",
+                ctx()
+            )
+        };
+        let fit_i32 = |v: i128| -> Result<u32> {
+            if v < i32::MIN as i128 || v > i32::MAX as i128 {
+                return Err(overflow(v));
+            }
+            Ok(v as i32 as u32)
+        };
+        let fit_u32 = |v: i128| -> Result<u32> {
+            if v < 0 || v > u32::MAX as i128 {
+                return Err(overflow(v));
+            }
+            Ok(v as u32)
+        };
+        if discarded && !alloc {
+            // Debug information about code that was dropped: point it at 0 (1 in range lists,
+            // where 0 would end the list early).
+            let tomb = if s.name == b".debug_ranges" || s.name == b".debug_loc" {
+                1u64
+            } else {
+                0
+            };
+            match ty {
+                R_X86_64_64 | R_X86_64_DTPOFF64 => w.w64(off, tomb)?,
+                R_X86_64_32 | R_X86_64_32S | R_X86_64_DTPOFF32 => w.w32(off, tomb as u32)?,
+                _ => {}
+            }
+            continue;
+        }
+        let pc = |v: u64| -> i128 { v as i64 as i128 - p as i128 };
+        match ty {
+            R_X86_64_NONE => {}
+            R_X86_64_64 => w.w64(off, s_a)?,
+            R_X86_64_PC32 | R_X86_64_PLT32 => {
+                let v = if link.is_undefined(target) && ty == R_X86_64_PLT32 {
+                    // A call to an undefined weak function: GNU ld resolves it to address 0.
+                    pc(s_a)
+                } else {
+                    pc(s_a)
+                };
+                w.w32(off, fit_i32(v)?)?
+            }
+            R_X86_64_32 => w.w32(off, fit_u32(s_a as i64 as i128)?)?,
+            R_X86_64_32S => w.w32(off, fit_i32(s_a as i64 as i128)?)?,
+            R_X86_64_16 => {
+                let v = s_a as i64;
+                if !(-32768..=65535).contains(&v) {
+                    return Err(overflow(v as i128));
+                }
+                w.w16(off, v as u16)?
+            }
+            R_X86_64_PC16 => {
+                let v = pc(s_a);
+                if !(-32768..=32767).contains(&v) {
+                    return Err(overflow(v));
+                }
+                w.w16(off, v as i16 as u16)?
+            }
+            R_X86_64_8 => {
+                let v = s_a as i64;
+                if !(-128..=255).contains(&v) {
+                    return Err(overflow(v as i128));
+                }
+                w.w8(off, v as u8)?
+            }
+            R_X86_64_PC8 => {
+                let v = pc(s_a);
+                if !(-128..=127).contains(&v) {
+                    return Err(overflow(v));
+                }
+                w.w8(off, v as i8 as u8)?
+            }
+            R_X86_64_PC64 => w.w64(off, s_a.wrapping_sub(p))?,
+            R_X86_64_SIZE32 => w.w32(off, fit_u32(link.sym_size(target) as i128 + a as i128)?)?,
+            R_X86_64_SIZE64 => w.w64(off, link.sym_size(target).wrapping_add(a as u64))?,
+            R_X86_64_GOTPC32 => w.w32(off, fit_i32(pc(layout.got_base.wrapping_add(a as u64)))?)?,
+            R_X86_64_GOTPC64 => {
+                w.w64(off, layout.got_base.wrapping_add(a as u64).wrapping_sub(p))?
+            }
+            R_X86_64_GOTOFF64 => w.w64(off, s_a.wrapping_sub(layout.got_base))?,
+            R_X86_64_GOTPCREL | R_X86_64_GOTPCRELX | R_X86_64_REX_GOTPCRELX => {
+                if gotpcrelx_relaxable(ty, w.buf, off, link, target) {
+                    let modrm = w.buf[off - 1];
+                    match w.buf[off - 2] {
+                        0x8b => {
+                            w.buf[off - 2] = 0x8d; // mov foo@GOTPCREL(%rip) -> lea foo(%rip)
+                            w.w32(off, fit_i32(pc(s_a))?)?;
+                        }
+                        _ if modrm == 0x15 => {
+                            w.buf[off - 2] = 0x67; // call *foo@GOTPCREL(%rip) -> addr32 call foo
+                            w.buf[off - 1] = 0xe8;
+                            w.w32(off, fit_i32(pc(s_a))?)?;
+                        }
+                        _ => {
+                            w.buf[off - 2] = 0xe9; // jmp *foo@GOTPCREL(%rip) -> jmp foo; nop
+                            w.w32(off - 1, fit_i32(pc(s_a) + 1)?)?;
+                            w.w8(off + 3, 0x90)?;
+                        }
+                    }
+                } else {
+                    let g = got(link, target, GotKind::Addr, &ctx)?;
+                    w.w32(off, fit_i32(pc(g.wrapping_add(a as u64)))?)?;
+                }
+            }
+            R_X86_64_GOTPCREL64 => {
+                let g = got(link, target, GotKind::Addr, &ctx)?;
+                w.w64(off, g.wrapping_add(a as u64).wrapping_sub(p))?
+            }
+            R_X86_64_GOT32 => {
+                let g = got(link, target, GotKind::Addr, &ctx)?;
+                w.w32(
+                    off,
+                    fit_i32(g as i128 - layout.got_base as i128 + a as i128)?,
+                )?
+            }
+            R_X86_64_GOT64 | R_X86_64_GOTPLT64 => {
+                let g = got(link, target, GotKind::Addr, &ctx)?;
+                w.w64(off, g.wrapping_sub(layout.got_base).wrapping_add(a as u64))?
+            }
+            R_X86_64_PLTOFF64 => w.w64(off, s_a.wrapping_sub(layout.got_base))?,
+            R_X86_64_TPOFF32 => w.w32(off, fit_i32(s_a as i64 as i128 - layout.tp as i128)?)?,
+            R_X86_64_TPOFF64 => w.w64(off, s_a.wrapping_sub(layout.tp))?,
+            R_X86_64_DTPOFF32 => {
+                // In code, local-dynamic accesses were relaxed to offsets from the thread
+                // pointer; debug information wants offsets in the TLS block.
+                let base = if alloc { layout.tp } else { layout.tls_start };
+                w.w32(off, fit_i32(s_a as i64 as i128 - base as i128)?)?
+            }
+            R_X86_64_DTPOFF64 => {
+                let base = if alloc { layout.tp } else { layout.tls_start };
+                w.w64(off, s_a.wrapping_sub(base))?
+            }
+            R_X86_64_DTPMOD64 => w.w64(off, 1)?,
+            R_X86_64_GOTTPOFF => {
+                if ie_relaxable(w.buf, off) {
+                    let rex = w.buf[off - 3];
+                    let op = w.buf[off - 2];
+                    let reg = (w.buf[off - 1] >> 3) & 7;
+                    let high = rex == 0x4c;
+                    if op == 0x8b {
+                        // movq foo@gottpoff(%rip), %reg -> movq $tpoff, %reg
+                        w.buf[off - 3] = if high { 0x49 } else { 0x48 };
+                        w.buf[off - 2] = 0xc7;
+                        w.buf[off - 1] = 0xc0 | reg;
+                    } else if reg == 4 {
+                        // addq foo@gottpoff(%rip), %rsp/%r12 -> addq $tpoff, %reg
+                        w.buf[off - 3] = if high { 0x49 } else { 0x48 };
+                        w.buf[off - 2] = 0x81;
+                        w.buf[off - 1] = 0xc4;
+                    } else {
+                        // addq foo@gottpoff(%rip), %reg -> leaq tpoff(%reg), %reg
+                        w.buf[off - 3] = if high { 0x4d } else { 0x48 };
+                        w.buf[off - 2] = 0x8d;
+                        w.buf[off - 1] = 0x80 | (reg << 3) | reg;
+                    }
+                    w.w32(off, fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?)?;
+                } else {
+                    let g = got(link, target, GotKind::TpOff, &ctx)?;
+                    w.w32(off, fit_i32(pc(g.wrapping_add(a as u64)))?)?;
+                }
+            }
+            R_X86_64_TLSGD => {
+                // General dynamic -> local exec:
+                //   data16 lea x@tlsgd(%rip),%rdi; data16 data16 rex64 call __tls_get_addr
+                // (or `data16 rex64 call *__tls_get_addr@GOTPCREL(%rip)`) becomes
+                //   mov %fs:0,%rax; lea x@tpoff(%rax),%rax
+                let b = &w.buf;
+                let ok = off >= 4
+                    && off + 12 <= b.len()
+                    && b[off - 4..off] == [0x66, 0x48, 0x8d, 0x3d]
+                    && (b[off + 4..off + 8] == [0x66, 0x66, 0x48, 0xe8]
+                        || b[off + 4..off + 8] == [0x66, 0x48, 0xff, 0x15]);
+                if !ok {
+                    bail!("{}: unsupported general-dynamic TLS code sequence", ctx());
+                }
+                w.buf[off - 4..off + 8]
+                    .copy_from_slice(&[0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, 0x48, 0x8d, 0x80]);
+                w.w32(
+                    off + 8,
+                    fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?,
+                )?;
+                skip_until = Some(in_off + 12);
+            }
+            R_X86_64_TLSLD => {
+                // Local dynamic -> local exec: the call becomes `mov %fs:0,%rax`.
+                let b = &w.buf;
+                let ok = off >= 3 && off + 6 <= b.len() && b[off - 3..off] == [0x48, 0x8d, 0x3d];
+                if ok && b[off + 4] == 0xe8 && off + 9 <= b.len() {
+                    w.buf[off - 3..off + 9].copy_from_slice(&[
+                        0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0,
+                    ]);
+                } else if ok && b[off + 4..off + 6] == [0xff, 0x15] && off + 10 <= b.len() {
+                    w.buf[off - 3..off + 10].copy_from_slice(&[
+                        0x66, 0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0,
+                    ]);
+                } else {
+                    bail!("{}: unsupported local-dynamic TLS code sequence", ctx());
+                }
+                skip_until = Some(in_off + 12);
+            }
+            R_X86_64_GOTPC32_TLSDESC => {
+                // lea x@tlsdesc(%rip), %reg -> mov $x@tpoff, %reg
+                let b = &w.buf;
+                if off < 3
+                    || off + 4 > b.len()
+                    || b[off - 3] & 0xfb != 0x48
+                    || b[off - 2] != 0x8d
+                    || b[off - 1] & 0xc7 != 0x05
+                {
+                    bail!("{}: unsupported TLS descriptor code sequence", ctx());
+                }
+                let rex = w.buf[off - 3];
+                let reg = (w.buf[off - 1] >> 3) & 7;
+                w.buf[off - 3] = 0x48 | ((rex >> 2) & 1);
+                w.buf[off - 2] = 0xc7;
+                w.buf[off - 1] = 0xc0 | reg;
+                w.w32(off, fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?)?;
+            }
+            R_X86_64_TLSDESC_CALL => {
+                // call *x@tlscall(%rax) -> xchg %ax,%ax
+                if off + 2 > w.buf.len() || w.buf[off..off + 2] != [0xff, 0x10] {
+                    bail!("{}: unsupported TLS descriptor call sequence", ctx());
+                }
+                w.buf[off] = 0x66;
+                w.buf[off + 1] = 0x90;
+            }
+            _ => bail!(
+                "{fname}:({sname}+{in_off:#x}): unsupported relocation type {} ({ty})",
+                type_name(ty)
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn got(link: &Link, target: SymRef, kind: GotKind, ctx: &dyn Fn() -> String) -> Result<u64> {
+    link.got_addr(target, kind)
+        .ok_or_else(|| anyhow::anyhow!("{}: internal error: no GOT entry", ctx()))
+}

@@ -1,0 +1,207 @@
+//! The global symbol table and GNU ld's symbol resolution rules.
+
+use crate::object_file::{ObjSym, ObjectFile, SecState};
+use object::elf;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use xxhash_rust::xxh3::Xxh3;
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Xxh3>>;
+
+/// A symbol the linker itself provides when the program refers to it and nobody defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkerSym {
+    EhdrStart,
+    ExecutableStart,
+    Etext,
+    Edata,
+    End,
+    BssStart,
+    GlobalOffsetTable,
+    RelaIpltStart,
+    RelaIpltEnd,
+    ArrayStart(ArrayKind),
+    ArrayEnd(ArrayKind),
+    /// `__start_SEC` / `__stop_SEC`: index into the output-section name list resolved at layout.
+    SectionStart(&'static [u8]),
+    SectionStop(&'static [u8]),
+    /// `--defsym` and absolute values.
+    Defsym(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayKind {
+    Preinit,
+    Init,
+    Fini,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Def {
+    Undefined,
+    /// Defined in an input file: (file index, symbol index).
+    Weak(u32, u32),
+    Strong(u32, u32),
+    Common(u32, u32),
+    Linker(LinkerSym),
+}
+
+pub struct Symbol {
+    pub name: &'static [u8],
+    pub def: Def,
+    /// Some reference is not weak (so the symbol must be defined, and archives are searched).
+    pub strong_ref: bool,
+    /// Final address, set by layout.
+    pub value: u64,
+}
+
+impl Symbol {
+    pub fn is_undefined(&self) -> bool {
+        self.def == Def::Undefined
+    }
+    pub fn file_sym(&self) -> Option<(u32, u32)> {
+        match self.def {
+            Def::Weak(f, s) | Def::Strong(f, s) | Def::Common(f, s) => Some((f, s)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct SymbolTable {
+    pub syms: Vec<Symbol>,
+    pub by_name: FastMap<&'static [u8], u32>,
+    /// COMDAT signatures claimed so far.
+    pub comdats: FastMap<&'static [u8], u32>,
+    /// Duplicate strong definitions: (symbol, first file, second file).
+    pub duplicates: Vec<(u32, u32, u32)>,
+}
+
+impl SymbolTable {
+    pub fn intern(&mut self, name: &'static [u8]) -> u32 {
+        if let Some(&id) = self.by_name.get(name) {
+            return id;
+        }
+        let id = self.syms.len() as u32;
+        self.syms.push(Symbol {
+            name,
+            def: Def::Undefined,
+            strong_ref: false,
+            value: 0,
+        });
+        self.by_name.insert(name, id);
+        id
+    }
+
+    pub fn get(&self, name: &[u8]) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Claims COMDAT groups, then enters the file's global symbols. `file_idx` is the index the
+    /// file will have in the link's file list.
+    pub fn add_file(&mut self, file: &mut ObjectFile, file_idx: u32, files: &[ObjectFile]) {
+        for (sig, members) in &file.groups {
+            if self.comdats.contains_key(sig) {
+                for &m in members {
+                    file.sections[m as usize].state = SecState::ComdatDiscarded;
+                }
+            } else {
+                self.comdats.insert(sig, file_idx);
+            }
+        }
+        for i in file.first_global..file.symbols.len() {
+            let s: ObjSym = file.symbols[i];
+            let id = self.intern(s.name);
+            file.globals[i - file.first_global] = id;
+            let in_discarded = !s.is_undefined()
+                && (s.shndx as usize) < file.sections.len()
+                && file.sections[s.shndx as usize].state == SecState::ComdatDiscarded;
+            if s.is_undefined() || in_discarded {
+                if s.bind != elf::STB_WEAK || in_discarded {
+                    self.syms[id as usize].strong_ref = true;
+                }
+                continue;
+            }
+            let new = if s.is_common() {
+                Def::Common(file_idx, i as u32)
+            } else if s.bind == elf::STB_WEAK {
+                Def::Weak(file_idx, i as u32)
+            } else {
+                Def::Strong(file_idx, i as u32)
+            };
+            let sym = &mut self.syms[id as usize];
+            sym.def = match (sym.def, new) {
+                (Def::Undefined, n) => n,
+                (Def::Linker(_), n) => n,
+                (Def::Weak(..), n @ (Def::Strong(..) | Def::Common(..))) => n,
+                (old @ Def::Weak(..), Def::Weak(..)) => old,
+                (old @ Def::Strong(of, _), Def::Strong(..)) => {
+                    self.duplicates.push((id, of, file_idx));
+                    old
+                }
+                (old @ Def::Strong(..), _) => old,
+                (Def::Common(of, os), Def::Common(nf, ns)) => {
+                    // Keep the larger; alignment is merged when commons are allocated.
+                    let old_size = common_size(files, file, file_idx, of, os);
+                    if s.size > old_size {
+                        Def::Common(nf, ns)
+                    } else {
+                        Def::Common(of, os)
+                    }
+                }
+                (Def::Common(..), n @ Def::Strong(..)) => n,
+                (old @ Def::Common(..), Def::Weak(..)) => old,
+                (_, n) => n,
+            };
+        }
+    }
+}
+
+fn common_size(files: &[ObjectFile], cur: &ObjectFile, cur_idx: u32, f: u32, s: u32) -> u64 {
+    if f == cur_idx {
+        cur.symbols[s as usize].size
+    } else {
+        files[f as usize].symbols[s as usize].size
+    }
+}
+
+/// Maps a name the program refers to onto a linker-provided symbol, as GNU ld's default script
+/// PROVIDEs them.
+pub fn linker_symbol_for(name: &'static [u8]) -> Option<LinkerSym> {
+    Some(match name {
+        b"__ehdr_start" => LinkerSym::EhdrStart,
+        b"__executable_start" => LinkerSym::ExecutableStart,
+        b"_etext" | b"etext" | b"__etext" => LinkerSym::Etext,
+        b"_edata" | b"edata" => LinkerSym::Edata,
+        b"_end" | b"end" => LinkerSym::End,
+        b"__bss_start" => LinkerSym::BssStart,
+        b"_GLOBAL_OFFSET_TABLE_" => LinkerSym::GlobalOffsetTable,
+        b"__rela_iplt_start" => LinkerSym::RelaIpltStart,
+        b"__rela_iplt_end" => LinkerSym::RelaIpltEnd,
+        b"__preinit_array_start" => LinkerSym::ArrayStart(ArrayKind::Preinit),
+        b"__preinit_array_end" => LinkerSym::ArrayEnd(ArrayKind::Preinit),
+        b"__init_array_start" => LinkerSym::ArrayStart(ArrayKind::Init),
+        b"__init_array_end" => LinkerSym::ArrayEnd(ArrayKind::Init),
+        b"__fini_array_start" => LinkerSym::ArrayStart(ArrayKind::Fini),
+        b"__fini_array_end" => LinkerSym::ArrayEnd(ArrayKind::Fini),
+        _ => {
+            if let Some(sec) = name.strip_prefix(b"__start_") {
+                if is_c_identifier(sec) {
+                    return Some(LinkerSym::SectionStart(sec));
+                }
+            }
+            if let Some(sec) = name.strip_prefix(b"__stop_") {
+                if is_c_identifier(sec) {
+                    return Some(LinkerSym::SectionStop(sec));
+                }
+            }
+            return None;
+        }
+    })
+}
+
+pub fn is_c_identifier(s: &[u8]) -> bool {
+    !s.is_empty()
+        && !s[0].is_ascii_digit()
+        && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+}
