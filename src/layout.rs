@@ -406,7 +406,10 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
         let mut off = 0u64;
         for &(f, s) in &os.members {
             let sec = &mut link.files[f as usize].sections[s as usize];
-            off = off.next_multiple_of(sec.align);
+            // `.eh_frame` records are packed: a padding gap of four zero bytes would read as a
+            // terminator to unwinders that walk the section from `__EH_FRAME_BEGIN__`.
+            let align = if link.eh.contains_key(&(f, s)) { sec.align.min(4) } else { sec.align };
+            off = off.next_multiple_of(align);
             sec.out_off = off;
             let size = match link.eh.get(&(f, s)) {
                 Some(eh) => eh.out_size,
