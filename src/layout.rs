@@ -23,7 +23,15 @@ pub enum Synth {
     RelaIplt,
     EhFrameHdr,
     BuildId,
+    DynSym,
+    DynStr,
+    RelaDyn,
+    Dynamic,
 }
+
+/// Entries of `.dynamic` in a position-independent static executable: just what the C
+/// library's self-relocation reads.
+pub const DYNAMIC_ENTRIES: u64 = 9;
 
 #[derive(Debug, Clone)]
 pub struct OutputSection {
@@ -138,7 +146,10 @@ fn rank(name: &[u8], sh_type: u32, flags: u64) -> u32 {
         return 50;
     }
     match name {
-        b".rela.plt" => 2,
+        b".dynsym" => 2,
+        b".dynstr" => 3,
+        b".rela.dyn" => 4,
+        b".rela.plt" => 5,
         b".init" => 10,
         b".plt" => 11,
         b".text" => 12,
@@ -153,10 +164,11 @@ fn rank(name: &[u8], sh_type: u32, flags: u64) -> u32 {
         b".init_array" => 33,
         b".fini_array" => 34,
         b".data.rel.ro" => 35,
-        b".got" => 36,
-        b".got.plt" => 37,
-        b".data" => 38,
-        b".bss" => 40,
+        b".dynamic" => 36,
+        b".got" => 37,
+        b".got.plt" => 38,
+        b".data" => 39,
+        b".bss" => 42,
         _ => {
             let nobits = sh_type == elf::SHT_NOBITS;
             if sh_type == elf::SHT_NOTE {
@@ -169,9 +181,9 @@ fn rank(name: &[u8], sh_type: u32, flags: u64) -> u32 {
                 }
             } else if flags & elf::SHF_WRITE as u64 != 0 {
                 if nobits {
-                    41
+                    43
                 } else {
-                    39
+                    40
                 }
             } else if flags & elf::SHF_EXECINSTR as u64 != 0 {
                 13
@@ -193,7 +205,7 @@ fn segment_of(rank: u32) -> Option<usize> {
     }
 }
 
-const RELRO_LAST_RANK: u32 = 36;
+const RELRO_LAST_RANK: u32 = 37;
 
 /// `.init_array.N` / `.ctors.N` priority for sorting; unprioritised entries go last.
 fn init_priority(name: &[u8]) -> u32 {
@@ -353,6 +365,8 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
         );
         s.size = PLT_ENTRY * link.plt.len() as u64;
         secs.push(s);
+    }
+    if !link.plt.is_empty() && !link.pie {
         let mut s = synth(
             b".rela.plt",
             elf::SHT_RELA,
@@ -362,6 +376,30 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             Synth::RelaIplt,
         );
         s.size = 24 * link.plt.len() as u64;
+        secs.push(s);
+    }
+    if link.pie {
+        let mut s = synth(b".dynsym", elf::SHT_DYNSYM, a, 8, 24, Synth::DynSym);
+        s.size = 24;
+        secs.push(s);
+        let mut s = synth(b".dynstr", elf::SHT_STRTAB, a, 1, 0, Synth::DynStr);
+        s.size = 1;
+        secs.push(s);
+        let relocs = link.dyn_section_relocs as u64
+            + link.got_relative().count() as u64
+            + link.plt.len() as u64;
+        let mut s = synth(b".rela.dyn", elf::SHT_RELA, a, 8, 24, Synth::RelaDyn);
+        s.size = 24 * relocs;
+        secs.push(s);
+        let mut s = synth(
+            b".dynamic",
+            elf::SHT_DYNAMIC,
+            a | elf::SHF_WRITE,
+            8,
+            16,
+            Synth::Dynamic,
+        );
+        s.size = 16 * DYNAMIC_ENTRIES;
         secs.push(s);
     }
     if link.args.eh_frame_hdr && by_name.contains_key(&b".eh_frame"[..]) {
@@ -408,7 +446,11 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             let sec = &mut link.files[f as usize].sections[s as usize];
             // `.eh_frame` records are packed: a padding gap of four zero bytes would read as a
             // terminator to unwinders that walk the section from `__EH_FRAME_BEGIN__`.
-            let align = if link.eh.contains_key(&(f, s)) { sec.align.min(4) } else { sec.align };
+            let align = if link.eh.contains_key(&(f, s)) {
+                sec.align.min(4)
+            } else {
+                sec.align
+            };
             off = off.next_multiple_of(align);
             sec.out_off = off;
             let size = match link.eh.get(&(f, s)) {
@@ -434,7 +476,7 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             flags: (elf::SHF_ALLOC | elf::SHF_WRITE) as u64,
             align: link.common_align,
             entsize: 0,
-            rank: 40,
+            rank: 42,
             members: Vec::new(),
             synth: None,
             common_off: Some(0),
@@ -473,7 +515,10 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
 /// Assigns addresses and file offsets, builds program headers and computes symbol values.
 pub fn assign_addresses(link: &mut Link) -> Result<()> {
     let relro = link.args.relro;
-    let base = link.args.image_base.unwrap_or(0x400000);
+    let base = link
+        .args
+        .image_base
+        .unwrap_or(if link.pie { 0 } else { 0x400000 });
     let lay = &mut link.layout;
     lay.base = base;
 
@@ -495,7 +540,9 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
             .iter()
             .any(|s| (30..=RELRO_LAST_RANK).contains(&s.rank));
     let has_hdr = lay.find_synth(Synth::EhFrameHdr).is_some();
+    let has_dynamic = lay.find_synth(Synth::Dynamic).is_some();
     let nphdr = present.len()
+        + has_dynamic as usize
         + has_note as usize
         + has_tls as usize
         + has_hdr as usize
@@ -572,6 +619,17 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
             filesz: end_off - o,
             memsz: end_v - v,
             align: PAGE,
+        });
+    }
+    if let Some(d) = lay.find_synth(Synth::Dynamic) {
+        phdrs.push(Phdr {
+            p_type: elf::PT_DYNAMIC,
+            flags: elf::PF_R | elf::PF_W,
+            offset: d.offset,
+            vaddr: d.addr,
+            filesz: d.size,
+            memsz: d.size,
+            align: 8,
         });
     }
     if has_note {
@@ -808,6 +866,7 @@ fn compute_symbol_values(link: &mut Link) -> Result<()> {
                 }
                 LinkerSym::SectionStart(n) => lay.find(n).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::SectionStop(n) => lay.find(n).map(|s| s.addr + s.size).unwrap_or(0),
+                LinkerSym::Dynamic => lay.find_synth(Synth::Dynamic).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::Defsym(d) => {
                     defsyms.push((i, d));
                     0

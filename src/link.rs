@@ -40,10 +40,17 @@ pub struct Link {
     pub common_size: u64,
     pub common_align: u64,
     pub layout: Layout,
+    /// Position-independent output (`-pie`, as in `-static-pie`).
+    pub pie: bool,
+    /// First `.rela.dyn` entry of each input section that needs relative relocations.
+    pub dyn_start: FastMap<(u32, u32), (u32, u32)>,
+    /// Number of relative relocations from input sections (GOT and IRELATIVE entries follow).
+    pub dyn_section_relocs: u32,
 }
 
 impl Link {
     pub fn new(args: Args, files: Vec<ObjectFile>, symtab: SymbolTable) -> Link {
+        let args_pie = args.pie;
         Link {
             args,
             files,
@@ -56,7 +63,10 @@ impl Link {
             commons: Vec::new(),
             common_size: 0,
             common_align: 1,
+            pie: args_pie,
             layout: Layout::default(),
+            dyn_start: FastMap::default(),
+            dyn_section_relocs: 0,
         }
     }
 
@@ -175,6 +185,15 @@ impl Link {
             .map(|&i| self.layout.got_addr + 8 * i as u64)
     }
 
+    /// GOT entries that hold a link-time address and so need a relative relocation in a
+    /// position-independent output.
+    pub fn got_relative(&self) -> impl Iterator<Item = u32> + '_ {
+        self.got.iter().enumerate().filter_map(move |(i, &(r, k))| {
+            (self.pie && k == GotKind::Addr && !self.is_absolute(r) && !self.is_undefined(r))
+                .then_some(i as u32)
+        })
+    }
+
     /// Files in output order.
     pub fn file_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.files.len() as u32).collect();
@@ -205,9 +224,12 @@ pub fn check_duplicates(link: &Link) -> Result<()> {
 
 /// Marks sections the output never carries and gives linker-provided symbols their kind.
 pub fn define_linker_symbols(link: &mut Link) {
+    let pie = link.pie;
     for sym in link.symtab.syms.iter_mut() {
         if sym.is_undefined() {
-            if let Some(k) = crate::symbols::linker_symbol_for(sym.name) {
+            if pie && sym.name == b"_DYNAMIC" {
+                sym.def = Def::Linker(LinkerSym::Dynamic);
+            } else if let Some(k) = crate::symbols::linker_symbol_for(sym.name) {
                 sym.def = Def::Linker(k);
             }
         }
@@ -279,7 +301,14 @@ pub fn run(args: Args) -> Result<()> {
         .map(|&(f, s)| crate::reloc::x86_64::scan_section(&link, f, s))
         .collect();
     let mut undefined = Vec::new();
+    let mut errors = Vec::new();
     for (&(f, s), r) in jobs.iter().zip(&results) {
+        if r.dyn_relocs > 0 {
+            link.dyn_start
+                .insert((f, s), (link.dyn_section_relocs, r.dyn_relocs));
+            link.dyn_section_relocs += r.dyn_relocs;
+        }
+        errors.extend(r.errors.iter().cloned());
         for &(sym, kind) in &r.got {
             if !link.got_map.contains_key(&(sym, kind)) {
                 link.got_map.insert((sym, kind), link.got.len() as u32);
@@ -295,6 +324,9 @@ pub fn run(args: Args) -> Result<()> {
         for &(sym, off) in &r.undefined {
             undefined.push((sym, f, s, off));
         }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\nspacer: error: "));
     }
     if !undefined.is_empty() && !link.args.no_undefined_error {
         let mut lines = Vec::new();

@@ -97,9 +97,6 @@ fn link_all(args: args::Args) -> Result<()> {
             s.display()
         );
     }
-    if args.pie {
-        bail!("-pie / -static-pie output is not supported yet; link with -static -no-pie");
-    }
     let threads = args.threads.unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

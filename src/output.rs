@@ -271,6 +271,18 @@ pub fn write(link: &Link) -> Result<()> {
         } else {
             0
         };
+        let idx_of = |k: Synth| {
+            lay.secs
+                .iter()
+                .position(|s| s.synth == Some(k))
+                .map(|i| i as u32 + 1)
+                .unwrap_or(0)
+        };
+        let sh_link = match os.synth {
+            Some(Synth::DynSym) | Some(Synth::Dynamic) => idx_of(Synth::DynStr),
+            Some(Synth::RelaDyn) => idx_of(Synth::DynSym),
+            _ => 0,
+        };
         shdrs.push(Shdr {
             name: add_name(&os.name),
             sh_type: os.sh_type,
@@ -278,7 +290,7 @@ pub fn write(link: &Link) -> Result<()> {
             addr: os.addr,
             offset: os.offset,
             size: os.size,
-            link: 0,
+            link: sh_link,
             info,
             align: os.align,
             entsize: os.entsize,
@@ -373,6 +385,7 @@ pub fn write(link: &Link) -> Result<()> {
         shstrndx as u16,
     );
 
+    let rela_dyn = lay.find_synth(Synth::RelaDyn);
     // Input sections, in parallel.
     let jobs: Vec<(&OutputSection, u32, u32)> = lay
         .secs
@@ -388,11 +401,17 @@ pub fn write(link: &Link) -> Result<()> {
         let eh = link.eh.get(&(f, s));
         let size = eh.map(|e| e.out_size).unwrap_or(sec.size);
         let dst = buf.slice(os.offset + sec.out_off, size);
+        let dyn_out: &mut [u8] = match (link.dyn_start.get(&(f, s)), rela_dyn) {
+            (Some(&(start, n)), Some(rd)) => {
+                buf.slice(rd.offset + 24 * start as u64, 24 * n as u64)
+            }
+            _ => &mut [],
+        };
         match eh {
             Some(eh) => eh_frame::copy_kept(eh, sec.data, dst),
             None => dst.copy_from_slice(sec.data),
         }
-        x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh)
+        x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
     })?;
 
     // Linker-created sections.
@@ -403,6 +422,7 @@ pub fn write(link: &Link) -> Result<()> {
             Synth::Got => {
                 for (i, &(r, k)) in link.got.iter().enumerate() {
                     let v = match k {
+                        GotKind::Addr if link.is_undefined(r) => 0,
                         GotKind::Addr => link.sym_addr(r),
                         GotKind::TpOff => link.sym_addr(r).wrapping_sub(lay.tp),
                     };
@@ -442,7 +462,53 @@ pub fn write(link: &Link) -> Result<()> {
                 dst[8..12].copy_from_slice(&elf::NT_GNU_BUILD_ID.to_le_bytes());
                 dst[12..16].copy_from_slice(b"GNU\0");
             }
-            Synth::EhFrameHdr => {}
+            Synth::EhFrameHdr | Synth::DynSym | Synth::DynStr => {}
+            Synth::RelaDyn => {
+                // Section relocations were written by the workers; GOT addresses and IFUNC
+                // slots follow, IRELATIVE last so that resolvers run on relocated data.
+                let mut i = link.dyn_section_relocs as usize;
+                for g in link.got_relative() {
+                    let (r, _) = link.got[g as usize];
+                    let slot = lay.got_addr + 8 * g as u64;
+                    x86_64::write_rela(
+                        &mut dst[i * 24..i * 24 + 24],
+                        slot,
+                        elf::R_X86_64_RELATIVE,
+                        link.sym_addr(r),
+                    );
+                    i += 1;
+                }
+                for (k, &r) in link.plt.iter().enumerate() {
+                    let slot = lay.gotplt_slot_addr(k as u32);
+                    x86_64::write_rela(
+                        &mut dst[i * 24..i * 24 + 24],
+                        slot,
+                        elf::R_X86_64_IRELATIVE,
+                        resolver(link, r),
+                    );
+                    i += 1;
+                }
+            }
+            Synth::Dynamic => {
+                let rd = rela_dyn.expect("position-independent output has .rela.dyn");
+                let sym = lay.find_synth(Synth::DynSym).expect(".dynsym");
+                let str_ = lay.find_synth(Synth::DynStr).expect(".dynstr");
+                let entries: [(i64, u64); crate::layout::DYNAMIC_ENTRIES as usize] = [
+                    (elf::DT_RELA as i64, rd.addr),
+                    (elf::DT_RELASZ as i64, rd.size),
+                    (elf::DT_RELAENT as i64, 24),
+                    (elf::DT_SYMTAB as i64, sym.addr),
+                    (elf::DT_SYMENT as i64, 24),
+                    (elf::DT_STRTAB as i64, str_.addr),
+                    (elf::DT_STRSZ as i64, str_.size),
+                    (elf::DT_FLAGS_1 as i64, elf::DF_1_PIE as u64),
+                    (elf::DT_NULL as i64, 0),
+                ];
+                for (i, (tag, val)) in entries.iter().enumerate() {
+                    dst[i * 16..i * 16 + 8].copy_from_slice(&tag.to_le_bytes());
+                    dst[i * 16 + 8..i * 16 + 16].copy_from_slice(&val.to_le_bytes());
+                }
+            }
         }
     }
     if let (Some(hdr), Some(ehs)) = (lay.find_synth(Synth::EhFrameHdr), lay.find(b".eh_frame")) {
@@ -530,7 +596,8 @@ fn write_headers(link: &Link, d: &mut [u8], shoff: u64, shnum: u16, shstrndx: u1
     if !link.plt.is_empty() {
         d[7] = elf::ELFOSABI_GNU;
     }
-    d[16..18].copy_from_slice(&elf::ET_EXEC.to_le_bytes());
+    let e_type = if link.pie { elf::ET_DYN } else { elf::ET_EXEC };
+    d[16..18].copy_from_slice(&e_type.to_le_bytes());
     d[18..20].copy_from_slice(&elf::EM_X86_64.to_le_bytes());
     d[20..24].copy_from_slice(&(elf::EV_CURRENT as u32).to_le_bytes());
     d[24..32].copy_from_slice(&lay.entry.to_le_bytes());

@@ -25,6 +25,8 @@ pub enum LinkerSym {
     /// `__start_SEC` / `__stop_SEC`: index into the output-section name list resolved at layout.
     SectionStart(&'static [u8]),
     SectionStop(&'static [u8]),
+    /// `_DYNAMIC` of a position-independent executable.
+    Dynamic,
     /// `--defsym` and absolute values.
     Defsym(usize),
 }

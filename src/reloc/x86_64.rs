@@ -115,6 +115,28 @@ pub struct ScanOut {
     pub plt: Vec<SymRef>,
     /// Undefined, strongly referenced symbols: (symbol, offset in section).
     pub undefined: Vec<(SymRef, u64)>,
+    /// Relative dynamic relocations this section needs in a position-independent output.
+    pub dyn_relocs: u32,
+    /// Relocations that cannot be expressed in a position-independent output.
+    pub errors: Vec<String>,
+}
+
+/// In a position-independent executable, an absolute 64-bit address needs a load-time
+/// R_X86_64_RELATIVE; absolute symbols and unresolved weak ones do not move.
+pub fn needs_relative(link: &Link, alloc: bool, ty: u32, target: SymRef) -> bool {
+    link.pie
+        && alloc
+        && ty == R_X86_64_64
+        && !link.is_absolute(target)
+        && !link.is_undefined(target)
+}
+
+/// Absolute relocations narrower than a pointer cannot be fixed up at load time.
+fn pie_incompatible(link: &Link, ty: u32, target: SymRef) -> bool {
+    link.pie
+        && matches!(ty, R_X86_64_32 | R_X86_64_32S | R_X86_64_16 | R_X86_64_8)
+        && !link.is_absolute(target)
+        && !link.is_undefined(target)
 }
 
 fn is_tls_pair_start(ty: u32) -> bool {
@@ -123,6 +145,7 @@ fn is_tls_pair_start(ty: u32) -> bool {
 
 pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
     let s = link.section(file, sec);
+    let eh = link.eh.get(&(file, sec));
     let mut out = ScanOut::default();
     let mut skip_next_call = None;
     for r in s.relocs {
@@ -147,8 +170,20 @@ pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
                 }
             }
         }
-        if !s.is_alloc() {
+        if !s.is_alloc() || eh.is_some_and(|e| e.map_offset(off).is_none()) {
             continue;
+        }
+        if needs_relative(link, true, ty, target) {
+            out.dyn_relocs += 1;
+        }
+        if pie_incompatible(link, ty, target) {
+            out.errors.push(format!(
+                "{}:({}+{off:#x}): {} against '{}' cannot be used in a position-independent executable; recompile with -fPIE",
+                link.files[file as usize].name,
+                String::from_utf8_lossy(s.name),
+                type_name(ty),
+                link.name(target)
+            ));
         }
         if let Need::Got(kind) = needs(ty, s.data, off as usize, link, target) {
             out.got.push((target, kind));
@@ -203,7 +238,9 @@ pub fn apply_section(
     buf: &mut [u8],
     addr: u64,
     eh: Option<&EhSection>,
+    dyn_out: &mut [u8],
 ) -> Result<()> {
+    let mut dyn_next = 0usize;
     let s = link.section(file, sec);
     let fname = &link.files[file as usize].name;
     let sname = String::from_utf8_lossy(s.name);
@@ -276,7 +313,18 @@ pub fn apply_section(
         let pc = |v: u64| -> i128 { v as i64 as i128 - p as i128 };
         match ty {
             R_X86_64_NONE => {}
-            R_X86_64_64 => w.w64(off, s_a)?,
+            R_X86_64_64 => {
+                w.w64(off, s_a)?;
+                if needs_relative(link, alloc, ty, target) {
+                    let e = dyn_out
+                        .get_mut(dyn_next * 24..dyn_next * 24 + 24)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("{}: internal error: dynamic relocation count", ctx())
+                        })?;
+                    write_rela(e, p, R_X86_64_RELATIVE, s_a);
+                    dyn_next += 1;
+                }
+            }
             R_X86_64_PC32 | R_X86_64_PLT32 => {
                 let v = if link.is_undefined(target) && ty == R_X86_64_PLT32 {
                     // A call to an undefined weak function: GNU ld resolves it to address 0.
@@ -477,6 +525,13 @@ pub fn apply_section(
         }
     }
     Ok(())
+}
+
+/// Writes one Elf64_Rela without a symbol.
+pub fn write_rela(e: &mut [u8], offset: u64, ty: u32, addend: u64) {
+    e[0..8].copy_from_slice(&offset.to_le_bytes());
+    e[8..16].copy_from_slice(&(ty as u64).to_le_bytes());
+    e[16..24].copy_from_slice(&addend.to_le_bytes());
 }
 
 fn got(link: &Link, target: SymRef, kind: GotKind, ctx: &dyn Fn() -> String) -> Result<u64> {
