@@ -51,6 +51,10 @@ pub struct OutputSection {
     pub offset: u64,
     /// Index in the output section header table.
     pub shndx: u32,
+    /// `SHF_MERGE` inputs, merged into `blobs` rather than copied.
+    pub merge_inputs: Vec<(u32, u32)>,
+    /// Merged contents: (offset in the section, bytes).
+    pub blobs: Vec<(u64, Vec<u8>)>,
 }
 
 impl OutputSection {
@@ -270,6 +274,8 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
                     addr: 0,
                     offset: 0,
                     shndx: 0,
+                    merge_inputs: Vec::new(),
+                    blobs: Vec::new(),
                 });
                 secs.len() - 1
             });
@@ -289,7 +295,14 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             ) {
                 os.sh_type = sec.sh_type;
             }
-            os.members.push((f, si as u32));
+            if sec.flags & elf::SHF_MERGE as u64 != 0
+                && sec.entsize > 0
+                && sec.sh_type != elf::SHT_NOBITS
+            {
+                os.merge_inputs.push((f, si as u32));
+            } else {
+                os.members.push((f, si as u32));
+            }
         }
     }
     // Constructors and destructors run in priority order.
@@ -322,6 +335,8 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
                 addr: 0,
                 offset: 0,
                 shndx: 0,
+                merge_inputs: Vec::new(),
+                blobs: Vec::new(),
             }
         };
     let a = elf::SHF_ALLOC;
@@ -459,6 +474,42 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             };
             off += size;
         }
+        // Mergeable inputs: one blob per kind (entry size, strings or not, alignment).
+        let mut kinds: Vec<(u64, bool, u64)> = Vec::new();
+        for &(f, s) in &os.merge_inputs {
+            let sec = &link.files[f as usize].sections[s as usize];
+            let k = (
+                sec.entsize,
+                sec.flags & elf::SHF_STRINGS as u64 != 0,
+                sec.align,
+            );
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        for k in kinds {
+            let group: Vec<(u32, u32)> = os
+                .merge_inputs
+                .iter()
+                .copied()
+                .filter(|&(f, s)| {
+                    let sec = &link.files[f as usize].sections[s as usize];
+                    (
+                        sec.entsize,
+                        sec.flags & elf::SHF_STRINGS as u64 != 0,
+                        sec.align,
+                    ) == k
+                })
+                .collect();
+            off = off.next_multiple_of(k.2);
+            let (blob, maps) = crate::merge::merge_group(&link.files, &group, off)?;
+            for (key, map) in maps {
+                link.merge.insert(key, map);
+            }
+            let len = blob.len() as u64;
+            os.blobs.push((off, blob));
+            off += len;
+        }
         if os.name == b".bss" && link.common_size > 0 {
             off = off.next_multiple_of(link.common_align);
             os.common_off = Some(off);
@@ -484,6 +535,8 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             addr: 0,
             offset: 0,
             shndx: 0,
+            merge_inputs: Vec::new(),
+            blobs: Vec::new(),
         });
     }
     // The TLS template must start aligned to the largest TLS alignment.
@@ -504,7 +557,7 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
     // Stable sort by rank keeps first-seen order inside a rank.
     secs.sort_by_key(|s| s.rank);
     for (i, os) in secs.iter().enumerate() {
-        for &(f, s) in &os.members {
+        for &(f, s) in os.members.iter().chain(&os.merge_inputs) {
             link.files[f as usize].sections[s as usize].out_sec = i as u32;
         }
     }

@@ -30,6 +30,8 @@ pub struct Link {
     pub symtab: SymbolTable,
     /// Split `.eh_frame` input sections by (file, section).
     pub eh: FastMap<(u32, u32), EhSection>,
+    /// Merged `SHF_MERGE` input sections by (file, section).
+    pub merge: FastMap<(u32, u32), crate::merge::MergeMap>,
     pub got: Vec<(SymRef, GotKind)>,
     pub got_map: FastMap<(SymRef, GotKind), u32>,
     /// IFUNC symbols that got a PLT entry and an IRELATIVE relocation.
@@ -56,6 +58,7 @@ impl Link {
             files,
             symtab,
             eh: FastMap::default(),
+            merge: FastMap::default(),
             got: Vec::new(),
             got_map: FastMap::default(),
             plt: Vec::new(),
@@ -157,11 +160,27 @@ impl Link {
         if !sec.is_included() || sec.out_sec == u32::MAX {
             return 0;
         }
+        if let Some(m) = self.merge.get(&(f, sym.shndx)) {
+            return self.layout.secs[sec.out_sec as usize].addr + m.map(sym.value);
+        }
         let base = self.layout.secs[sec.out_sec as usize].addr + sec.out_off;
         if let Some(eh) = self.eh.get(&(f, sym.shndx)) {
             return base + eh.map_offset(sym.value).unwrap_or(0);
         }
         base + sym.value
+    }
+
+    /// `S + A` for a section symbol of a merged section: the addend selects the piece.
+    pub fn merged_section_target(&self, r: SymRef, addend: i64) -> Option<u64> {
+        let SymRef::Local(f, s) = r else { return None };
+        let sym = &self.files[f as usize].symbols[s as usize];
+        if sym.typ != elf::STT_SECTION {
+            return None;
+        }
+        let m = self.merge.get(&(f, sym.shndx))?;
+        let sec = &self.files[f as usize].sections[sym.shndx as usize];
+        let off = (sym.value as i64).wrapping_add(addend) as u64;
+        Some(self.layout.secs[sec.out_sec as usize].addr + m.map(off))
     }
 
     /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.

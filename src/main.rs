@@ -11,6 +11,7 @@ mod input;
 mod layout;
 mod link;
 mod map;
+mod merge;
 mod object_file;
 mod output;
 mod reloc;

@@ -24,6 +24,7 @@ pub struct InputSection {
     pub flags: u64,
     pub size: u64,
     pub align: u64,
+    pub entsize: u64,
     /// File bytes (empty for NOBITS).
     pub data: &'static [u8],
     pub relocs: &'static [Rela],
@@ -165,6 +166,7 @@ impl ObjectFile {
                 flags,
                 size: sh.sh_size(e),
                 align: sh.sh_addralign(e).max(1),
+                entsize: sh.sh_entsize(e),
                 data: sec_data,
                 relocs: &[],
                 state,

@@ -414,6 +414,13 @@ pub fn write(link: &Link) -> Result<()> {
         x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
     })?;
 
+    for os in lay.secs.iter().filter(|os| !os.is_nobits()) {
+        for (o, blob) in &os.blobs {
+            buf.slice(os.offset + o, blob.len() as u64)
+                .copy_from_slice(blob);
+        }
+    }
+
     // Linker-created sections.
     for os in &lay.secs {
         let Some(kind) = os.synth else { continue };

@@ -269,7 +269,10 @@ pub fn apply_section(
         let tsec = link.def_section(target);
         let discarded = tsec.is_some_and(|(f, x)| !link.section(f, x).is_included());
         let sv = if discarded { 0 } else { link.sym_addr(target) };
-        let s_a = sv.wrapping_add(a as u64);
+        let s_a = match link.merged_section_target(target, a) {
+            Some(v) if !discarded => v,
+            _ => sv.wrapping_add(a as u64),
+        };
         let ctx = || {
             format!(
                 "{fname}:({sname}+{in_off:#x}): {} against '{}'",
