@@ -385,7 +385,15 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
     }
     // Validate members up front so that a truncated archive is reported as such.
     for m in archive.members() {
-        m.map_err(|e| anyhow!("{}: malformed or truncated archive: {e}", path.display()))?;
+        let m =
+            m.map_err(|e| anyhow!("{}: malformed or truncated archive: {e}", path.display()))?;
+        if !archive.is_thin() && m.data(data).is_err() {
+            bail!(
+                "{}: truncated archive: member '{}' extends past the end of the file",
+                path.display(),
+                String::from_utf8_lossy(m.name())
+            );
+        }
     }
     Ok(ArchiveInput {
         path,
