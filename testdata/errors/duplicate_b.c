@@ -1,0 +1,1 @@
+int duplicated_symbol_for_spacer_test(void) { return 2; }

@@ -1,0 +1,1 @@
+const char *archive_function(void) { return "from archive member a"; }

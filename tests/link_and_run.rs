@@ -1,0 +1,490 @@
+//! Links real C and C++ programs with spacer (through `gcc -B`, as collect2's `ld`) and with
+//! GNU ld (ld.bfd), runs both executables and requires the same standard output and exit status.
+//! The ld.bfd-linked program must also print what `testdata/expected/<name>.stdout` says, so a
+//! broken test program or toolchain is told apart from a linker bug.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+// ---------------------------------------------------------------------------------------------
+// C programs (glibc)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn c_stdio() {
+    Program::c("c_stdio", &["c_stdio.c"])
+        .ldflags(&["-lm"])
+        .check();
+}
+
+/// The same program compiled as position-dependent code (the default here is -fPIE).
+#[test]
+fn c_stdio_no_pie() {
+    Program::c("c_stdio_no_pie", &["c_stdio.c"])
+        .cflags(&["-fno-pie"])
+        .ldflags(&["-no-pie", "-lm"])
+        .expect_stdout_of("c_stdio")
+        .check();
+}
+
+/// Unoptimised code with no debug information: different relocation mix from -O2 -g.
+#[test]
+fn c_stdio_o0() {
+    Program::c("c_stdio_o0", &["c_stdio.c"])
+        .only_cflags(&["-O0"])
+        .ldflags(&["-lm"])
+        .expect_stdout_of("c_stdio")
+        .check();
+}
+
+#[test]
+fn c_setjmp() {
+    Program::c("c_setjmp", &["c_setjmp.c"])
+        .expect_status(42)
+        .check();
+}
+
+#[test]
+fn c_ifunc() {
+    Program::c("c_ifunc", &["c_ifunc.c"]).check();
+}
+
+#[test]
+fn c_tls() {
+    tls_program("c_tls", &[]).check();
+}
+
+fn tls_program(name: &str, cflags: &[&str]) -> Program {
+    Program::c(name, &["tls_main.c", "tls_other.c"])
+        .cflags(&["-pthread"])
+        .cflags(cflags)
+        .ldflags(&["-pthread"])
+        .expect_stdout_of("c_tls")
+}
+
+// TLS code compiled as position-independent code uses the dynamic TLS models, which the linker
+// must relax to local-exec (or initial-exec) for a static executable.
+
+#[test]
+fn c_tls_pic() {
+    tls_program("c_tls_pic", &["-fPIC"]).check();
+}
+
+#[test]
+fn c_tls_global_dynamic() {
+    tls_program(
+        "c_tls_global_dynamic",
+        &["-fPIC", "-ftls-model=global-dynamic"],
+    )
+    .check();
+}
+
+/// The general-dynamic sequence as emitted at -O0, without any scheduling around it.
+#[test]
+fn c_tls_global_dynamic_o0() {
+    tls_program("c_tls_global_dynamic_o0", &[])
+        .only_cflags(&["-O0", "-pthread", "-fPIC", "-ftls-model=global-dynamic"])
+        .check();
+}
+
+#[test]
+fn c_tls_local_dynamic() {
+    tls_program(
+        "c_tls_local_dynamic",
+        &["-fPIC", "-ftls-model=local-dynamic"],
+    )
+    .check();
+}
+
+/// TLS descriptors (R_X86_64_GOTPC32_TLSDESC / R_X86_64_TLSDESC_CALL).
+#[test]
+fn c_tls_gnu2_descriptors() {
+    tls_program("c_tls_gnu2_descriptors", &["-fPIC", "-mtls-dialect=gnu2"]).check();
+}
+
+/// -fno-plt calls __tls_get_addr through the GOT (`call *__tls_get_addr@GOTPCREL(%rip)`), a
+/// different general/local-dynamic sequence to relax.
+#[test]
+fn c_tls_no_plt() {
+    tls_program("c_tls_no_plt", &["-fPIC", "-fno-plt"]).check();
+}
+
+#[test]
+fn c_tls_initial_exec() {
+    tls_program("c_tls_initial_exec", &["-fPIC", "-ftls-model=initial-exec"]).check();
+}
+
+#[test]
+fn c_ctors() {
+    Program::c("c_ctors", &["ctors.c"]).expect_status(3).check();
+}
+
+#[test]
+fn c_gc_sections() {
+    let outcome = Program::c("c_gc_sections", &["gc_sections.c"])
+        .cflags(&["-ffunction-sections", "-fdata-sections"])
+        .ldflags(&["-Wl,--gc-sections"])
+        .check();
+    let Some(outcome) = outcome else { return };
+    // unused_table is 4 MiB: with it collected, the executable is far smaller than that.
+    for exe in [&outcome.reference_exe, &outcome.spacer_exe] {
+        let size = fs::metadata(exe).unwrap().len();
+        assert!(
+            size < 3 << 20,
+            "{} is {size} bytes: the unused 4 MiB table was not garbage-collected",
+            exe.display()
+        );
+    }
+    let syms = symbol_names(&outcome.spacer_exe);
+    if !syms.is_empty() {
+        for gone in ["unused_function", "unused_table"] {
+            assert!(
+                !syms.iter().any(|s| s == gone),
+                "`{gone}` is still in the symbol table of {} after --gc-sections",
+                outcome.spacer_exe.display()
+            );
+        }
+        assert!(
+            syms.iter().any(|s| s == "main"),
+            "`main` is missing from {}",
+            outcome.spacer_exe.display()
+        );
+    }
+}
+
+/// The same program without --gc-sections keeps the table: a control for the test above.
+#[test]
+fn c_gc_sections_control() {
+    let outcome = Program::c("c_gc_sections_control", &["gc_sections.c"])
+        .cflags(&["-ffunction-sections", "-fdata-sections"])
+        .expect_stdout_of("c_gc_sections")
+        .check();
+    if let Some(outcome) = outcome {
+        let size = fs::metadata(&outcome.spacer_exe).unwrap().len();
+        assert!(
+            size > 4 << 20,
+            "{} is only {size} bytes without --gc-sections",
+            outcome.spacer_exe.display()
+        );
+    }
+}
+
+#[test]
+fn c_weak_common() {
+    Program::c(
+        "c_weak_common",
+        &["weak_common_main.c", "weak_common_other.c"],
+    )
+    .cflags(&["-fcommon"])
+    .archive("weak_lib", &["weak_lib_a.c", "weak_lib_b.c"])
+    .check();
+}
+
+#[test]
+fn c_start_stop() {
+    Program::c("c_start_stop", &["start_stop_main.c", "start_stop_other.c"]).check();
+}
+
+/// With --gc-sections, a reference to __start_plugins keeps every `plugins` input section.
+#[test]
+fn c_start_stop_gc_sections() {
+    Program::c(
+        "c_start_stop_gc_sections",
+        &["start_stop_main.c", "start_stop_other.c"],
+    )
+    .cflags(&["-ffunction-sections", "-fdata-sections"])
+    .ldflags(&["-Wl,--gc-sections"])
+    .expect_stdout_of("c_start_stop")
+    .check();
+}
+
+// ---------------------------------------------------------------------------------------------
+// C++ programs (libstdc++, glibc)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cxx_exceptions() {
+    Program::cxx(
+        "cxx_exceptions",
+        &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+    )
+    .check();
+}
+
+#[test]
+fn cxx_stl() {
+    Program::cxx("cxx_stl", &["cxx_stl.cpp"]).check();
+}
+
+#[test]
+fn cxx_init_priority() {
+    Program::cxx(
+        "cxx_init_priority",
+        &["cxx_init_priority.cpp", "cxx_init_priority_other.cpp"],
+    )
+    .check();
+}
+
+#[test]
+fn cxx_thread_local() {
+    Program::cxx("cxx_thread_local", &["cxx_thread_local.cpp"])
+        .cflags(&["-pthread"])
+        .ldflags(&["-pthread"])
+        .check();
+}
+
+#[test]
+fn cxx_virtual_rtti() {
+    Program::cxx("cxx_virtual_rtti", &["cxx_virtual_rtti.cpp"]).check();
+}
+
+// ---------------------------------------------------------------------------------------------
+// musl
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn musl_c_stdio() {
+    Program::musl("musl_c_stdio", &["c_stdio.c"])
+        .ldflags(&["-lm"])
+        .expect_stdout_of("c_stdio")
+        .check();
+}
+
+#[test]
+fn musl_c_tls() {
+    Program::musl("musl_c_tls", &["tls_main.c", "tls_other.c"])
+        .expect_stdout_of("c_tls")
+        .check();
+}
+
+#[test]
+fn musl_c_setjmp() {
+    Program::musl("musl_c_setjmp", &["c_setjmp.c"])
+        .expect_stdout_of("c_setjmp")
+        .expect_status(42)
+        .check();
+}
+
+#[test]
+fn musl_c_ctors() {
+    Program::musl("musl_c_ctors", &["ctors.c"])
+        .expect_stdout_of("c_ctors")
+        .expect_status(3)
+        .check();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real libraries: zstd and Lua
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn corpus_zstd_roundtrip() {
+    zstd_program("corpus_zstd_roundtrip").check();
+}
+
+fn zstd_program(name: &str) -> Program {
+    let zstd = corpus::zstd();
+    Program::c(name, &[])
+        .source_path(testdata_dir().join("corpus/zstd_roundtrip.c"))
+        .only_cflags(&["-O2", &format!("-I{}", zstd.include.display())])
+        .input(zstd.archive.clone())
+        .ldflags(&["-pthread", "-lm"])
+        .expect_stdout_of("corpus_zstd_roundtrip")
+}
+
+#[test]
+fn corpus_lua() {
+    lua_program("corpus_lua").check();
+}
+
+fn lua_program(name: &str) -> Program {
+    let lua = corpus::lua();
+    let script = testdata_dir().join("corpus/lua_test.lua");
+    Program::c(name, &[])
+        .source_path(testdata_dir().join("corpus/lua_host.c"))
+        .only_cflags(&["-O2", &format!("-I{}", lua.include.display())])
+        .input(lua.archive.clone())
+        .ldflags(&["-lm"])
+        .args(&[script.to_str().unwrap(), "first", "second"])
+        .expect_stdout_of("corpus_lua")
+}
+
+/// A Lua script that fails: the error travels through longjmp out of the interpreter.
+#[test]
+fn corpus_lua_error_status() {
+    let dir = scratch_dir("scripts", "corpus_lua_error_status");
+    let script = dir.join("fail.lua");
+    fs::write(
+        &script,
+        "print('before')\nlocal t = setmetatable({}, {__index = function() error('boom', 0) end})\nprint(t.x)\n",
+    )
+    .unwrap();
+    let lua = corpus::lua();
+    Program::c("corpus_lua_error_status", &[])
+        .source_path(testdata_dir().join("corpus/lua_host.c"))
+        .only_cflags(&["-O2", &format!("-I{}", lua.include.display())])
+        .input(lua.archive.clone())
+        .ldflags(&["-lm"])
+        .args(&[script.to_str().unwrap()])
+        .expect_stdout_of("corpus_lua_error_status")
+        .expect_status(1)
+        .check();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other ways of running the linker
+// ---------------------------------------------------------------------------------------------
+
+/// Linking twice gives bit-identical executables.
+#[test]
+fn deterministic_output() {
+    let programs = [
+        Program::cxx(
+            "deterministic_cxx",
+            &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+        ),
+        lua_program("deterministic_lua"),
+    ];
+    for program in programs {
+        let inputs = program.build_inputs();
+        let dir = scratch_dir("deterministic", &program.name);
+        let first = link(
+            program.driver,
+            Linker::Spacer,
+            &inputs,
+            &program.ldflags,
+            &dir.join("first"),
+        );
+        assert!(first.ok(), "{}", first.report(Linker::Spacer));
+        let second = link(
+            program.driver,
+            Linker::Spacer,
+            &inputs,
+            &program.ldflags,
+            &dir.join("second"),
+        );
+        assert!(second.ok(), "{}", second.report(Linker::Spacer));
+        let a = fs::read(&first.output).unwrap();
+        let b = fs::read(&second.output).unwrap();
+        if a != b {
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            panic!(
+                "`{}`: two links of the same inputs differ ({} vs {} bytes, first difference at \
+                 file offset {at:#x}); outputs kept in {}\n$ {}",
+                program.name,
+                a.len(),
+                b.len(),
+                dir.display(),
+                first.command
+            );
+        }
+    }
+}
+
+/// The exact command line gcc's collect2 would run, given to `spacer ld ...` and to spacer
+/// invoked as `ld.spacer`.
+#[test]
+fn direct_invocation_with_collect2_command_line() {
+    let program = Program::c("direct_invocation", &["c_stdio.c"]).ldflags(&["-lm"]);
+    let inputs = program.build_inputs();
+    let dir = scratch_dir("run", "direct_invocation");
+    let out = dir.join("a.out");
+
+    // `gcc -###` prints the commands it would run without running them.
+    let mut cmd = Command::new("gcc");
+    cmd.arg("-###")
+        .arg("-static")
+        .args(&inputs)
+        .args(&program.ldflags)
+        .arg("-o")
+        .arg(&out);
+    let r = run_with_timeout(&mut cmd, COMPILE_TIMEOUT);
+    assert!(r.success(), "gcc -### failed: {}", r.stderr_str());
+    let stderr = r.stderr_str();
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().trim_start_matches('"').contains("collect2"))
+        .unwrap_or_else(|| panic!("no collect2 command in the output of gcc -###:\n{stderr}"));
+    let args = split_gcc_command_line(line);
+    let ld_args = &args[1..];
+    assert!(
+        ld_args.iter().any(|a| a == "-static") && ld_args.iter().any(|a| a.ends_with("crt1.o")),
+        "unexpected collect2 command line: {args:?}"
+    );
+
+    // The same arguments through ld.bfd, as the reference.
+    let reference = dir.join("reference");
+    let mut bfd_args: Vec<String> = ld_args.to_vec();
+    replace_output(&mut bfd_args, &reference);
+    let mut bfd = Command::new("ld.bfd");
+    bfd.args(&bfd_args);
+    let r = run_with_timeout(&mut bfd, LINK_TIMEOUT);
+    assert!(
+        r.success(),
+        "ld.bfd with collect2's arguments failed ({}):\n$ {}\n{}",
+        r.describe(),
+        display_command(&bfd),
+        r.stderr_str()
+    );
+    let expected = run_program(&reference, &[], &dir);
+    assert_eq!(expected.code(), Some(0), "{}", expected.stdout_str());
+
+    let variants: [(&str, PathBuf, Vec<String>); 2] = [
+        ("spacer ld", spacer_exe(), vec!["ld".to_string()]),
+        ("ld.spacer", linker_dir().join("ld.spacer"), vec![]),
+    ];
+    for (label, exe, prefix) in variants {
+        let output = dir.join(label.replace(' ', "_"));
+        let mut args = ld_args.to_vec();
+        replace_output(&mut args, &output);
+        let mut cmd = Command::new(&exe);
+        cmd.args(&prefix).args(&args);
+        let command = display_command(&cmd);
+        let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+        assert!(
+            r.success() && output.exists(),
+            "`{label}` with collect2's command line failed ({}):\n$ {command}\n{}",
+            r.describe(),
+            excerpt(&r.stderr, 6000)
+        );
+        let actual = run_program(&output, &[], &dir);
+        assert!(
+            actual.status == expected.status && actual.stdout == expected.stdout,
+            "`{label}`: the executable behaves differently from the ld.bfd one ({} vs {})\n{}\n$ {command}\n--- spacer:\n{}\n--- ld.bfd:\n{}",
+            actual.describe(),
+            expected.describe(),
+            first_difference("spacer", &actual.stdout, "ld.bfd", &expected.stdout),
+            excerpt(&actual.stdout, 4000),
+            excerpt(&expected.stdout, 4000)
+        );
+    }
+}
+
+fn replace_output(args: &mut [String], out: &Path) {
+    let i = args
+        .iter()
+        .position(|a| a == "-o")
+        .expect("collect2 command line has -o");
+    args[i + 1] = out.to_string_lossy().into_owned();
+}
+
+/// Symbol names in an executable's .symtab, by `nm` (empty if it has none).
+fn symbol_names(exe: &Path) -> Vec<String> {
+    let r = run_with_timeout(Command::new("nm").arg(exe), RUN_TIMEOUT);
+    if !r.success() {
+        return Vec::new();
+    }
+    r.stdout_str()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
