@@ -66,6 +66,8 @@ pub struct Args {
     pub trace: bool,
     pub verbose: bool,
     pub allow_multiple_definition: bool,
+    /// `-d`: allocate common symbols even in a partial link.
+    pub define_common: bool,
     pub no_undefined_error: bool,
     pub version: bool,
     pub help: bool,
@@ -97,6 +99,7 @@ impl Default for Args {
             trace: false,
             verbose: false,
             allow_multiple_definition: false,
+            define_common: false,
             no_undefined_error: false,
             version: false,
             help: false,
@@ -246,9 +249,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "detect-odr-violations",
     "no-print-gc-sections",
     "no-map-whole-files",
-    "dc",
-    "dp",
-    "d",
     "no-define-common",
     "accept-unknown-input-arch",
     "no-accept-unknown-input-arch",
@@ -499,6 +499,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "v" | "V" | "version" => a.version = true,
             "help" => a.help = true,
             "allow-multiple-definition" => a.allow_multiple_definition = true,
+            "d" | "dc" | "dp" | "define-common" => a.define_common = true,
             "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
             "plugin" | "plugin-opt" | "dynamic-linker" | "I" | "hash-style" | "rpath" | "rpath-link"
             | "version-script" | "y" | "trace-symbol" | "sysroot" | "O" | "exclude-libs"

@@ -295,6 +295,9 @@ pub fn run(args: Args) -> Result<()> {
     let loaded = crate::input::load(&args)?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     check_duplicates(&link)?;
+    if link.args.relocatable {
+        return crate::relocatable::link_relocatable(&mut link);
+    }
     define_linker_symbols(&mut link);
     crate::gc::split_eh_frames(&mut link)?;
     crate::gc::collect_garbage(&mut link)?;

@@ -15,6 +15,7 @@ mod merge;
 mod object_file;
 mod output;
 mod reloc;
+mod relocatable;
 mod symbols;
 
 use anyhow::{bail, Result};
@@ -88,9 +89,6 @@ fn run_ld(raw: Vec<String>) -> Result<()> {
 fn link_all(args: args::Args) -> Result<()> {
     if args.shared {
         bail!("-shared: spacer links static executables only");
-    }
-    if args.relocatable {
-        bail!("-r (partial link) is not supported yet");
     }
     if let Some(s) = args.scripts.first() {
         bail!(

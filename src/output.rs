@@ -630,3 +630,30 @@ fn write_headers(link: &Link, d: &mut [u8], shoff: u64, shnum: u16, shstrndx: u1
         h[48..56].copy_from_slice(&p.align.to_le_bytes());
     }
 }
+
+/// Writes a whole file through a temporary next to it, renamed into place on success.
+pub fn write_file_atomically(path: &Path, bytes: &[u8], executable: bool) -> Result<()> {
+    use std::io::Write;
+    let tmp = temp_path(path);
+    let mut guard = TempGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(if executable { 0o777 } else { 0o666 });
+    }
+    let mut f = o
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    guard.armed = false;
+    Ok(())
+}
