@@ -919,6 +919,7 @@ fn compute_symbol_values(link: &mut Link) -> Result<()> {
                 }
                 LinkerSym::SectionStart(n) => lay.find(n).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::SectionStop(n) => lay.find(n).map(|s| s.addr + s.size).unwrap_or(0),
+                LinkerSym::TlsModuleBase => lay.tp,
                 LinkerSym::Dynamic => lay.find_synth(Synth::Dynamic).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::Defsym(d) => {
                     defsyms.push((i, d));

@@ -25,6 +25,9 @@ pub enum LinkerSym {
     /// `__start_SEC` / `__stop_SEC`: index into the output-section name list resolved at layout.
     SectionStart(&'static [u8]),
     SectionStop(&'static [u8]),
+    /// `_TLS_MODULE_BASE_`: the base that TLS descriptors of local-dynamic code are relative
+    /// to. Relaxed to local-exec, its offset from the thread pointer must be 0.
+    TlsModuleBase,
     /// `_DYNAMIC` of a position-independent executable.
     Dynamic,
     /// `--defsym` and absolute values.
@@ -179,6 +182,7 @@ pub fn linker_symbol_for(name: &'static [u8]) -> Option<LinkerSym> {
         b"__bss_start" => LinkerSym::BssStart,
         b"_GLOBAL_OFFSET_TABLE_" => LinkerSym::GlobalOffsetTable,
         b"__rela_iplt_start" => LinkerSym::RelaIpltStart,
+        b"_TLS_MODULE_BASE_" => LinkerSym::TlsModuleBase,
         b"__rela_iplt_end" => LinkerSym::RelaIpltEnd,
         b"__preinit_array_start" => LinkerSym::ArrayStart(ArrayKind::Preinit),
         b"__preinit_array_end" => LinkerSym::ArrayEnd(ArrayKind::Preinit),
