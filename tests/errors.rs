@@ -27,7 +27,7 @@ const FREESTANDING: &[&str] = &[
 /// (initially empty) `out/` subdirectory, which must still be empty afterwards.
 struct Case {
     name: String,
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Case {

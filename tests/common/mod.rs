@@ -66,14 +66,47 @@ pub fn spacer_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spacer"))
 }
 
-/// A fresh, empty scratch directory `target/spacer-tests/<kind>/<name>`.
-pub fn scratch_dir(kind: &str, name: &str) -> PathBuf {
-    let dir = tests_dir().join(kind).join(name);
+/// A fresh, empty scratch directory `target/spacer-tests/<kind>/<name>`, locked (through
+/// `<name>.lock` beside it) for as long as the value lives, so that two test processes running
+/// the same test (two `cargo test` runs in one checkout, say) do not clobber each other's files.
+pub struct Scratch {
+    path: PathBuf,
+    _lock: fs::File,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn scratch_dir(kind: &str, name: &str) -> Scratch {
+    let parent = tests_dir().join(kind);
+    fs::create_dir_all(&parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(parent.join(format!("{name}.lock")))
+        .unwrap();
+    lock.lock()
+        .unwrap_or_else(|e| panic!("locking {}/{name}.lock: {e}", parent.display()));
+    let dir = parent.join(name);
     if dir.exists() {
         fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("removing {}: {e}", dir.display()));
     }
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    dir
+    Scratch {
+        path: dir,
+        _lock: lock,
+    }
 }
 
 /// A directory holding `ld` and `ld.spacer`, both symbolic links to the spacer binary.  Passing
@@ -641,7 +674,7 @@ pub struct Program {
 
 /// Both executables of a successful comparison, for further checks.
 pub struct Outcome {
-    pub dir: PathBuf,
+    pub dir: Scratch,
     pub reference_exe: PathBuf,
     pub spacer_exe: PathBuf,
     pub stdout: Vec<u8>,
