@@ -243,6 +243,82 @@ fn cxx_virtual_rtti() {
     Program::cxx("cxx_virtual_rtti", &["cxx_virtual_rtti.cpp"]).check();
 }
 
+/// C++ with --gc-sections: .eh_frame and .gcc_except_table entries of collected functions must
+/// go too, and those of kept functions must still work.
+#[test]
+fn cxx_exceptions_gc_sections() {
+    Program::cxx(
+        "cxx_exceptions_gc_sections",
+        &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+    )
+    .cflags(&["-ffunction-sections", "-fdata-sections"])
+    .ldflags(&["-Wl,--gc-sections"])
+    .expect_stdout_of("cxx_exceptions")
+    .check();
+}
+
+/// Unoptimised C++: many more COMDAT groups (inline functions and templates left out of line).
+#[test]
+fn cxx_exceptions_o0() {
+    Program::cxx(
+        "cxx_exceptions_o0",
+        &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+    )
+    .only_cflags(&["-O0", "-g"])
+    .expect_stdout_of("cxx_exceptions")
+    .check();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static position-independent executables (-static-pie)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn static_pie_c_stdio() {
+    Program::c("static_pie_c_stdio", &["c_stdio.c"])
+        .cflags(&["-fPIE"])
+        .ldflags(&["-static-pie", "-lm"])
+        .expect_stdout_of("c_stdio")
+        .check();
+}
+
+#[test]
+fn static_pie_c_ifunc() {
+    Program::c("static_pie_c_ifunc", &["c_ifunc.c"])
+        .cflags(&["-fPIE", "-DSKIP_POINTER_EQUALITY"])
+        .ldflags(&["-static-pie"])
+        .check();
+}
+
+#[test]
+fn static_pie_c_tls() {
+    tls_program("static_pie_c_tls", &["-fPIE"])
+        .ldflags(&["-static-pie"])
+        .check();
+}
+
+#[test]
+fn static_pie_c_tls_descriptors() {
+    tls_program(
+        "static_pie_c_tls_descriptors",
+        &["-fPIC", "-mtls-dialect=gnu2"],
+    )
+    .ldflags(&["-static-pie"])
+    .check();
+}
+
+#[test]
+fn static_pie_cxx_exceptions() {
+    Program::cxx(
+        "static_pie_cxx_exceptions",
+        &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+    )
+    .cflags(&["-fPIE"])
+    .ldflags(&["-static-pie"])
+    .expect_stdout_of("cxx_exceptions")
+    .check();
+}
+
 // ---------------------------------------------------------------------------------------------
 // musl
 // ---------------------------------------------------------------------------------------------
@@ -312,6 +388,16 @@ fn lua_program(name: &str) -> Program {
         .ldflags(&["-lm"])
         .args(&[script.to_str().unwrap(), "first", "second"])
         .expect_stdout_of("corpus_lua")
+}
+
+/// The Lua interpreter linked with --gc-sections (the library was compiled without
+/// -ffunction-sections: whole object sections are kept or dropped).
+#[test]
+fn corpus_lua_gc_sections() {
+    lua_program("corpus_lua_gc_sections")
+        .ldflags(&["-Wl,--gc-sections"])
+        .expect_stdout_of("corpus_lua")
+        .check();
 }
 
 /// A Lua script that fails: the error travels through longjmp out of the interpreter.

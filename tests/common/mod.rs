@@ -611,7 +611,7 @@ impl LinkResult {
 }
 
 /// Links `inputs` (objects, archives, then `ldflags`) into a static executable `out` through the
-/// compiler driver.
+/// compiler driver: `gcc -static [-B <spacer dir>/ | -fuse-ld=bfd] inputs... ldflags... -o out`.
 pub fn link(
     driver: Driver,
     linker: Linker,
@@ -621,7 +621,10 @@ pub fn link(
 ) -> LinkResult {
     let _ = fs::remove_file(out);
     let mut cmd = Command::new(driver.program());
-    cmd.arg("-static");
+    // `-static-pie` among the flags asks for a static position-independent executable instead.
+    if !ldflags.iter().any(|f| f == "-static-pie") {
+        cmd.arg("-static");
+    }
     match linker {
         Linker::Spacer => {
             let mut b = OsString::from(linker_dir().as_os_str());
