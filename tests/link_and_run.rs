@@ -2,6 +2,16 @@
 //! GNU ld (ld.bfd), runs both executables and requires the same standard output and exit status.
 //! The ld.bfd-linked program must also print what `testdata/expected/<name>.stdout` says, so a
 //! broken test program or toolchain is told apart from a linker bug.
+//!
+//! Run with `cargo test --release` (or `scripts/test.sh`).  Needs gcc, g++, binutils and
+//! musl-tools; the zstd and Lua sources come from crates.io on the first run (see
+//! `common/corpus.rs`).  Environment:
+//! - `CI=true`: a missing tool (musl-gcc) fails the tests instead of skipping them.
+//! - `SPACER_BLESS=1`: write `testdata/expected/<name>.stdout` from the ld.bfd-linked program's
+//!   output (for a new test program; review the file before committing it).
+//!
+//! Objects, executables and scratch files are kept under `target/spacer-tests/`; on a failure
+//! the message names the directory holding both executables.
 
 mod common;
 
