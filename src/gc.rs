@@ -11,14 +11,16 @@ use object::LittleEndian as LE;
 
 /// Splits every `.eh_frame` input section into records.
 pub fn split_eh_frames(link: &mut Link) -> Result<()> {
-    for (fi, file) in link.files.iter().enumerate() {
-        for (si, sec) in file.sections.iter().enumerate() {
+    for (fi, file) in link.files.iter_mut().enumerate() {
+        let name = &file.name;
+        for (si, sec) in file.sections.iter_mut().enumerate() {
             if sec.name == b".eh_frame"
                 && sec.state == SecState::Normal
                 && sec.sh_type != elf::SHT_NOBITS
             {
-                let split = eh_frame::split(sec.data, sec.relocs)
-                    .with_context(|| format!("{}", file.name))?;
+                let split =
+                    eh_frame::split(sec.data, sec.relocs).with_context(|| name.to_string())?;
+                sec.split = crate::object_file::Split::EhFrame;
                 link.eh.insert((fi as u32, si as u32), split);
             }
         }

@@ -504,6 +504,8 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             off = off.next_multiple_of(k.2);
             let (blob, maps) = crate::merge::merge_group(&link.files, &group, off)?;
             for (key, map) in maps {
+                link.files[key.0 as usize].sections[key.1 as usize].split =
+                    crate::object_file::Split::Merged;
                 link.merge.insert(key, map);
             }
             let len = blob.len() as u64;

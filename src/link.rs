@@ -4,7 +4,7 @@
 use crate::args::Args;
 use crate::eh_frame::EhSection;
 use crate::layout::Layout;
-use crate::object_file::{InputSection, ObjSym, ObjectFile, SecState};
+use crate::object_file::{InputSection, ObjSym, ObjectFile, SecState, Split};
 use crate::symbols::{Def, FastMap, LinkerSym, SymbolTable};
 use anyhow::{bail, Result};
 use object::elf;
@@ -160,14 +160,14 @@ impl Link {
         if !sec.is_included() || sec.out_sec == u32::MAX {
             return 0;
         }
-        if let Some(m) = self.merge.get(&(f, sym.shndx)) {
-            return self.layout.secs[sec.out_sec as usize].addr + m.map(sym.value);
+        let base = self.layout.secs[sec.out_sec as usize].addr;
+        match sec.split {
+            Split::None => base + sec.out_off + sym.value,
+            Split::Merged => base + self.merge[&(f, sym.shndx)].map(sym.value),
+            Split::EhFrame => {
+                base + sec.out_off + self.eh[&(f, sym.shndx)].map_offset(sym.value).unwrap_or(0)
+            }
         }
-        let base = self.layout.secs[sec.out_sec as usize].addr + sec.out_off;
-        if let Some(eh) = self.eh.get(&(f, sym.shndx)) {
-            return base + eh.map_offset(sym.value).unwrap_or(0);
-        }
-        base + sym.value
     }
 
     /// `S + A` for a section symbol of a merged section: the addend selects the piece.
@@ -177,8 +177,11 @@ impl Link {
         if sym.typ != elf::STT_SECTION {
             return None;
         }
+        let sec = self.files[f as usize].sections.get(sym.shndx as usize)?;
+        if sec.split != Split::Merged {
+            return None;
+        }
         let m = self.merge.get(&(f, sym.shndx))?;
-        let sec = &self.files[f as usize].sections[sym.shndx as usize];
         let off = (sym.value as i64).wrapping_add(addend) as u64;
         Some(self.layout.secs[sec.out_sec as usize].addr + m.map(off))
     }

@@ -18,6 +18,13 @@ pub enum SecState {
     Ignored,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    None,
+    EhFrame,
+    Merged,
+}
+
 pub struct InputSection {
     pub name: &'static [u8],
     pub sh_type: u32,
@@ -30,6 +37,8 @@ pub struct InputSection {
     pub relocs: &'static [Rela],
     pub state: SecState,
     pub live: bool,
+    /// Content is rearranged (split `.eh_frame` or merged strings), so offsets must be mapped.
+    pub split: Split,
     /// Output section index and offset inside it, set by layout.
     pub out_sec: u32,
     pub out_off: u64,
@@ -171,6 +180,7 @@ impl ObjectFile {
                 relocs: &[],
                 state,
                 live: true,
+                split: Split::None,
                 out_sec: u32::MAX,
                 out_off: 0,
             });

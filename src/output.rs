@@ -569,8 +569,15 @@ pub fn write(link: &Link) -> Result<()> {
         let desc: Vec<u8> = match &link.args.build_id {
             BuildId::Hex(h) => h.clone(),
             // The hash covers the whole image with the ID still zero, so identical inputs give
-            // identical IDs; `uuid` is derived the same way to keep output deterministic.
-            _ => Sha1::digest(&map[..]).to_vec(),
+            // identical IDs; `uuid` is derived the same way to keep output deterministic. It is
+            // a tree hash (SHA-1 of the SHA-1s of 1 MiB chunks) so that it runs in parallel.
+            _ => {
+                let chunks: Vec<[u8; 20]> = map
+                    .par_chunks(1 << 20)
+                    .map(|c| Sha1::digest(c).into())
+                    .collect();
+                Sha1::digest(chunks.concat()).to_vec()
+            }
         };
         let n = desc.len().min(desc_len);
         map[desc_off..desc_off + n].copy_from_slice(&desc[..n]);

@@ -3,10 +3,9 @@
 use crate::object_file::{ObjSym, ObjectFile, SecState};
 use object::elf;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-use xxhash_rust::xxh3::Xxh3;
-
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Xxh3>>;
+/// Hash map for the linker's many small keys (names, ids): a multiplicative hash is much
+/// cheaper than a streaming one here.
+pub type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// A symbol the linker itself provides when the program refers to it and nobody defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
