@@ -118,10 +118,15 @@ pub fn scratch_dir(kind: &str, name: &str) -> Scratch {
 pub fn linker_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tests_dir().join("bin");
+        // One directory per spacer binary, so that concurrent debug and release test runs do
+        // not repoint each other's links.
+        let exe = spacer_exe();
+        let dir = tests_dir()
+            .join("bin")
+            .join(Fnv::default().str(&exe.to_string_lossy()).hex());
         fs::create_dir_all(&dir).unwrap();
         for name in ["ld", "ld.spacer"] {
-            atomic_symlink(&spacer_exe(), &dir.join(name));
+            atomic_symlink(&exe, &dir.join(name));
         }
         dir
     })
