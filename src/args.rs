@@ -71,6 +71,8 @@ pub struct Args {
     pub no_undefined_error: bool,
     pub version: bool,
     pub help: bool,
+    /// `-dynamic-linker` was given (and not cancelled by `--no-dynamic-linker`).
+    pub dynamic_linker: bool,
 }
 
 impl Default for Args {
@@ -103,6 +105,7 @@ impl Default for Args {
             no_undefined_error: false,
             version: false,
             help: false,
+            dynamic_linker: false,
         }
     }
 }
@@ -199,7 +202,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "color-diagnostics",
     "enable-new-dtags",
     "disable-new-dtags",
-    "no-dynamic-linker",
     "export-dynamic",
     "E",
     "no-export-dynamic",
@@ -336,6 +338,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
     let mut whole_archive = false;
     let mut static_only = false;
     let mut group: Option<usize> = None;
+    // `--push-state` / `--pop-state` save and restore the positional flags.
+    let mut states: Vec<(bool, bool)> = Vec::new();
     let mut groups = 0usize;
     let mut i = 0;
 
@@ -466,6 +470,16 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "no-pie" | "no-pic-executable" => a.pie = false,
             "shared" | "Bshareable" => a.shared = true,
             "r" | "relocatable" | "i" | "Ur" => a.relocatable = true,
+            "push-state" => states.push((whole_archive, static_only)),
+            "pop-state" => {
+                (whole_archive, static_only) =
+                    states.pop().context("--pop-state without matching --push-state")?;
+            }
+            "dynamic-linker" | "I" => {
+                take(&mut value)?;
+                a.dynamic_linker = true;
+            }
+            "no-dynamic-linker" => a.dynamic_linker = false,
             "whole-archive" => whole_archive = true,
             "no-whole-archive" => whole_archive = false,
             "start-group" | "(" => {
@@ -501,7 +515,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "allow-multiple-definition" => a.allow_multiple_definition = true,
             "d" | "dc" | "dp" | "define-common" => a.define_common = true,
             "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
-            "plugin" | "plugin-opt" | "dynamic-linker" | "I" | "hash-style" | "rpath" | "rpath-link"
+            "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
             | "version-script" | "y" | "trace-symbol" | "sysroot" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "R" | "Y" => {

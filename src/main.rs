@@ -90,6 +90,12 @@ fn link_all(args: args::Args) -> Result<()> {
     if args.shared {
         bail!("-shared: spacer links static executables only");
     }
+    if args.pie && args.dynamic_linker {
+        bail!(
+            "dynamically linked position-independent executables are not supported: \
+             spacer links static executables (use -static-pie or -static)"
+        );
+    }
     if let Some(s) = args.scripts.first() {
         bail!(
             "{}: linker scripts given with -T are not supported yet",

@@ -108,21 +108,21 @@ impl ObjectFile {
             .with_context(|| format!("{name}: malformed object file"))
     }
 
-    fn parse_inner(name: &str, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
+    fn parse_inner(_name: &str, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
         let e = LE;
         let hdr = elf::FileHeader64::<LE>::parse(data)?;
         if hdr.e_machine(e) != elf::EM_X86_64 {
             bail!(
-                "{name}: unsupported machine type {} (only x86-64 is supported)",
+                "unsupported machine type {} (only x86-64 is supported)",
                 hdr.e_machine(e)
             );
         }
         match hdr.e_type(e) {
             elf::ET_REL => {}
             elf::ET_DYN => {
-                bail!("{name}: shared objects cannot be linked into a static executable")
+                bail!("shared library: spacer links static executables only (link with -static)")
             }
-            t => bail!("{name}: not a relocatable object (ELF type {t})"),
+            t => bail!("not a relocatable object (ELF type {t})"),
         }
         let shdrs = hdr.sections(e, data)?;
         let symtab = shdrs.symbols(e, data, elf::SHT_SYMTAB)?;
