@@ -319,7 +319,7 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
         }
     }
 
-    let mut synth =
+    let synth =
         |name: &[u8], sh_type: u32, flags: u32, align: u64, entsize: u64, kind: Synth| {
             OutputSection {
                 name: name.to_vec(),
@@ -814,7 +814,7 @@ fn eval_defsym(link: &Link, expr: &str) -> Result<u64> {
     let mut total: u64 = 0;
     let mut sign = 1i64;
     let mut term = String::new();
-    let mut flush = |term: &mut String, sign: i64, total: &mut u64| -> Result<()> {
+    let flush = |term: &mut String, sign: i64, total: &mut u64| -> Result<()> {
         let t = term.trim();
         if t.is_empty() {
             bail!("--defsym: malformed expression '{expr}'");

@@ -108,7 +108,7 @@ impl ObjectFile {
             .with_context(|| format!("{name}: malformed object file"))
     }
 
-    fn parse_inner(_name: &str, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
+    fn parse_inner(name: &str, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
         let e = LE;
         let hdr = elf::FileHeader64::<LE>::parse(data)?;
         if hdr.e_machine(e) != elf::EM_X86_64 {
