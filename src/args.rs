@@ -73,6 +73,8 @@ pub struct Args {
     pub help: bool,
     /// `-dynamic-linker` was given (and not cancelled by `--no-dynamic-linker`).
     pub dynamic_linker: bool,
+    /// `--page-digests`: write a `.spacer.digests` section with a SHA-1 per loaded page.
+    pub page_digests: bool,
 }
 
 impl Default for Args {
@@ -106,6 +108,7 @@ impl Default for Args {
             version: false,
             help: false,
             dynamic_linker: false,
+            page_digests: false,
         }
     }
 }
@@ -470,6 +473,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "no-pie" | "no-pic-executable" => a.pie = false,
             "shared" | "Bshareable" => a.shared = true,
             "r" | "relocatable" | "i" | "Ur" => a.relocatable = true,
+            "page-digests" => a.page_digests = true,
+            "no-page-digests" => a.page_digests = false,
             "push-state" => states.push((whole_archive, static_only)),
             "pop-state" => {
                 (whole_archive, static_only) =
@@ -610,5 +615,6 @@ Options (GNU ld compatible):
   -Map FILE               Write a link map
   -z KEYWORD              execstack, noexecstack, relro, norelro, ...
   --threads=N             Number of threads
+  --page-digests          Record a SHA-1 of every loaded 4 KiB page (.spacer.digests)
   --version, --help
 ";

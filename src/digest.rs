@@ -70,8 +70,11 @@ pub fn page_count(segs: &[LoadSeg]) -> u64 {
 
 /// The PT_LOAD segments of an ELF64 x86-64 image.
 pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
-    let hdr = elf::FileHeader64::<LE>::parse(image).map_err(|e| anyhow!("not an ELF64 image: {e}"))?;
-    let phdrs = hdr.program_headers(LE, image).map_err(|e| anyhow!("malformed program headers: {e}"))?;
+    let hdr =
+        elf::FileHeader64::<LE>::parse(image).map_err(|e| anyhow!("not an ELF64 image: {e}"))?;
+    let phdrs = hdr
+        .program_headers(LE, image)
+        .map_err(|e| anyhow!("malformed program headers: {e}"))?;
     let mut segs = Vec::new();
     for p in phdrs {
         if p.p_type(LE) != elf::PT_LOAD {
@@ -84,7 +87,10 @@ pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
             memsz: p.p_memsz(LE),
             flags: p.p_flags(LE),
         };
-        if s.offset.checked_add(s.filesz).is_none_or(|e| e > image.len() as u64) {
+        if s.offset
+            .checked_add(s.filesz)
+            .is_none_or(|e| e > image.len() as u64)
+        {
             bail!("PT_LOAD at {:#x} extends past the end of the file", s.vaddr);
         }
         if s.filesz > s.memsz || s.vaddr.checked_add(s.memsz).is_none() {
@@ -111,7 +117,11 @@ pub fn page_bytes(image: &[u8], s: &LoadSeg, page: u64, buf: &mut [u8; PAGE as u
 
 /// Computes the entries for all pages, in parallel.
 pub fn compute(image: &[u8], segs: &[LoadSeg]) -> Vec<PageEntry> {
-    let pages: Vec<(usize, u64)> = segs.iter().enumerate().flat_map(|(i, s)| pages_of(s).map(move |p| (i, p))).collect();
+    let pages: Vec<(usize, u64)> = segs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| pages_of(s).map(move |p| (i, p)))
+        .collect();
     pages
         .par_iter()
         .map(|&(i, page)| {
@@ -153,7 +163,10 @@ pub fn encode(entries: &[PageEntry], out: &mut [u8]) {
 
 pub fn decode(data: &[u8]) -> Result<Vec<PageEntry>> {
     if data.len() < HEADER_SIZE {
-        bail!("digest section is truncated ({} bytes, header needs {HEADER_SIZE})", data.len());
+        bail!(
+            "digest section is truncated ({} bytes, header needs {HEADER_SIZE})",
+            data.len()
+        );
     }
     if &data[0..8] != MAGIC {
         bail!("digest section has a bad magic number");
@@ -164,7 +177,11 @@ pub fn decode(data: &[u8]) -> Result<Vec<PageEntry>> {
         bail!("unsupported digest section version {version}");
     }
     if u32_at(12) != ALG_SHA1 || u32_at(20) != 20 {
-        bail!("unsupported digest algorithm {} (length {})", u32_at(12), u32_at(20));
+        bail!(
+            "unsupported digest algorithm {} (length {})",
+            u32_at(12),
+            u32_at(20)
+        );
     }
     if u32_at(16) as u64 != PAGE {
         bail!("unsupported page size {}", u32_at(16));
@@ -175,7 +192,10 @@ pub fn decode(data: &[u8]) -> Result<Vec<PageEntry>> {
     let count = u64::from_le_bytes(data[24..32].try_into().unwrap());
     let need = (count as u128) * ENTRY_SIZE as u128 + HEADER_SIZE as u128;
     if need != data.len() as u128 {
-        bail!("digest section is malformed: {count} entries need {need} bytes, section has {}", data.len());
+        bail!(
+            "digest section is malformed: {count} entries need {need} bytes, section has {}",
+            data.len()
+        );
     }
     Ok((0..count as usize)
         .map(|i| {
@@ -193,8 +213,11 @@ pub fn decode(data: &[u8]) -> Result<Vec<PageEntry>> {
 
 /// Finds the digest section: (file offset, size).
 pub fn find_section(image: &[u8]) -> Result<Option<(u64, u64)>> {
-    let hdr = elf::FileHeader64::<LE>::parse(image).map_err(|e| anyhow!("not an ELF64 image: {e}"))?;
-    let shdrs = hdr.sections(LE, image).map_err(|e| anyhow!("malformed section headers: {e}"))?;
+    let hdr =
+        elf::FileHeader64::<LE>::parse(image).map_err(|e| anyhow!("not an ELF64 image: {e}"))?;
+    let shdrs = hdr
+        .sections(LE, image)
+        .map_err(|e| anyhow!("malformed section headers: {e}"))?;
     for sh in shdrs.iter() {
         if shdrs.section_name(LE, sh).ok() == Some(SECTION_NAME) {
             let (off, size) = (sh.sh_offset(LE), sh.sh_size(LE));
@@ -225,8 +248,14 @@ pub fn verify(path: &Path) -> Result<usize> {
     let name = path.display();
     let (off, size) = find_section(&image)
         .with_context(|| format!("{name}"))?
-        .ok_or_else(|| anyhow!("{name}: no {} section", String::from_utf8_lossy(SECTION_NAME)))?;
-    let recorded = decode(&image[off as usize..(off + size) as usize]).with_context(|| format!("{name}"))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{name}: no {} section",
+                String::from_utf8_lossy(SECTION_NAME)
+            )
+        })?;
+    let recorded =
+        decode(&image[off as usize..(off + size) as usize]).with_context(|| format!("{name}"))?;
     let segs = load_segments(&image).with_context(|| format!("{name}"))?;
     let actual = compute(&image, &segs);
     if actual.len() != recorded.len() {
@@ -237,7 +266,11 @@ pub fn verify(path: &Path) -> Result<usize> {
         );
     }
     for (a, r) in actual.iter().zip(&recorded) {
-        if a.vaddr != r.vaddr || a.offset != r.offset || a.flags != r.flags || a.file_bytes != r.file_bytes {
+        if a.vaddr != r.vaddr
+            || a.offset != r.offset
+            || a.flags != r.flags
+            || a.file_bytes != r.file_bytes
+        {
             bail!(
                 "{name}: page {:#x}: program headers do not match the digest section (recorded page {:#x} at offset {:#x}, flags {:#x})",
                 a.vaddr,
@@ -247,7 +280,12 @@ pub fn verify(path: &Path) -> Result<usize> {
             );
         }
         if a.digest != r.digest {
-            bail!("{name}: page {:#x}: digest mismatch: expected {}, found {}", a.vaddr, hex(&r.digest), hex(&a.digest));
+            bail!(
+                "{name}: page {:#x}: digest mismatch: expected {}, found {}",
+                a.vaddr,
+                hex(&r.digest),
+                hex(&a.digest)
+            );
         }
     }
     Ok(actual.len())
@@ -258,13 +296,19 @@ pub fn add_to_image(path: &Path) -> Result<usize> {
     let image = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display();
     let segs = load_segments(&image).with_context(|| format!("{name}"))?;
-    let entries = compute(&image, &segs);
-    let mut section = vec![0u8; HEADER_SIZE + ENTRY_SIZE * entries.len()];
-    encode(&entries, &mut section);
-    let out = crate::elf_edit::replace_section(&image, SECTION_NAME, &section).with_context(|| format!("{name}"))?;
+    // The ELF header may lie in a loaded page and changes with the section table, so the
+    // digests are computed on the rewritten image.
+    let size = section_size(&segs) as usize;
+    let (mut out, at) = crate::elf_edit::replace_section(&image, SECTION_NAME, &vec![0u8; size])
+        .with_context(|| format!("{name}"))?;
+    let segs = load_segments(&out).with_context(|| format!("{name}"))?;
+    let entries = compute(&out, &segs);
+    encode(&entries, &mut out[at as usize..at as usize + size]);
     let exec = {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(true)
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(true)
     };
     crate::output::write_file_atomically(path, &out, exec)?;
     Ok(entries.len())

@@ -26,7 +26,11 @@ impl Glob {
 
     /// The literal text before the first wildcard (for indexing).
     pub fn prefix(&self) -> &[u8] {
-        let end = self.pattern.iter().position(|c| matches!(c, b'*' | b'?' | b'[')).unwrap_or(self.pattern.len());
+        let end = self
+            .pattern
+            .iter()
+            .position(|c| matches!(c, b'*' | b'?' | b'['))
+            .unwrap_or(self.pattern.len());
         &self.pattern[..end]
     }
 

@@ -27,6 +27,7 @@ pub enum Synth {
     DynStr,
     RelaDyn,
     Dynamic,
+    PageDigests,
 }
 
 /// Entries of `.dynamic` in a position-independent static executable: just what the C
@@ -319,26 +320,25 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
         }
     }
 
-    let synth =
-        |name: &[u8], sh_type: u32, flags: u32, align: u64, entsize: u64, kind: Synth| {
-            OutputSection {
-                name: name.to_vec(),
-                sh_type,
-                flags: flags as u64,
-                align,
-                entsize,
-                rank: rank(name, sh_type, flags as u64),
-                members: Vec::new(),
-                synth: Some(kind),
-                common_off: None,
-                size: 0,
-                addr: 0,
-                offset: 0,
-                shndx: 0,
-                merge_inputs: Vec::new(),
-                blobs: Vec::new(),
-            }
-        };
+    let synth = |name: &[u8], sh_type: u32, flags: u32, align: u64, entsize: u64, kind: Synth| {
+        OutputSection {
+            name: name.to_vec(),
+            sh_type,
+            flags: flags as u64,
+            align,
+            entsize,
+            rank: rank(name, sh_type, flags as u64),
+            members: Vec::new(),
+            synth: Some(kind),
+            common_off: None,
+            size: 0,
+            addr: 0,
+            offset: 0,
+            shndx: 0,
+            merge_inputs: Vec::new(),
+            blobs: Vec::new(),
+        }
+    };
     let a = elf::SHF_ALLOC;
     let got_sym_used = link
         .symtab
@@ -780,6 +780,40 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
     lay.got_base = addr_of(lay, Synth::GotPlt).unwrap_or(lay.got_addr);
     lay.plt_addr = addr_of(lay, Synth::Iplt).unwrap_or(0);
     lay.rela_iplt_addr = addr_of(lay, Synth::RelaIplt).unwrap_or(0);
+    if link.args.page_digests {
+        let segs: Vec<crate::digest::LoadSeg> = lay
+            .phdrs
+            .iter()
+            .filter(|p| p.p_type == elf::PT_LOAD)
+            .map(|p| crate::digest::LoadSeg {
+                offset: p.offset,
+                vaddr: p.vaddr,
+                filesz: p.filesz,
+                memsz: p.memsz,
+                flags: p.flags,
+            })
+            .collect();
+        let offset = lay.content_end.next_multiple_of(8);
+        let size = crate::digest::section_size(&segs);
+        lay.secs.push(OutputSection {
+            name: crate::digest::SECTION_NAME.to_vec(),
+            sh_type: elf::SHT_PROGBITS,
+            flags: 0,
+            align: 8,
+            entsize: 0,
+            rank: 60,
+            members: Vec::new(),
+            synth: Some(Synth::PageDigests),
+            common_off: None,
+            size,
+            addr: 0,
+            offset,
+            shndx: 0,
+            merge_inputs: Vec::new(),
+            blobs: Vec::new(),
+        });
+        lay.content_end = offset + size;
+    }
     compute_symbol_values(link)?;
     let entry_name = link.args.entry.clone().unwrap_or_else(|| "_start".into());
     link.layout.entry = match link.symtab.get(entry_name.as_bytes()) {

@@ -5,8 +5,11 @@
 //! resolution → garbage collection → relocation scan → layout → output.
 
 mod args;
+mod digest;
 mod eh_frame;
+mod elf_edit;
 mod gc;
+mod glob;
 mod input;
 mod layout;
 mod link;
@@ -16,10 +19,11 @@ mod object_file;
 mod output;
 mod reloc;
 mod relocatable;
+mod share;
 mod symbols;
 
 use anyhow::{bail, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -34,28 +38,94 @@ fn main() -> ExitCode {
     let ld_mode = prog == "ld" || prog.starts_with("ld.") || prog.ends_with("-ld");
     let result = if ld_mode {
         run_ld(rest)
+    } else if rest.first().map(String::as_str) == Some("ld") {
+        run_ld(rest[1..].to_vec())
     } else {
-        match rest.first().map(String::as_str) {
-            Some("ld") => run_ld(rest[1..].to_vec()),
-            Some("--version") | Some("-V") | Some("version") => {
-                print!("{}", args::VERSION_TEXT);
-                Ok(())
-            }
-            Some("--help") | Some("-h") | Some("help") | None => {
-                println!("usage: spacer ld [GNU ld options] FILES...\n       (or invoke spacer as `ld` / `ld.spacer`)\n");
-                print!("{}", args::HELP_TEXT);
-                Ok(())
-            }
-            Some(other) => Err(anyhow::anyhow!(
-                "unknown command '{other}' (try `spacer ld ...` or `spacer --help`)"
-            )),
-        }
+        run_tool(std::iter::once(argv0).chain(rest))
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("spacer: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(clap::Parser)]
+#[command(
+    name = "spacer",
+    version,
+    about = "A static ELF linker for x86-64 with page sharing tools.\n\nTo link, run `spacer ld [GNU ld options] FILES...` or invoke spacer as `ld` / `ld.spacer`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Link like GNU ld (all remaining arguments are ld's).
+    Ld {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Add or refresh the per-page digest section of a static ELF image (any linker's).
+    Digest {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Check every loaded page of each image against its digest section.
+    Verify {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Report how many loaded pages of each image also exist in the other images.
+    Share {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+}
+
+fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
+    use clap::Parser;
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with success; usage errors exit 2 as usual.
+            e.exit();
+        }
+    };
+    match cli.command {
+        Command::Ld { args } => run_ld(args),
+        Command::Digest { images } => {
+            for img in images {
+                let n = digest::add_to_image(&img)?;
+                println!("{}: {n} page digests", img.display());
+            }
+            Ok(())
+        }
+        Command::Verify { images } => {
+            for img in images {
+                let n = digest::verify(&img)?;
+                println!("{}: {n} pages verified", img.display());
+            }
+            Ok(())
+        }
+        Command::Share { json, images } => {
+            let r = share::analyse(&images)?;
+            print!(
+                "{}",
+                if json {
+                    share::render_json(&r)
+                } else {
+                    share::render_text(&r)
+                }
+            );
+            Ok(())
         }
     }
 }

@@ -469,7 +469,7 @@ pub fn write(link: &Link) -> Result<()> {
                 dst[8..12].copy_from_slice(&elf::NT_GNU_BUILD_ID.to_le_bytes());
                 dst[12..16].copy_from_slice(b"GNU\0");
             }
-            Synth::EhFrameHdr | Synth::DynSym | Synth::DynStr => {}
+            Synth::EhFrameHdr | Synth::DynSym | Synth::DynStr | Synth::PageDigests => {}
             Synth::RelaDyn => {
                 // Section relocations were written by the workers; GOT addresses and IFUNC
                 // slots follow, IRELATIVE last so that resolvers run on relocated data.
@@ -583,6 +583,13 @@ pub fn write(link: &Link) -> Result<()> {
         map[desc_off..desc_off + n].copy_from_slice(&desc[..n]);
     }
 
+    // Page digests last: they cover the finished loaded bytes, build ID included.
+    if let Some(d) = lay.find_synth(Synth::PageDigests) {
+        let segs = crate::digest::load_segments(&map[..])?;
+        let entries = crate::digest::compute(&map[..], &segs);
+        let (o, n) = (d.offset as usize, d.size as usize);
+        crate::digest::encode(&entries, &mut map[o..o + n]);
+    }
     map.flush()
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(map);
