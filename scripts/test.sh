@@ -13,3 +13,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo build --release
 cargo test --release "$@"
+
+# spacer links itself, and the statically linked result passes the same suite.
+if [ "${SPACER_SKIP_SELF_LINK:-0}" != 1 ]; then
+    scripts/self-link.sh "$@"
+fi

@@ -62,8 +62,13 @@ pub fn expected_dir() -> PathBuf {
     testdata_dir().join("expected")
 }
 
+/// The spacer binary under test: the one cargo built, or `SPACER_EXE` when set (CI runs the
+/// suite a second time with a static spacer that spacer linked itself).
 pub fn spacer_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_spacer"))
+    match std::env::var_os("SPACER_EXE") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_spacer")),
+    }
 }
 
 /// A fresh, empty scratch directory `target/spacer-tests/<kind>/<name>`, locked (through
