@@ -15,9 +15,10 @@ set -euo pipefail
 #   file python3             inspecting outputs; benchmark report
 #   curl ca-certificates     installing Rust with rustup when cargo is missing
 #   git pkg-config xz-utils  general build plumbing
+#   clang                    linking through clang -fuse-ld=PATH (tests)
 PACKAGES=(
     gcc g++ libc6-dev make binutils musl-tools mold lld hyperfine file
-    python3 curl ca-certificates git pkg-config xz-utils
+    python3 curl ca-certificates git pkg-config xz-utils clang
 )
 
 if [ "$(id -u)" -eq 0 ]; then

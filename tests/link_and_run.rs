@@ -52,6 +52,24 @@ fn c_stdio_o0() {
         .check();
 }
 
+/// clang selects spacer by path: `clang -fuse-ld=/path/to/ld.spacer`.
+#[test]
+fn clang_c_stdio() {
+    Program::clang("clang_c_stdio", &["c_stdio.c"])
+        .ldflags(&["-lm"])
+        .expect_stdout_of("c_stdio")
+        .check();
+}
+
+#[test]
+fn clang_c_tls() {
+    Program::clang("clang_c_tls", &["tls_main.c", "tls_other.c"])
+        .cflags(&["-pthread"])
+        .ldflags(&["-pthread"])
+        .expect_stdout_of("c_tls")
+        .check();
+}
+
 #[test]
 fn c_setjmp() {
     Program::c("c_setjmp", &["c_setjmp.c"])

@@ -437,6 +437,8 @@ pub enum Driver {
     Gxx,
     /// `musl-gcc` (Debian package musl-tools): gcc with musl's headers, start files and libc.
     Musl,
+    /// clang, which selects spacer with `-fuse-ld=<path>` rather than `-B`.
+    Clang,
 }
 
 impl Driver {
@@ -445,6 +447,7 @@ impl Driver {
             Driver::Gcc => "gcc",
             Driver::Gxx => "g++",
             Driver::Musl => "musl-gcc",
+            Driver::Clang => "clang",
         }
     }
 
@@ -453,6 +456,7 @@ impl Driver {
             Driver::Gcc => "gcc",
             Driver::Gxx => "g++",
             Driver::Musl => "musl-tools",
+            Driver::Clang => "clang",
         }
     }
 
@@ -636,6 +640,13 @@ pub fn link(
         cmd.arg("-static");
     }
     match linker {
+        Linker::Spacer if driver == Driver::Clang => {
+            // clang runs the linker at the path given to -fuse-ld; spacer acts as ld because
+            // it is invoked as `ld.spacer`.
+            let mut f = OsString::from("-fuse-ld=");
+            f.push(linker_dir().join("ld.spacer").as_os_str());
+            cmd.arg(f);
+        }
         Linker::Spacer => {
             let mut b = OsString::from(linker_dir().as_os_str());
             b.push("/");
@@ -722,6 +733,10 @@ impl Program {
 
     pub fn musl(name: &str, sources: &[&str]) -> Program {
         Program::new(name, Driver::Musl, sources)
+    }
+
+    pub fn clang(name: &str, sources: &[&str]) -> Program {
+        Program::new(name, Driver::Clang, sources)
     }
 
     /// Extra compiler flags (added after the defaults).
