@@ -59,7 +59,8 @@ pub struct Args {
     pub shared: bool,
     pub relocatable: bool,
     pub scripts: Vec<PathBuf>,
-    pub exec_stack: bool,
+    /// `-z execstack` / `-z noexecstack`; without either the inputs decide.
+    pub exec_stack: Option<bool>,
     pub relro: bool,
     pub image_base: Option<u64>,
     pub threads: Option<usize>,
@@ -96,7 +97,7 @@ impl Default for Args {
             shared: false,
             relocatable: false,
             scripts: Vec::new(),
-            exec_stack: false,
+            exec_stack: None,
             relro: true,
             image_base: None,
             threads: None,
@@ -419,8 +420,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "z" => {
                 let kw = take(&mut value)?;
                 match kw.as_str() {
-                    "execstack" => a.exec_stack = true,
-                    "noexecstack" => a.exec_stack = false,
+                    "execstack" => a.exec_stack = Some(true),
+                    "noexecstack" => a.exec_stack = Some(false),
                     "relro" => a.relro = true,
                     "norelro" => a.relro = false,
                     _ if kw.starts_with("max-page-size=") || kw.starts_with("common-page-size=") => {}

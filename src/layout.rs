@@ -741,7 +741,12 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
             align: 4,
         });
     }
-    let exec_stack = link.args.exec_stack;
+    // As GNU ld: an input that asks for an executable stack, or has no stack note at all,
+    // makes the stack executable unless -z noexecstack says otherwise.
+    let exec_stack = link
+        .args
+        .exec_stack
+        .unwrap_or_else(|| link.files.iter().any(|f| f.exec_stack || !f.has_stack_note));
     phdrs.push(Phdr {
         p_type: elf::PT_GNU_STACK,
         flags: if exec_stack {

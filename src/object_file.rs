@@ -87,10 +87,13 @@ pub struct ObjectFile {
     pub first_global: usize,
     /// Global symbol id for each symbol index >= first_global (index - first_global).
     pub globals: Vec<u32>,
-    /// COMDAT groups: (signature, member section indices).
-    pub groups: Vec<(&'static [u8], Vec<u32>)>,
+    /// COMDAT groups: (signature, member section indices, index of the SHT_GROUP section).
+    pub groups: Vec<(&'static [u8], Vec<u32>, u32)>,
     /// True if the object asks for an executable stack (`.note.GNU-stack` with SHF_EXECINSTR).
     pub exec_stack: bool,
+    /// Whether the object has a `.note.GNU-stack` section at all (GNU ld treats a missing
+    /// note as a request for an executable stack).
+    pub has_stack_note: bool,
 }
 
 fn sym_name(
@@ -130,6 +133,7 @@ impl ObjectFile {
 
         let mut sections = Vec::with_capacity(shdrs.len());
         let mut exec_stack = false;
+        let mut has_stack_note = false;
         for (_, sh) in shdrs.enumerate() {
             let sname = shdrs.section_name(e, sh).unwrap_or(b"");
             let sh_type = sh.sh_type(e);
@@ -157,6 +161,7 @@ impl ObjectFile {
             }
             if sname == b".note.GNU-stack" {
                 exec_stack |= flags & elf::SHF_EXECINSTR as u64 != 0;
+                has_stack_note = true;
                 state = SecState::Ignored;
             }
             // Property notes must be merged by AND-ing feature bits; dropping them is the safe
@@ -222,7 +227,7 @@ impl ObjectFile {
                             bail!("group member section {m} out of range");
                         }
                     }
-                    groups.push((sig, members));
+                    groups.push((sig, members, idx.0 as u32));
                 }
                 _ => {}
             }
@@ -277,6 +282,7 @@ impl ObjectFile {
             globals,
             groups,
             exec_stack,
+            has_stack_note,
         })
     }
 }

@@ -50,6 +50,8 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     let mut outs: Vec<OutSec> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     let mut by_name: crate::symbols::FastMap<Vec<u8>, usize> = Default::default();
+    // SHT_GROUP sections that are kept, by (file, section): signature symbols may live there.
+    let mut group_sections: crate::symbols::FastMap<(u32, u32), usize> = Default::default();
     let mut place = Placement {
         out: link
             .files
@@ -60,7 +62,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     for f in link.file_order() {
         let file = &link.files[f as usize];
         let mut member_group: crate::symbols::FastMap<u32, usize> = Default::default();
-        for (gi, (sig, members)) in file.groups.iter().enumerate() {
+        for (sig, members, group_sec) in file.groups.iter() {
             if members
                 .iter()
                 .any(|&m| file.sections[m as usize].state == SecState::ComdatDiscarded)
@@ -80,6 +82,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                     SymRef::Local(f, idx as u32)
                 }
             };
+            group_sections.insert((f, *group_sec), groups.len());
             groups.push(Group {
                 signature,
                 members: Vec::new(),
@@ -88,7 +91,6 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
             for &m in members {
                 member_group.insert(m, groups.len() - 1);
             }
-            let _ = gi;
         }
         for (si, sec) in file.sections.iter().enumerate() {
             if sec.state != SecState::Normal {
@@ -126,13 +128,16 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         });
         outs[idx].flags |= (elf::SHF_ALLOC | elf::SHF_WRITE) as u64;
     }
-    // Keep the non-executable stack marking unless an input asked for an executable stack.
-    let exec_stack = link.files.iter().any(|f| f.exec_stack);
-    let mut gnu_stack = new_out(b".note.GNU-stack", elf::SHT_PROGBITS, None);
-    if exec_stack {
-        gnu_stack.flags = elf::SHF_EXECINSTR as u64;
+    // The stack note as GNU ld merges it: none if no input has one; executable if an input
+    // asks for an executable stack or has no note (which implies one).
+    if link.files.iter().any(|f| f.has_stack_note) {
+        let exec_stack = link.files.iter().any(|f| f.exec_stack || !f.has_stack_note);
+        let mut gnu_stack = new_out(b".note.GNU-stack", elf::SHT_PROGBITS, None);
+        if exec_stack {
+            gnu_stack.flags = elf::SHF_EXECINSTR as u64;
+        }
+        outs.push(gnu_stack);
     }
-    outs.push(gnu_stack);
 
     for o in outs.iter_mut() {
         let mut off = 0u64;
@@ -245,6 +250,9 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                 (elf::SHN_ABS, s.value)
             } else if s.is_undefined() || s.shndx >= elf::SHN_LORESERVE as u32 {
                 continue;
+            } else if let Some(&g) = group_sections.get(&(f, s.shndx)) {
+                // A group's signature symbol defined in the group section itself.
+                (shndx16(groups[g].index), 0)
             } else {
                 match place.out[f as usize][s.shndx as usize] {
                     Some(o) => {
@@ -292,7 +300,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                 } else {
                     elf::STB_WEAK
                 };
-                (bind, elf::STT_NOTYPE, 0, elf::SHN_UNDEF, 0, 0)
+                (bind, sym.ref_type, 0, elf::SHN_UNDEF, 0, 0)
             }
             Def::Weak(f, s) | Def::Strong(f, s) => {
                 let fs = &link.files[f as usize].symbols[s as usize];

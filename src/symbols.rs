@@ -57,6 +57,9 @@ pub struct Symbol {
     pub strong_ref: bool,
     /// Final address, set by layout.
     pub value: u64,
+    /// Symbol type seen on undefined references (kept for undefined symbols in `-r` output,
+    /// where a TLS reference must stay STT_TLS).
+    pub ref_type: u8,
 }
 
 impl Symbol {
@@ -92,6 +95,7 @@ impl SymbolTable {
             def: Def::Undefined,
             strong_ref: false,
             value: 0,
+            ref_type: 0,
         });
         self.by_name.insert(name, id);
         id
@@ -104,7 +108,7 @@ impl SymbolTable {
     /// Claims COMDAT groups, then enters the file's global symbols. `file_idx` is the index the
     /// file will have in the link's file list.
     pub fn add_file(&mut self, file: &mut ObjectFile, file_idx: u32, files: &[ObjectFile]) {
-        for (sig, members) in &file.groups {
+        for (sig, members, _) in &file.groups {
             if self.comdats.contains_key(sig) {
                 for &m in members {
                     file.sections[m as usize].state = SecState::ComdatDiscarded;
@@ -120,6 +124,9 @@ impl SymbolTable {
             let in_discarded = !s.is_undefined()
                 && (s.shndx as usize) < file.sections.len()
                 && file.sections[s.shndx as usize].state == SecState::ComdatDiscarded;
+            if s.is_undefined() && s.typ != elf::STT_NOTYPE {
+                self.syms[id as usize].ref_type = s.typ;
+            }
             if s.is_undefined() || in_discarded {
                 if s.bind != elf::STB_WEAK || in_discarded {
                     self.syms[id as usize].strong_ref = true;
