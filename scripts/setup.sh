@@ -18,7 +18,7 @@ set -euo pipefail
 #   clang                    linking through clang -fuse-ld=PATH (tests)
 PACKAGES=(
     gcc g++ libc6-dev make binutils musl-tools mold lld hyperfine file
-    python3 curl ca-certificates git pkg-config xz-utils clang
+    python3 curl ca-certificates git pkg-config xz-utils clang qemu-system-x86
 )
 
 if [ "$(id -u)" -eq 0 ]; then
