@@ -266,7 +266,10 @@ pub enum OutputSectionCommand {
     /// An input section description such as `KEEP(*(.init))`.
     Input(InputSectionDesc),
     /// `BYTE(x)`, `SHORT(x)`, `LONG(x)`, `QUAD(x)` or `SQUAD(x)`.
-    Data { size: DataSize, expr: Expr },
+    Data {
+        size: DataSize,
+        expr: Expr,
+    },
     /// `ASCIZ "string"`
     Asciz(String),
     /// `FILL(x)`
@@ -274,7 +277,9 @@ pub enum OutputSectionCommand {
     Assert(Assert),
     Include(String),
     /// `CONSTRUCTORS`, or `SORT(CONSTRUCTORS)` / `SORT_BY_NAME(CONSTRUCTORS)` when `sorted`.
-    Constructors { sorted: bool },
+    Constructors {
+        sorted: bool,
+    },
     /// `CREATE_OBJECT_SYMBOLS`
     CreateObjectSymbols,
     /// `LINKER_VERSION`
@@ -564,7 +569,10 @@ pub enum Expr {
     /// `LOG2CEIL(x)`
     Log2Ceil(Box<Expr>),
     /// `ASSERT(expr, message)` used as a value (it yields `expr`).
-    Assert { expr: Box<Expr>, message: String },
+    Assert {
+        expr: Box<Expr>,
+        message: String,
+    },
 }
 
 /// `CONSTANT(...)` arguments.

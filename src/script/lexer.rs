@@ -15,7 +15,8 @@ pub enum Mode {
     /// words may contain `- + / \ ~ [ ]` besides letters, digits, `_ . $`, but not `: * ?`.
     Section,
     /// Input section descriptions: like `Section` plus the glob characters `* ? [ ] ^ !`
-    /// and `:` (for `archive:member`).
+    /// and `:` (for `archive:member`). As in GNU ld, `/*` inside a word is part of it
+    /// (`o1/*.o`); only at the start of a word does it open a comment.
     Wild,
     /// File names and other command arguments (`INPUT`, `SEARCH_DIR`, `OUTPUT_ARCH`, ...):
     /// anything up to white space or one of `( ) , ; " { }`.
@@ -71,13 +72,16 @@ fn is_expr_ident_char(c: u8) -> bool {
 }
 
 fn is_word_char(mode: Mode, c: u8) -> bool {
-    let common =
-        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'$' | b'/' | b'\\' | b'~');
+    let common = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'$' | b'/' | b'\\' | b'~');
     match mode {
         Mode::Expr => is_expr_ident_char(c),
         Mode::Section => common || matches!(c, b'-' | b'+' | b'[' | b']'),
         Mode::Wild => {
-            common || matches!(c, b'-' | b'+' | b'[' | b']' | b'*' | b'?' | b'^' | b'!' | b':')
+            common
+                || matches!(
+                    c,
+                    b'-' | b'+' | b'[' | b']' | b'*' | b'?' | b'^' | b'!' | b':'
+                )
         }
         Mode::File => {
             !c.is_ascii_whitespace()
@@ -111,7 +115,8 @@ impl<'a> Lexer<'a> {
         loop {
             match b.get(pos) {
                 Some(c) if c.is_ascii_whitespace() => pos += 1,
-                Some(b'/') if b.get(pos + 1) == Some(&b'*') => match self.src[pos + 2..].find("*/") {
+                Some(b'/') if b.get(pos + 1) == Some(&b'*') => match self.src[pos + 2..].find("*/")
+                {
                     Some(i) => pos += 2 + i + 2,
                     None => {
                         return Err(LexError {
@@ -197,20 +202,27 @@ impl<'a> Lexer<'a> {
                 };
             }
             if is_expr_ident_start(c) {
-                let end = start + b[start..].iter().take_while(|&&c| is_expr_ident_char(c)).count();
+                let end = start
+                    + b[start..]
+                        .iter()
+                        .take_while(|&&c| is_expr_ident_char(c))
+                        .count();
                 return tok(Tok::Name(&src[start..end]), end);
             }
         } else {
-            if let Some(op) = ASSIGN_OPS_IN_WORDS.iter().find(|op| src[start..].starts_with(**op)) {
+            if let Some(op) = ASSIGN_OPS_IN_WORDS
+                .iter()
+                .find(|op| src[start..].starts_with(**op))
+            {
                 return tok(Tok::Punct(op), start + op.len());
             }
             if is_word_char(mode, c) && !src[start..].starts_with("/*") {
                 let mut end = start;
                 while end < b.len() && is_word_char(mode, b[end]) {
-                    let rest = &src[end..];
+                    let next = b.get(end + 1).copied();
                     if end > start
-                        && (rest.starts_with("/*")
-                            || ASSIGN_OPS_IN_WORDS.iter().any(|op| rest.starts_with(op)))
+                        && ((next == Some(b'=') && b"+-*/&|^".contains(&b[end]))
+                            || (b[end] == b'/' && next == Some(b'*') && mode != Mode::Wild))
                     {
                         break;
                     }
@@ -338,7 +350,10 @@ mod tests {
         assert_eq!(words("a-b", Mode::Expr), ["N:a", "-", "N:b"]);
         assert_eq!(words(".+4", Mode::Expr), ["N:.", "+", "#4"]);
         assert_eq!(words("a-b", Mode::Section), ["N:a-b"]);
-        assert_eq!(words(".note.gnu.build-id :", Mode::Section), ["N:.note.gnu.build-id", ":"]);
+        assert_eq!(
+            words(".note.gnu.build-id :", Mode::Section),
+            ["N:.note.gnu.build-id", ":"]
+        );
         assert_eq!(words(".text:{", Mode::Section), ["N:.text", ":", "{"]);
         assert_eq!(words("x+=1", Mode::Section), ["N:x", "+=", "N:1"]);
         assert_eq!(words(".-=4", Mode::Section), ["N:.", "-=", "N:4"]);
@@ -346,8 +361,19 @@ mod tests {
             words("*crtbegin?.o(.ctors .uk[1-6][0-9])", Mode::Wild),
             ["N:*crtbegin?.o", "(", "N:.ctors", "N:.uk[1-6][0-9]", ")"]
         );
-        assert_eq!(words("lib*.a:foo.o(.data)", Mode::Wild), ["N:lib*.a:foo.o", "(", "N:.data", ")"]);
-        assert_eq!(words("*(.text)/* c */x", Mode::Wild), ["N:*", "(", "N:.text", ")", "N:x"]);
+        assert_eq!(
+            words("lib*.a:foo.o(.data)", Mode::Wild),
+            ["N:lib*.a:foo.o", "(", "N:.data", ")"]
+        );
+        assert_eq!(
+            words("*(.text)/* c */x", Mode::Wild),
+            ["N:*", "(", "N:.text", ")", "N:x"]
+        );
+        assert_eq!(
+            words("o1/*.o(.text)", Mode::Wild),
+            ["N:o1/*.o", "(", "N:.text", ")"]
+        );
+        assert_eq!(words("a.o/* c */", Mode::File), ["N:a.o"]);
         assert_eq!(words("i386:x86-64)", Mode::File), ["N:i386:x86-64", ")"]);
         assert_eq!(words("\"a b\",-lc", Mode::File), ["S:a b", ",", "N:-lc"]);
         assert_eq!(words("<<= >= ? :", Mode::Expr), ["<<=", ">=", "?", ":"]);
