@@ -58,7 +58,10 @@ pub struct Args {
     pub pie: bool,
     pub shared: bool,
     pub relocatable: bool,
+    /// `-T` scripts, in command-line order.
     pub scripts: Vec<PathBuf>,
+    /// `-dT`: replaces the built-in default script.
+    pub default_script: Option<PathBuf>,
     /// `-z execstack` / `-z noexecstack`; without either the inputs decide.
     pub exec_stack: Option<bool>,
     pub relro: bool,
@@ -97,6 +100,7 @@ impl Default for Args {
             shared: false,
             relocatable: false,
             scripts: Vec::new(),
+            default_script: None,
             exec_stack: None,
             relro: true,
             image_base: None,
@@ -440,7 +444,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                     _ => bail!("unknown -z option '{kw}'"),
                 }
             }
-            "T" | "script" | "dT" | "default-script" => a.scripts.push(PathBuf::from(take(&mut value)?)),
+            "T" | "script" => a.scripts.push(PathBuf::from(take(&mut value)?)),
+            "dT" | "default-script" => a.default_script = Some(PathBuf::from(take(&mut value)?)),
             "Map" => a.map_file = Some(PathBuf::from(take(&mut value)?)),
             "M" | "print-map" => {}
             "gc-sections" => a.gc_sections = true,

@@ -48,7 +48,8 @@ fn is_kept_by_name(name: &[u8], sh_type: u32, flags: u64) -> bool {
             .any(|p| name.starts_with(p) && (name.len() == p.len() || name[p.len()] == b'.'))
 }
 
-pub fn collect_garbage(link: &mut Link) -> Result<()> {
+/// `extra_roots`: sections a linker script KEEPs.
+pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()> {
     if !link.args.gc_sections {
         return Ok(());
     }
@@ -126,6 +127,7 @@ pub fn collect_garbage(link: &mut Link) -> Result<()> {
             }
         }
     }
+    work.extend_from_slice(extra_roots);
     for &w in &work {
         link.files[w.0 as usize].sections[w.1 as usize].live = true;
     }

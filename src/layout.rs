@@ -15,7 +15,7 @@ pub const PLT_ENTRY: u64 = 16;
 pub const GOTPLT_RESERVED: u64 = 24;
 
 /// Sections the linker creates rather than copies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Synth {
     Got,
     GotPlt,
@@ -34,7 +34,7 @@ pub enum Synth {
 /// library's self-relocation reads.
 pub const DYNAMIC_ENTRIES: u64 = 9;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OutputSection {
     pub name: Vec<u8>,
     pub sh_type: u32,
@@ -52,10 +52,12 @@ pub struct OutputSection {
     pub offset: u64,
     /// Index in the output section header table.
     pub shndx: u32,
-    /// `SHF_MERGE` inputs, merged into `blobs` rather than copied.
-    pub merge_inputs: Vec<(u32, u32)>,
-    /// Merged contents: (offset in the section, bytes).
-    pub blobs: Vec<(u64, Vec<u8>)>,
+    /// Offset of the linker-created contents (`synth`) inside the section.
+    pub synth_off: u64,
+    /// Load address (differs from `addr` with `AT(...)` in a script).
+    pub lma: u64,
+    /// `BYTE`/`SHORT`/`LONG`/`QUAD` data from a script: (offset, size, value).
+    pub data: Vec<(u64, u64, u64)>,
 }
 
 impl OutputSection {
@@ -76,6 +78,8 @@ pub struct Phdr {
     pub flags: u32,
     pub offset: u64,
     pub vaddr: u64,
+    /// Physical (load) address; equal to `vaddr` unless a script says otherwise.
+    pub paddr: u64,
     pub filesz: u64,
     pub memsz: u64,
     pub align: u64,
@@ -84,6 +88,8 @@ pub struct Phdr {
 #[derive(Default)]
 pub struct Layout {
     pub secs: Vec<OutputSection>,
+    /// Sizes of the linker-created sections this link has.
+    pub synth_sizes: crate::symbols::FastMap<Synth, u64>,
     pub phdrs: Vec<Phdr>,
     pub base: u64,
     pub got_addr: u64,
@@ -114,6 +120,149 @@ impl Layout {
     pub fn find_synth(&self, k: Synth) -> Option<&OutputSection> {
         self.secs.iter().find(|s| s.synth == Some(k))
     }
+    /// (file offset, address, size) of a linker-created section's contents.
+    pub fn synth_range(&self, k: Synth) -> Option<(u64, u64, u64)> {
+        let os = self.find_synth(k)?;
+        let size = self.synth_sizes.get(&k).copied().unwrap_or(os.size);
+        Some((os.offset + os.synth_off, os.addr + os.synth_off, size))
+    }
+}
+
+/// The linker-created sections this link needs, with their sizes.
+pub fn synth_sizes(link: &Link, has_eh_frame: bool) -> Vec<(Synth, u64)> {
+    let mut v = Vec::new();
+    let got_sym_used = link.needs_got_base;
+    if !link.got.is_empty() {
+        v.push((Synth::Got, 8 * link.got.len() as u64));
+    }
+    if !link.plt.is_empty() || got_sym_used {
+        v.push((Synth::GotPlt, GOTPLT_RESERVED + 8 * link.plt.len() as u64));
+    }
+    if !link.plt.is_empty() {
+        v.push((Synth::Iplt, PLT_ENTRY * link.plt.len() as u64));
+        if !link.pie {
+            v.push((Synth::RelaIplt, 24 * link.plt.len() as u64));
+        }
+    }
+    if link.pie {
+        v.push((Synth::DynSym, 24));
+        v.push((Synth::DynStr, 1));
+        let relocs = link.dyn_section_relocs as u64
+            + link.got_relative().count() as u64
+            + link.plt.len() as u64;
+        v.push((Synth::RelaDyn, 24 * relocs));
+        v.push((Synth::Dynamic, 16 * DYNAMIC_ENTRIES));
+    }
+    if link.args.eh_frame_hdr && has_eh_frame {
+        let fdes: usize = link
+            .eh
+            .values()
+            .map(|e| e.records.iter().filter(|r| r.keep && r.is_fde()).count())
+            .sum();
+        v.push((Synth::EhFrameHdr, 12 + 8 * fdes as u64));
+    }
+    let build_id_len = match &link.args.build_id {
+        crate::args::BuildId::None => 0,
+        crate::args::BuildId::Sha1 => 20,
+        crate::args::BuildId::Uuid => 16,
+        crate::args::BuildId::Hex(h) => h.len(),
+    };
+    if build_id_len > 0 {
+        v.push((Synth::BuildId, 16 + build_id_len.next_multiple_of(4) as u64));
+    }
+    v
+}
+
+/// Output name, type, flags, alignment and entry size of a linker-created section.
+pub fn synth_props(k: Synth) -> (&'static [u8], u32, u64, u64, u64) {
+    let a = elf::SHF_ALLOC as u64;
+    let w = elf::SHF_WRITE as u64;
+    match k {
+        Synth::Got => (b".got", elf::SHT_PROGBITS, a | w, 8, 8),
+        Synth::GotPlt => (b".got.plt", elf::SHT_PROGBITS, a | w, 8, 8),
+        Synth::Iplt => (
+            b".plt",
+            elf::SHT_PROGBITS,
+            a | elf::SHF_EXECINSTR as u64,
+            16,
+            16,
+        ),
+        Synth::RelaIplt => (
+            b".rela.plt",
+            elf::SHT_RELA,
+            a | elf::SHF_INFO_LINK as u64,
+            8,
+            24,
+        ),
+        Synth::DynSym => (b".dynsym", elf::SHT_DYNSYM, a, 8, 24),
+        Synth::DynStr => (b".dynstr", elf::SHT_STRTAB, a, 1, 0),
+        Synth::RelaDyn => (b".rela.dyn", elf::SHT_RELA, a, 8, 24),
+        Synth::Dynamic => (b".dynamic", elf::SHT_DYNAMIC, a | w, 8, 16),
+        Synth::EhFrameHdr => (b".eh_frame_hdr", elf::SHT_PROGBITS, a, 4, 0),
+        Synth::BuildId => (b".note.gnu.build-id", elf::SHT_NOTE, a, 4, 0),
+        Synth::PageDigests => (crate::digest::SECTION_NAME, elf::SHT_PROGBITS, 0, 8, 0),
+    }
+}
+
+/// Addresses of the linker-created tables, from the sections that hold them.
+pub fn set_synthetic_addresses(lay: &mut Layout) {
+    let addr_of = |lay: &Layout, k: Synth| lay.find_synth(k).map(|s| s.addr + s.synth_off);
+    lay.got_addr = addr_of(lay, Synth::Got).unwrap_or(0);
+    lay.gotplt_addr = addr_of(lay, Synth::GotPlt).unwrap_or(0);
+    lay.got_base = addr_of(lay, Synth::GotPlt).unwrap_or(lay.got_addr);
+    lay.plt_addr = addr_of(lay, Synth::Iplt).unwrap_or(0);
+    lay.rela_iplt_addr = addr_of(lay, Synth::RelaIplt).unwrap_or(0);
+}
+
+/// Adds the page digest section (after everything else) and computes symbol values and the
+/// entry point: the last step of every layout.
+pub fn finish(link: &mut Link) -> Result<()> {
+    set_synthetic_addresses(&mut link.layout);
+    let lay = &mut link.layout;
+    if link.args.page_digests {
+        let segs: Vec<crate::digest::LoadSeg> = lay
+            .phdrs
+            .iter()
+            .filter(|p| p.p_type == elf::PT_LOAD)
+            .map(|p| crate::digest::LoadSeg {
+                offset: p.offset,
+                vaddr: p.vaddr,
+                filesz: p.filesz,
+                memsz: p.memsz,
+                flags: p.flags,
+            })
+            .collect();
+        let offset = lay.content_end.next_multiple_of(8);
+        let size = crate::digest::section_size(&segs);
+        lay.secs.push(OutputSection {
+            name: crate::digest::SECTION_NAME.to_vec(),
+            sh_type: elf::SHT_PROGBITS,
+            align: 8,
+            rank: 60,
+            synth: Some(Synth::PageDigests),
+            size,
+            offset,
+            ..OutputSection::default()
+        });
+        lay.content_end = offset + size;
+    }
+    compute_symbol_values(link)?;
+    let entry_name = link.args.entry.clone().unwrap_or_else(|| "_start".into());
+    link.layout.entry = match link.symtab.get(entry_name.as_bytes()) {
+        Some(id) if !link.symtab.syms[id as usize].is_undefined() => {
+            link.symtab.syms[id as usize].value
+        }
+        _ => {
+            if let Ok(v) = parse_int(&entry_name) {
+                v
+            } else {
+                let text = link.layout.find(b".text").map(|s| s.addr).unwrap_or(0);
+                eprintln!("spacer: warning: cannot find entry symbol {entry_name}; defaulting to {text:#x}");
+                text
+            }
+        }
+    };
+    Ok(())
 }
 
 /// GNU ld's default mapping from input to output section names.
@@ -213,7 +362,7 @@ fn segment_of(rank: u32) -> Option<usize> {
 const RELRO_LAST_RANK: u32 = 37;
 
 /// `.init_array.N` / `.ctors.N` priority for sorting; unprioritised entries go last.
-fn init_priority(name: &[u8]) -> u32 {
+pub fn init_priority(name: &[u8]) -> u32 {
     for (p, invert) in [
         (&b".init_array."[..], false),
         (b".fini_array.", false),
@@ -241,6 +390,18 @@ fn is_debug(name: &[u8]) -> bool {
         || name.starts_with(b".zdebug")
         || name.starts_with(b".stab")
         || name.starts_with(b".gnu.debuglto")
+}
+
+/// Size and alignment an input section takes in the output: split `.eh_frame` and merged
+/// sections shrink. `.eh_frame` records are packed: a padding gap of four zero bytes would
+/// read as a terminator to unwinders that walk the section from `__EH_FRAME_BEGIN__`.
+pub fn member_size_align(link: &Link, f: u32, s: u32) -> (u64, u64) {
+    let sec = link.section(f, s);
+    match sec.split {
+        crate::object_file::Split::EhFrame => (link.eh[&(f, s)].out_size, sec.align.min(4)),
+        crate::object_file::Split::Merged => (link.merge[&(f, s)].blob.len() as u64, sec.align),
+        crate::object_file::Split::None => (sec.size, sec.align),
+    }
 }
 
 /// Builds the output section list and places input sections in them.
@@ -275,8 +436,9 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
                     addr: 0,
                     offset: 0,
                     shndx: 0,
-                    merge_inputs: Vec::new(),
-                    blobs: Vec::new(),
+                    synth_off: 0,
+                    lma: 0,
+                    data: Vec::new(),
                 });
                 secs.len() - 1
             });
@@ -296,14 +458,7 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             ) {
                 os.sh_type = sec.sh_type;
             }
-            if sec.flags & elf::SHF_MERGE as u64 != 0
-                && sec.entsize > 0
-                && sec.sh_type != elf::SHT_NOBITS
-            {
-                os.merge_inputs.push((f, si as u32));
-            } else {
-                os.members.push((f, si as u32));
-            }
+            os.members.push((f, si as u32));
         }
     }
     // Constructors and destructors run in priority order.
@@ -320,197 +475,35 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
         }
     }
 
-    let synth = |name: &[u8], sh_type: u32, flags: u32, align: u64, entsize: u64, kind: Synth| {
-        OutputSection {
+    for (kind, size) in synth_sizes(link, by_name.contains_key(&b".eh_frame"[..])) {
+        link.layout.synth_sizes.insert(kind, size);
+        let (name, sh_type, flags, align, entsize) = synth_props(kind);
+        let mut rk = rank(name, sh_type, flags);
+        if kind == Synth::BuildId {
+            rk = 0;
+        }
+        secs.push(OutputSection {
             name: name.to_vec(),
             sh_type,
-            flags: flags as u64,
+            flags,
             align,
             entsize,
-            rank: rank(name, sh_type, flags as u64),
-            members: Vec::new(),
+            rank: rk,
             synth: Some(kind),
-            common_off: None,
-            size: 0,
-            addr: 0,
-            offset: 0,
-            shndx: 0,
-            merge_inputs: Vec::new(),
-            blobs: Vec::new(),
-        }
-    };
-    let a = elf::SHF_ALLOC;
-    let got_sym_used = link
-        .symtab
-        .syms
-        .iter()
-        .any(|s| s.def == Def::Linker(LinkerSym::GlobalOffsetTable));
-    if !link.got.is_empty() {
-        let mut s = synth(
-            b".got",
-            elf::SHT_PROGBITS,
-            a | elf::SHF_WRITE,
-            8,
-            8,
-            Synth::Got,
-        );
-        s.size = 8 * link.got.len() as u64;
-        secs.push(s);
-    }
-    if !link.plt.is_empty() || got_sym_used {
-        let mut s = synth(
-            b".got.plt",
-            elf::SHT_PROGBITS,
-            a | elf::SHF_WRITE,
-            8,
-            8,
-            Synth::GotPlt,
-        );
-        s.size = GOTPLT_RESERVED + 8 * link.plt.len() as u64;
-        secs.push(s);
-    }
-    if !link.plt.is_empty() {
-        let mut s = synth(
-            b".plt",
-            elf::SHT_PROGBITS,
-            a | elf::SHF_EXECINSTR,
-            16,
-            16,
-            Synth::Iplt,
-        );
-        s.size = PLT_ENTRY * link.plt.len() as u64;
-        secs.push(s);
-    }
-    if !link.plt.is_empty() && !link.pie {
-        let mut s = synth(
-            b".rela.plt",
-            elf::SHT_RELA,
-            a | elf::SHF_INFO_LINK,
-            8,
-            24,
-            Synth::RelaIplt,
-        );
-        s.size = 24 * link.plt.len() as u64;
-        secs.push(s);
-    }
-    if link.pie {
-        let mut s = synth(b".dynsym", elf::SHT_DYNSYM, a, 8, 24, Synth::DynSym);
-        s.size = 24;
-        secs.push(s);
-        let mut s = synth(b".dynstr", elf::SHT_STRTAB, a, 1, 0, Synth::DynStr);
-        s.size = 1;
-        secs.push(s);
-        let relocs = link.dyn_section_relocs as u64
-            + link.got_relative().count() as u64
-            + link.plt.len() as u64;
-        let mut s = synth(b".rela.dyn", elf::SHT_RELA, a, 8, 24, Synth::RelaDyn);
-        s.size = 24 * relocs;
-        secs.push(s);
-        let mut s = synth(
-            b".dynamic",
-            elf::SHT_DYNAMIC,
-            a | elf::SHF_WRITE,
-            8,
-            16,
-            Synth::Dynamic,
-        );
-        s.size = 16 * DYNAMIC_ENTRIES;
-        secs.push(s);
-    }
-    if link.args.eh_frame_hdr && by_name.contains_key(&b".eh_frame"[..]) {
-        let fdes: usize = link
-            .eh
-            .values()
-            .map(|e| e.records.iter().filter(|r| r.keep && r.is_fde()).count())
-            .sum();
-        let mut s = synth(
-            b".eh_frame_hdr",
-            elf::SHT_PROGBITS,
-            a,
-            4,
-            0,
-            Synth::EhFrameHdr,
-        );
-        s.size = 12 + 8 * fdes as u64;
-        secs.push(s);
-    }
-    let build_id_len = match &link.args.build_id {
-        crate::args::BuildId::None => 0,
-        crate::args::BuildId::Sha1 => 20,
-        crate::args::BuildId::Uuid => 16,
-        crate::args::BuildId::Hex(h) => h.len(),
-    };
-    if build_id_len > 0 {
-        let mut s = synth(
-            b".note.gnu.build-id",
-            elf::SHT_NOTE,
-            a,
-            4,
-            0,
-            Synth::BuildId,
-        );
-        s.size = 16 + build_id_len.next_multiple_of(4) as u64;
-        s.rank = 0;
-        secs.push(s);
+            size,
+            ..OutputSection::default()
+        });
     }
 
     // Member offsets and sizes.
     for os in secs.iter_mut() {
+        crate::merge::merge_members(link, &os.members)?;
         let mut off = 0u64;
         for &(f, s) in &os.members {
-            let sec = &mut link.files[f as usize].sections[s as usize];
-            // `.eh_frame` records are packed: a padding gap of four zero bytes would read as a
-            // terminator to unwinders that walk the section from `__EH_FRAME_BEGIN__`.
-            let align = if link.eh.contains_key(&(f, s)) {
-                sec.align.min(4)
-            } else {
-                sec.align
-            };
+            let (size, align) = member_size_align(link, f, s);
             off = off.next_multiple_of(align);
-            sec.out_off = off;
-            let size = match link.eh.get(&(f, s)) {
-                Some(eh) => eh.out_size,
-                None => sec.size,
-            };
+            link.files[f as usize].sections[s as usize].out_off = off;
             off += size;
-        }
-        // Mergeable inputs: one blob per kind (entry size, strings or not, alignment).
-        let mut kinds: Vec<(u64, bool, u64)> = Vec::new();
-        for &(f, s) in &os.merge_inputs {
-            let sec = &link.files[f as usize].sections[s as usize];
-            let k = (
-                sec.entsize,
-                sec.flags & elf::SHF_STRINGS as u64 != 0,
-                sec.align,
-            );
-            if !kinds.contains(&k) {
-                kinds.push(k);
-            }
-        }
-        for k in kinds {
-            let group: Vec<(u32, u32)> = os
-                .merge_inputs
-                .iter()
-                .copied()
-                .filter(|&(f, s)| {
-                    let sec = &link.files[f as usize].sections[s as usize];
-                    (
-                        sec.entsize,
-                        sec.flags & elf::SHF_STRINGS as u64 != 0,
-                        sec.align,
-                    ) == k
-                })
-                .collect();
-            off = off.next_multiple_of(k.2);
-            let (blob, maps) = crate::merge::merge_group(&link.files, &group, off)?;
-            for (key, map) in maps {
-                link.files[key.0 as usize].sections[key.1 as usize].split =
-                    crate::object_file::Split::Merged;
-                link.merge.insert(key, map);
-            }
-            let len = blob.len() as u64;
-            os.blobs.push((off, blob));
-            off += len;
         }
         if os.name == b".bss" && link.common_size > 0 {
             off = off.next_multiple_of(link.common_align);
@@ -537,8 +530,9 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
             addr: 0,
             offset: 0,
             shndx: 0,
-            merge_inputs: Vec::new(),
-            blobs: Vec::new(),
+            synth_off: 0,
+            lma: 0,
+            data: Vec::new(),
         });
     }
     // The TLS template must start aligned to the largest TLS alignment.
@@ -559,7 +553,7 @@ pub fn assign_sections(link: &mut Link) -> Result<()> {
     // Stable sort by rank keeps first-seen order inside a rank.
     secs.sort_by_key(|s| s.rank);
     for (i, os) in secs.iter().enumerate() {
-        for &(f, s) in os.members.iter().chain(&os.merge_inputs) {
+        for &(f, s) in &os.members {
             link.files[f as usize].sections[s as usize].out_sec = i as u32;
         }
     }
@@ -667,6 +661,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
             _ => elf::PF_R | elf::PF_W,
         };
         phdrs.push(Phdr {
+            paddr: 0,
             p_type: elf::PT_LOAD,
             flags,
             offset: o,
@@ -678,6 +673,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
     }
     if let Some(d) = lay.find_synth(Synth::Dynamic) {
         phdrs.push(Phdr {
+            paddr: 0,
             p_type: elf::PT_DYNAMIC,
             flags: elf::PF_R | elf::PF_W,
             offset: d.offset,
@@ -696,6 +692,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
         let start = notes.first().unwrap();
         let end = notes.last().unwrap();
         phdrs.push(Phdr {
+            paddr: 0,
             p_type: elf::PT_NOTE,
             flags: elf::PF_R,
             offset: start.offset,
@@ -720,6 +717,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
         lay.tls_align = align;
         lay.tp = (start + (end - start)).next_multiple_of(align);
         phdrs.push(Phdr {
+            paddr: 0,
             p_type: elf::PT_TLS,
             flags: elf::PF_R,
             offset: tls[0].offset,
@@ -732,6 +730,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
     if has_hdr {
         let h = lay.find_synth(Synth::EhFrameHdr).unwrap();
         phdrs.push(Phdr {
+            paddr: 0,
             p_type: elf::PT_GNU_EH_FRAME,
             flags: elf::PF_R,
             offset: h.offset,
@@ -748,6 +747,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
         .exec_stack
         .unwrap_or_else(|| link.files.iter().any(|f| f.exec_stack || !f.has_stack_note));
     phdrs.push(Phdr {
+        paddr: 0,
         p_type: elf::PT_GNU_STACK,
         flags: if exec_stack {
             elf::PF_R | elf::PF_W | elf::PF_X
@@ -767,6 +767,7 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
             .find(|s| (30..=RELRO_LAST_RANK).contains(&s.rank))
             .unwrap();
         phdrs.push(Phdr {
+            paddr: 0,
             p_type: elf::PT_GNU_RELRO,
             flags: elf::PF_R,
             offset: first.offset,
@@ -777,65 +778,12 @@ pub fn assign_addresses(link: &mut Link) -> Result<()> {
         });
     }
     debug_assert_eq!(phdrs.len(), nphdr);
+    for p in phdrs.iter_mut() {
+        p.paddr = p.vaddr;
+    }
     lay.phdrs = phdrs;
 
-    let addr_of = |lay: &Layout, k: Synth| lay.find_synth(k).map(|s| s.addr);
-    lay.got_addr = addr_of(lay, Synth::Got).unwrap_or(0);
-    lay.gotplt_addr = addr_of(lay, Synth::GotPlt).unwrap_or(0);
-    lay.got_base = addr_of(lay, Synth::GotPlt).unwrap_or(lay.got_addr);
-    lay.plt_addr = addr_of(lay, Synth::Iplt).unwrap_or(0);
-    lay.rela_iplt_addr = addr_of(lay, Synth::RelaIplt).unwrap_or(0);
-    if link.args.page_digests {
-        let segs: Vec<crate::digest::LoadSeg> = lay
-            .phdrs
-            .iter()
-            .filter(|p| p.p_type == elf::PT_LOAD)
-            .map(|p| crate::digest::LoadSeg {
-                offset: p.offset,
-                vaddr: p.vaddr,
-                filesz: p.filesz,
-                memsz: p.memsz,
-                flags: p.flags,
-            })
-            .collect();
-        let offset = lay.content_end.next_multiple_of(8);
-        let size = crate::digest::section_size(&segs);
-        lay.secs.push(OutputSection {
-            name: crate::digest::SECTION_NAME.to_vec(),
-            sh_type: elf::SHT_PROGBITS,
-            flags: 0,
-            align: 8,
-            entsize: 0,
-            rank: 60,
-            members: Vec::new(),
-            synth: Some(Synth::PageDigests),
-            common_off: None,
-            size,
-            addr: 0,
-            offset,
-            shndx: 0,
-            merge_inputs: Vec::new(),
-            blobs: Vec::new(),
-        });
-        lay.content_end = offset + size;
-    }
-    compute_symbol_values(link)?;
-    let entry_name = link.args.entry.clone().unwrap_or_else(|| "_start".into());
-    link.layout.entry = match link.symtab.get(entry_name.as_bytes()) {
-        Some(id) if !link.symtab.syms[id as usize].is_undefined() => {
-            link.symtab.syms[id as usize].value
-        }
-        _ => {
-            if let Ok(v) = parse_int(&entry_name) {
-                v
-            } else {
-                let text = link.layout.find(b".text").map(|s| s.addr).unwrap_or(0);
-                eprintln!("spacer: warning: cannot find entry symbol {entry_name}; defaulting to {text:#x}");
-                text
-            }
-        }
-    };
-    Ok(())
+    finish(link)
 }
 
 fn parse_int(s: &str) -> Result<u64> {
@@ -888,7 +836,7 @@ fn eval_defsym(link: &Link, expr: &str) -> Result<u64> {
     Ok(total)
 }
 
-fn compute_symbol_values(link: &mut Link) -> Result<()> {
+pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
     let lay = &link.layout;
     let alloc: Vec<&OutputSection> = lay.secs.iter().filter(|s| s.is_alloc()).collect();
     let end_of = |s: &OutputSection| s.addr + s.size;
@@ -961,6 +909,7 @@ fn compute_symbol_values(link: &mut Link) -> Result<()> {
                 LinkerSym::SectionStart(n) => lay.find(n).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::SectionStop(n) => lay.find(n).map(|s| s.addr + s.size).unwrap_or(0),
                 LinkerSym::TlsModuleBase => lay.tp,
+                LinkerSym::Script(i) => link.script_values.get(i as usize).copied().unwrap_or(0),
                 LinkerSym::Dynamic => lay.find_synth(Synth::Dynamic).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::Defsym(d) => {
                     defsyms.push((i, d));

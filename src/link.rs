@@ -42,6 +42,10 @@ pub struct Link {
     pub common_size: u64,
     pub common_align: u64,
     pub layout: Layout,
+    /// Values of the symbols a linker script assigns (see `LinkerSym::Script`).
+    pub script_values: Vec<u64>,
+    /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
+    pub needs_got_base: bool,
     /// Position-independent output (`-pie`, as in `-static-pie`).
     pub pie: bool,
     /// First `.rela.dyn` entry of each input section that needs relative relocations.
@@ -67,6 +71,8 @@ impl Link {
             common_size: 0,
             common_align: 1,
             pie: args_pie,
+            script_values: Vec::new(),
+            needs_got_base: false,
             layout: Layout::default(),
             dyn_start: FastMap::default(),
             dyn_section_relocs: 0,
@@ -163,10 +169,22 @@ impl Link {
         let base = self.layout.secs[sec.out_sec as usize].addr;
         match sec.split {
             Split::None => base + sec.out_off + sym.value,
-            Split::Merged => base + self.merge[&(f, sym.shndx)].map(sym.value),
+            Split::Merged => self.merged_addr((f, sym.shndx), sym.value),
             Split::EhFrame => {
                 base + sec.out_off + self.eh[&(f, sym.shndx)].map_offset(sym.value).unwrap_or(0)
             }
+        }
+    }
+
+    /// Address of input offset `off` of a merged section (the piece may live in another
+    /// input section that had it first).
+    pub fn merged_addr(&self, key: (u32, u32), off: u64) -> u64 {
+        match self.merge.get(&key).and_then(|m| m.lookup(off)) {
+            Some(((of, os), o)) => {
+                let owner = self.section(of, os);
+                self.layout.secs[owner.out_sec as usize].addr + owner.out_off + o
+            }
+            None => 0,
         }
     }
 
@@ -181,9 +199,10 @@ impl Link {
         if sec.split != Split::Merged {
             return None;
         }
-        let m = self.merge.get(&(f, sym.shndx))?;
-        let off = (sym.value as i64).wrapping_add(addend) as u64;
-        Some(self.layout.secs[sec.out_sec as usize].addr + m.map(off))
+        Some(self.merged_addr(
+            (f, sym.shndx),
+            (sym.value as i64).wrapping_add(addend) as u64,
+        ))
     }
 
     /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.
@@ -265,6 +284,21 @@ pub fn define_linker_symbols(link: &mut Link) {
     let _ = SecState::Normal;
 }
 
+/// The bucket of a name in GNU ld's symbol hash table (BFD's string hash, 4051 buckets), which
+/// fixes the order GNU ld allocates common symbols in.
+fn gnu_hash_bucket(name: &[u8]) -> u64 {
+    let mut h: u64 = 0;
+    for &c in name {
+        let c = c as u64;
+        h = h.wrapping_add(c + (c << 17));
+        h ^= h >> 2;
+    }
+    let len = name.len() as u64;
+    h = h.wrapping_add(len + (len << 17));
+    h ^= h >> 2;
+    h % 4051
+}
+
 /// Allocates common symbols into one block at the end of `.bss`.
 pub fn allocate_commons(link: &mut Link) {
     // The alignment of a common symbol is in st_value; the largest one seen for a name wins.
@@ -279,14 +313,30 @@ pub fn allocate_commons(link: &mut Link) {
     }
     let mut off = 0u64;
     let mut align = 1u64;
+    // GNU ld allocates commons walking its symbol hash table; the same order keeps layouts
+    // (and so shared pages) identical to GNU ld's.
+    let mut commons: Vec<(u64, u32, u64)> = Vec::new();
     for (id, sym) in link.symtab.syms.iter().enumerate() {
         if let Def::Common(f, s) = sym.def {
             let a = max_align.get(sym.name).copied().unwrap_or(1).max(1);
-            off = off.next_multiple_of(a);
-            link.commons.push((id as u32, off));
-            off += link.files[f as usize].symbols[s as usize].size;
-            align = align.max(a);
+            commons.push((
+                a,
+                id as u32,
+                link.files[f as usize].symbols[s as usize].size,
+            ));
         }
+    }
+    commons.sort_by_key(|&(_, id, _)| {
+        (
+            gnu_hash_bucket(link.symtab.syms[id as usize].name),
+            std::cmp::Reverse(id),
+        )
+    });
+    for (a, id, size) in commons {
+        off = off.next_multiple_of(a);
+        link.commons.push((id, off));
+        off += size;
+        align = align.max(a);
     }
     link.common_size = off;
     link.common_align = align;
@@ -294,20 +344,69 @@ pub fn allocate_commons(link: &mut Link) {
 
 /// Runs the whole link.
 pub fn run(args: Args) -> Result<()> {
-    use rayon::prelude::*;
     let loaded = crate::input::load(&args)?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     check_duplicates(&link)?;
     if link.args.relocatable {
         return crate::relocatable::link_relocatable(&mut link);
     }
+    if !link.args.scripts.is_empty() || link.args.default_script.is_some() {
+        return run_scripted(link);
+    }
     define_linker_symbols(&mut link);
     crate::gc::split_eh_frames(&mut link)?;
-    crate::gc::collect_garbage(&mut link)?;
+    crate::gc::collect_garbage(&mut link, &[])?;
     crate::gc::finalize_eh_frames(&mut link);
     allocate_commons(&mut link);
+    scan_relocations(&mut link)?;
+    crate::layout::assign_sections(&mut link)?;
+    crate::layout::assign_addresses(&mut link)?;
+    write_outputs(&link)
+}
 
-    // Relocation scan: which GOT and PLT entries exist, which references are undefined.
+fn write_outputs(link: &Link) -> Result<()> {
+    if let Some(map) = &link.args.map_file {
+        crate::map::write_map(link, map)?;
+    }
+    crate::output::write(link)
+}
+
+/// A link whose layout a linker script describes.
+fn run_scripted(mut link: Link) -> Result<()> {
+    use crate::script_layout as sl;
+    let mut plan = sl::load(&link.args)?;
+    sl::define_symbols(&mut plan, &mut link);
+    define_linker_symbols(&mut link);
+    if link.args.entry.is_none() {
+        link.args.entry = plan.entry.clone();
+    }
+    crate::gc::split_eh_frames(&mut link)?;
+    let kept = sl::assign_inputs(&mut plan, &mut link);
+    crate::gc::collect_garbage(&mut link, &kept)?;
+    crate::gc::finalize_eh_frames(&mut link);
+    allocate_commons(&mut link);
+    scan_relocations(&mut link)?;
+    let has_eh = !link.eh.is_empty();
+    let mut synth: Vec<sl::Chunk> = Vec::new();
+    for (k, size) in crate::layout::synth_sizes(&link, has_eh) {
+        link.layout.synth_sizes.insert(k, size);
+        synth.push(sl::Chunk::Synth(k));
+    }
+    if link.common_size > 0 {
+        synth.push(sl::Chunk::Common);
+    }
+    sl::assign_synthetic(&mut plan, &link, &synth);
+    sl::sort_chunks(&mut plan, &link);
+    sl::create_output_sections(&mut plan, &mut link)?;
+    sl::assign_addresses(&mut plan, &mut link)?;
+    sl::assign_segments(&plan, &mut link)?;
+    crate::layout::finish(&mut link)?;
+    write_outputs(&link)
+}
+
+/// Relocation scan: which GOT and PLT entries exist, which references are undefined.
+fn scan_relocations(link: &mut Link) -> Result<()> {
+    use rayon::prelude::*;
     let jobs: Vec<(u32, u32)> = link
         .file_order()
         .into_iter()
@@ -328,6 +427,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut undefined = Vec::new();
     let mut errors = Vec::new();
     for (&(f, s), r) in jobs.iter().zip(&results) {
+        link.needs_got_base |= r.needs_got_base;
         if r.dyn_relocs > 0 {
             link.dyn_start
                 .insert((f, s), (link.dyn_section_relocs, r.dyn_relocs));
@@ -378,10 +478,5 @@ pub fn run(args: Args) -> Result<()> {
         bail!("{msg}");
     }
 
-    crate::layout::assign_sections(&mut link)?;
-    crate::layout::assign_addresses(&mut link)?;
-    if let Some(map) = &link.args.map_file {
-        crate::map::write_map(&link, map)?;
-    }
-    crate::output::write(&link)
+    Ok(())
 }

@@ -19,6 +19,8 @@ mod object_file;
 mod output;
 mod reloc;
 mod relocatable;
+mod script;
+mod script_layout;
 mod share;
 mod symbols;
 
@@ -164,12 +166,6 @@ fn link_all(args: args::Args) -> Result<()> {
         bail!(
             "dynamically linked position-independent executables are not supported: \
              spacer links static executables (use -static-pie or -static)"
-        );
-    }
-    if let Some(s) = args.scripts.first() {
-        bail!(
-            "{}: linker scripts given with -T are not supported yet",
-            s.display()
         );
     }
     let threads = args.threads.unwrap_or(0);

@@ -1,27 +1,39 @@
-//! Merging of `SHF_MERGE` sections: identical strings and constants from all inputs are
-//! stored once, and offsets into the input sections are mapped to the merged copy.
+//! Merging of `SHF_MERGE` sections: identical strings and constants from all inputs bound for
+//! one output section are stored once. As in GNU ld, each input section keeps its place and
+//! holds the pieces that first appeared in it; later copies map to the earlier ones.
 
-use crate::object_file::ObjectFile;
+use crate::link::Link;
+use crate::object_file::Split;
 use crate::symbols::FastMap;
 use anyhow::{bail, Result};
 use object::elf;
 
-/// Where the pieces of one input section ended up, relative to the output section.
+/// Where the pieces of one input section ended up.
 #[derive(Debug, Default)]
 pub struct MergeMap {
-    /// (input offset, output offset) per piece, sorted by input offset.
-    pieces: Vec<(u64, u64)>,
+    /// (input offset, section holding the piece, offset inside that section's output),
+    /// sorted by input offset.
+    pieces: Vec<(u64, (u32, u32), u64)>,
+    /// This section's output: the pieces it introduced.
+    pub blob: Vec<u8>,
 }
 
 impl MergeMap {
-    pub fn map(&self, off: u64) -> u64 {
-        let i = self.pieces.partition_point(|&(start, _)| start <= off);
-        match i.checked_sub(1).map(|k| self.pieces[k]) {
-            Some((start, out)) => out + (off - start),
-            // An offset before the first piece (impossible for valid input): keep it relative.
-            None => off,
-        }
+    /// The piece holding input offset `off`: (owner section, offset inside its output).
+    pub fn lookup(&self, off: u64) -> Option<((u32, u32), u64)> {
+        let i = self.pieces.partition_point(|&(start, _, _)| start <= off);
+        let (start, owner, out) = self.pieces.get(i.checked_sub(1)?)?;
+        Some((*owner, out + (off - start)))
     }
+}
+
+/// Whether an input section is merged: mergeable, with an entry size, and without
+/// relocations (constants holding addresses are not identical just because their bytes are).
+pub fn is_mergeable(sec: &crate::object_file::InputSection) -> bool {
+    sec.flags & elf::SHF_MERGE as u64 != 0
+        && sec.entsize > 0
+        && sec.sh_type != elf::SHT_NOBITS
+        && sec.relocs.is_empty()
 }
 
 /// Cuts a mergeable section into pieces: NUL-terminated strings (in units of `entsize`) or
@@ -55,40 +67,52 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
     Ok(pieces)
 }
 
-/// Merges `inputs` (sections with the same entry size and kind, bound for one output section)
-/// into one blob placed at `base` inside the output section.
-pub fn merge_group(
-    files: &[ObjectFile],
-    inputs: &[(u32, u32)],
-    base: u64,
-) -> Result<(Vec<u8>, Vec<((u32, u32), MergeMap)>)> {
-    let mut blob: Vec<u8> = Vec::new();
-    let mut seen: FastMap<&'static [u8], u64> = FastMap::default();
-    let mut maps = Vec::with_capacity(inputs.len());
-    for &(f, s) in inputs {
-        let file = &files[f as usize];
+/// Merges the mergeable sections among `members` (the inputs of one output section, in
+/// output order), per kind (entry size, strings or not, alignment).
+pub fn merge_members(link: &mut Link, members: &[(u32, u32)]) -> Result<()> {
+    let mut seen: FastMap<(u64, bool, u64, &'static [u8]), ((u32, u32), u64)> = FastMap::default();
+    for &(f, s) in members {
+        let file = &link.files[f as usize];
         let sec = &file.sections[s as usize];
+        if !is_mergeable(sec) {
+            continue;
+        }
         let strings = sec.flags & elf::SHF_STRINGS as u64 != 0;
-        let pieces = split(sec.data, sec.entsize.max(1) as usize, strings).map_err(|e| {
+        let pieces = split(sec.data, sec.entsize as usize, strings).map_err(|e| {
             anyhow::anyhow!(
                 "{}: section {}: {e}",
                 file.name,
                 String::from_utf8_lossy(sec.name)
             )
         })?;
+        // Compilers align each string of an aligned string section (`.str1.8`); every piece
+        // keeps the section's alignment, as GNU ld keeps it.
+        let align = if strings {
+            sec.align.max(1) as usize
+        } else {
+            1
+        };
+        let kind = (sec.entsize, strings, sec.align);
         let mut map = MergeMap {
             pieces: Vec::with_capacity(pieces.len()),
+            blob: Vec::new(),
         };
         for (start, len) in pieces {
             let bytes: &'static [u8] = &sec.data[start..start + len];
-            let out = *seen.entry(bytes).or_insert_with(|| {
-                let o = blob.len() as u64;
-                blob.extend_from_slice(bytes);
-                o
-            });
-            map.pieces.push((start as u64, base + out));
+            let (owner, off) = *seen
+                .entry((kind.0, kind.1, kind.2, bytes))
+                .or_insert_with(|| {
+                    while map.blob.len() % align != 0 {
+                        map.blob.push(0);
+                    }
+                    let o = map.blob.len() as u64;
+                    map.blob.extend_from_slice(bytes);
+                    ((f, s), o)
+                });
+            map.pieces.push((start as u64, owner, off));
         }
-        maps.push(((f, s), map));
+        link.files[f as usize].sections[s as usize].split = Split::Merged;
+        link.merge.insert((f, s), map);
     }
-    Ok((blob, maps))
+    Ok(())
 }

@@ -6,6 +6,7 @@ use crate::args::{BuildId, Strip};
 use crate::eh_frame;
 use crate::layout::{OutputSection, Synth, GOTPLT_RESERVED, PHDR_SIZE, PLT_ENTRY};
 use crate::link::{GotKind, Link};
+use crate::object_file::Split;
 use crate::reloc::x86_64;
 use crate::symbols::Def;
 use anyhow::{Context, Result};
@@ -85,6 +86,15 @@ fn push_sym(
     out.extend_from_slice(&size.to_le_bytes());
 }
 
+/// TLS symbols hold offsets into the TLS template, not addresses, as in GNU ld's output.
+fn tls_rel(link: &Link, typ: u8, value: u64) -> u64 {
+    if typ == elf::STT_TLS {
+        value.wrapping_sub(link.layout.tls_start)
+    } else {
+        value
+    }
+}
+
 fn build_symtab(link: &Link) -> SymtabOut {
     let mut strtab = vec![0u8];
     let mut locals = Vec::new();
@@ -124,7 +134,7 @@ fn build_symtab(link: &Link) -> SymtabOut {
             let value = if s.typ == elf::STT_FILE {
                 0
             } else {
-                link.file_sym_addr(f, i as u32)
+                tls_rel(link, s.typ, link.file_sym_addr(f, i as u32))
             };
             push_sym(
                 &mut locals,
@@ -185,6 +195,7 @@ fn build_symtab(link: &Link) -> SymtabOut {
         };
         // Hidden and internal symbols become local in an executable, as GNU ld does.
         let hidden = vis == elf::STV_HIDDEN || vis == elf::STV_INTERNAL;
+        let value = tls_rel(link, typ, sym.value);
         if hidden {
             push_sym(
                 &mut locals,
@@ -193,7 +204,7 @@ fn build_symtab(link: &Link) -> SymtabOut {
                 (elf::STB_LOCAL << 4) | typ,
                 vis,
                 shndx,
-                sym.value,
+                value,
                 size,
             );
         } else {
@@ -204,7 +215,7 @@ fn build_symtab(link: &Link) -> SymtabOut {
                 (bind << 4) | typ,
                 vis,
                 shndx,
-                sym.value,
+                value,
                 size,
             );
         }
@@ -399,7 +410,7 @@ pub fn write(link: &Link) -> Result<()> {
             return Ok(()); // zero-filled already
         }
         let eh = link.eh.get(&(f, s));
-        let size = eh.map(|e| e.out_size).unwrap_or(sec.size);
+        let size = crate::layout::member_size_align(link, f, s).0;
         let dst = buf.slice(os.offset + sec.out_off, size);
         let dyn_out: &mut [u8] = match (link.dyn_start.get(&(f, s)), rela_dyn) {
             (Some(&(start, n)), Some(rd)) => {
@@ -407,24 +418,27 @@ pub fn write(link: &Link) -> Result<()> {
             }
             _ => &mut [],
         };
-        match eh {
-            Some(eh) => eh_frame::copy_kept(eh, sec.data, dst),
-            None => dst.copy_from_slice(sec.data),
+        match sec.split {
+            Split::EhFrame => eh_frame::copy_kept(eh.unwrap(), sec.data, dst),
+            Split::Merged => dst.copy_from_slice(&link.merge[&(f, s)].blob),
+            Split::None => dst.copy_from_slice(sec.data),
         }
         x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
     })?;
 
+    // Data statements of a linker script.
     for os in lay.secs.iter().filter(|os| !os.is_nobits()) {
-        for (o, blob) in &os.blobs {
-            buf.slice(os.offset + o, blob.len() as u64)
-                .copy_from_slice(blob);
+        for &(o, n, v) in &os.data {
+            buf.slice(os.offset + o, n)
+                .copy_from_slice(&v.to_le_bytes()[..n as usize]);
         }
     }
 
     // Linker-created sections.
     for os in &lay.secs {
         let Some(kind) = os.synth else { continue };
-        let dst = buf.slice(os.offset, os.size);
+        let (off, _, size) = lay.synth_range(kind).expect("linker-created section");
+        let dst = buf.slice(off, size);
         match kind {
             Synth::Got => {
                 for (i, &(r, k)) in link.got.iter().enumerate() {
@@ -518,7 +532,14 @@ pub fn write(link: &Link) -> Result<()> {
             }
         }
     }
-    if let (Some(hdr), Some(ehs)) = (lay.find_synth(Synth::EhFrameHdr), lay.find(b".eh_frame")) {
+    // The output section holding `.eh_frame` input (named so by every script we know).
+    let ehs = lay
+        .secs
+        .iter()
+        .find(|os| os.members.iter().any(|m| link.eh.contains_key(m)));
+    if let (Some((hdr_off, hdr_addr, hdr_size)), Some(ehs)) =
+        (lay.synth_range(Synth::EhFrameHdr), ehs)
+    {
         let mut fdes = Vec::new();
         for &(f, s) in &ehs.members {
             let base = link.section(f, s).out_off;
@@ -532,15 +553,9 @@ pub fn write(link: &Link) -> Result<()> {
             }
         }
         let eh_bytes = buf.slice(ehs.offset, ehs.size).to_vec();
-        eh_frame::build_hdr(
-            &eh_bytes,
-            ehs.addr,
-            &fdes,
-            hdr.addr,
-            buf.slice(hdr.offset, hdr.size),
-        )?;
+        let hdr = buf.slice(hdr_off, hdr_size);
+        eh_frame::build_hdr(&eh_bytes, ehs.addr, &fdes, hdr_addr, hdr)?;
     }
-
     for (o, bytes) in trailing {
         buf.slice(o, bytes.len() as u64).copy_from_slice(bytes);
     }
@@ -562,10 +577,10 @@ pub fn write(link: &Link) -> Result<()> {
         d[56..64].copy_from_slice(&h.entsize.to_le_bytes());
     }
 
-    if let Some(note) = lay.find_synth(Synth::BuildId) {
+    if let Some((note_off, _, note_size)) = lay.synth_range(Synth::BuildId) {
         use sha1::{Digest, Sha1};
-        let desc_off = (note.offset + 16) as usize;
-        let desc_len = (note.size - 16) as usize;
+        let desc_off = (note_off + 16) as usize;
+        let desc_len = (note_size - 16) as usize;
         let desc: Vec<u8> = match &link.args.build_id {
             BuildId::Hex(h) => h.clone(),
             // The hash covers the whole image with the ID still zero, so identical inputs give
@@ -638,7 +653,7 @@ fn write_headers(link: &Link, d: &mut [u8], shoff: u64, shnum: u16, shstrndx: u1
         h[4..8].copy_from_slice(&p.flags.to_le_bytes());
         h[8..16].copy_from_slice(&p.offset.to_le_bytes());
         h[16..24].copy_from_slice(&p.vaddr.to_le_bytes());
-        h[24..32].copy_from_slice(&p.vaddr.to_le_bytes());
+        h[24..32].copy_from_slice(&p.paddr.to_le_bytes());
         h[32..40].copy_from_slice(&p.filesz.to_le_bytes());
         h[40..48].copy_from_slice(&p.memsz.to_le_bytes());
         h[48..56].copy_from_slice(&p.align.to_le_bytes());

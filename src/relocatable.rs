@@ -139,6 +139,17 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         outs.push(gnu_stack);
     }
 
+    // GNU ld gives the first TLS output section the largest TLS alignment, so that the TLS
+    // template of a later link starts aligned for every TLS input.
+    let tls_align = outs
+        .iter()
+        .filter(|o| o.flags & elf::SHF_TLS as u64 != 0)
+        .map(|o| o.align)
+        .max()
+        .unwrap_or(1);
+    if let Some(first) = outs.iter_mut().find(|o| o.flags & elf::SHF_TLS as u64 != 0) {
+        first.align = tls_align;
+    }
     for o in outs.iter_mut() {
         let mut off = 0u64;
         for &(f, s) in &o.members {

@@ -29,6 +29,8 @@ pub enum LinkerSym {
     TlsModuleBase,
     /// `_DYNAMIC` of a position-independent executable.
     Dynamic,
+    /// Assigned by a linker script: index into the script's symbol values.
+    Script(u32),
     /// `--defsym` and absolute values.
     Defsym(usize),
 }

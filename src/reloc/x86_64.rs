@@ -115,6 +115,8 @@ pub struct ScanOut {
     pub plt: Vec<SymRef>,
     /// Undefined, strongly referenced symbols: (symbol, offset in section).
     pub undefined: Vec<(SymRef, u64)>,
+    /// A relocation refers to the GOT base.
+    pub needs_got_base: bool,
     /// Relative dynamic relocations this section needs in a position-independent output.
     pub dyn_relocs: u32,
     /// Relocations that cannot be expressed in a position-independent output.
@@ -175,6 +177,22 @@ pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
         }
         if needs_relative(link, true, ty, target) {
             out.dyn_relocs += 1;
+        }
+        let got_base_sym = matches!(target, SymRef::Global(id)
+            if link.symtab.syms[id as usize].name == b"_GLOBAL_OFFSET_TABLE_");
+        if got_base_sym
+            || matches!(
+                ty,
+                R_X86_64_GOTPC32
+                    | R_X86_64_GOTPC64
+                    | R_X86_64_GOTOFF64
+                    | R_X86_64_GOT32
+                    | R_X86_64_GOT64
+                    | R_X86_64_GOTPLT64
+                    | R_X86_64_PLTOFF64
+            )
+        {
+            out.needs_got_base = true;
         }
         if pie_incompatible(link, ty, target) {
             out.errors.push(format!(
