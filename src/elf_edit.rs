@@ -68,12 +68,12 @@ pub fn replace_section(image: &[u8], name: &[u8], content: &[u8]) -> Result<(Vec
     };
     let shstr_off = out.len() as u64;
     out.extend_from_slice(&shstrtab);
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let content_off = out.len() as u64;
     out.extend_from_slice(content);
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let shoff = out.len() as u64;

@@ -127,7 +127,13 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
             }
         }
     }
-    work.extend_from_slice(extra_roots);
+    // `.eh_frame` is kept but marks nothing by itself: its FDEs follow their functions.
+    work.extend(
+        extra_roots
+            .iter()
+            .copied()
+            .filter(|&(f, s)| !link.eh.contains_key(&(f, s))),
+    );
     for &w in &work {
         link.files[w.0 as usize].sections[w.1 as usize].live = true;
     }

@@ -16,24 +16,6 @@ impl Glob {
         Glob { pattern, literal }
     }
 
-    pub fn is_literal(&self) -> bool {
-        self.literal
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.pattern
-    }
-
-    /// The literal text before the first wildcard (for indexing).
-    pub fn prefix(&self) -> &[u8] {
-        let end = self
-            .pattern
-            .iter()
-            .position(|c| matches!(c, b'*' | b'?' | b'['))
-            .unwrap_or(self.pattern.len());
-        &self.pattern[..end]
-    }
-
     pub fn matches(&self, s: &[u8]) -> bool {
         if self.literal {
             return self.pattern == s;
@@ -145,6 +127,5 @@ mod tests {
         assert!(Glob::new("*").matches(b""));
         assert!(Glob::new("a*b*c").matches(b"axxbyyc"));
         assert!(!Glob::new("a*b*c").matches(b"axxbyy"));
-        assert_eq!(Glob::new(".text.*").prefix(), b".text.");
     }
 }

@@ -83,7 +83,7 @@ pub fn load(args: &Args) -> Result<Loaded> {
             items.push((loader.resolve(input)?, input.whole_archive));
         }
         if g.is_some() {
-            let group = items.into_iter().map(|(r, w)| (r, w)).collect::<Vec<_>>();
+            let group = items.into_iter().collect::<Vec<_>>();
             loader.process_group(group, &mut position)?;
         } else {
             for (r, whole) in items {

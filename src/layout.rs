@@ -41,7 +41,6 @@ pub struct OutputSection {
     pub flags: u64,
     pub align: u64,
     pub entsize: u64,
-    pub rank: u32,
     /// Input sections (file, section) in output order.
     pub members: Vec<(u32, u32)>,
     pub synth: Option<Synth>,
@@ -50,8 +49,6 @@ pub struct OutputSection {
     pub size: u64,
     pub addr: u64,
     pub offset: u64,
-    /// Index in the output section header table.
-    pub shndx: u32,
     /// Offset of the linker-created contents (`synth`) inside the section.
     pub synth_off: u64,
     /// Load address (differs from `addr` with `AT(...)` in a script).
@@ -173,37 +170,6 @@ pub fn synth_sizes(link: &Link, has_eh_frame: bool) -> Vec<(Synth, u64)> {
     v
 }
 
-/// Output name, type, flags, alignment and entry size of a linker-created section.
-pub fn synth_props(k: Synth) -> (&'static [u8], u32, u64, u64, u64) {
-    let a = elf::SHF_ALLOC as u64;
-    let w = elf::SHF_WRITE as u64;
-    match k {
-        Synth::Got => (b".got", elf::SHT_PROGBITS, a | w, 8, 8),
-        Synth::GotPlt => (b".got.plt", elf::SHT_PROGBITS, a | w, 8, 8),
-        Synth::Iplt => (
-            b".plt",
-            elf::SHT_PROGBITS,
-            a | elf::SHF_EXECINSTR as u64,
-            16,
-            16,
-        ),
-        Synth::RelaIplt => (
-            b".rela.plt",
-            elf::SHT_RELA,
-            a | elf::SHF_INFO_LINK as u64,
-            8,
-            24,
-        ),
-        Synth::DynSym => (b".dynsym", elf::SHT_DYNSYM, a, 8, 24),
-        Synth::DynStr => (b".dynstr", elf::SHT_STRTAB, a, 1, 0),
-        Synth::RelaDyn => (b".rela.dyn", elf::SHT_RELA, a, 8, 24),
-        Synth::Dynamic => (b".dynamic", elf::SHT_DYNAMIC, a | w, 8, 16),
-        Synth::EhFrameHdr => (b".eh_frame_hdr", elf::SHT_PROGBITS, a, 4, 0),
-        Synth::BuildId => (b".note.gnu.build-id", elf::SHT_NOTE, a, 4, 0),
-        Synth::PageDigests => (crate::digest::SECTION_NAME, elf::SHT_PROGBITS, 0, 8, 0),
-    }
-}
-
 /// Addresses of the linker-created tables, from the sections that hold them.
 pub fn set_synthetic_addresses(lay: &mut Layout) {
     let addr_of = |lay: &Layout, k: Synth| lay.find_synth(k).map(|s| s.addr + s.synth_off);
@@ -238,7 +204,6 @@ pub fn finish(link: &mut Link) -> Result<()> {
             name: crate::digest::SECTION_NAME.to_vec(),
             sh_type: elf::SHT_PROGBITS,
             align: 8,
-            rank: 60,
             synth: Some(Synth::PageDigests),
             size,
             offset,
@@ -265,102 +230,6 @@ pub fn finish(link: &mut Link) -> Result<()> {
     Ok(())
 }
 
-/// GNU ld's default mapping from input to output section names.
-fn output_name(name: &[u8]) -> &[u8] {
-    const GROUPS: &[(&[u8], &[&[u8]])] = &[
-        (b".text", &[b".text", b".gnu.linkonce.t"]),
-        (b".rodata", &[b".rodata", b".gnu.linkonce.r"]),
-        (
-            b".data.rel.ro",
-            &[b".data.rel.ro", b".gnu.linkonce.d.rel.ro"],
-        ),
-        (b".data", &[b".data", b".gnu.linkonce.d"]),
-        (b".bss", &[b".bss", b".gnu.linkonce.b"]),
-        (b".tdata", &[b".tdata", b".gnu.linkonce.td"]),
-        (b".tbss", &[b".tbss", b".gnu.linkonce.tb"]),
-        (b".init_array", &[b".init_array", b".ctors"]),
-        (b".fini_array", &[b".fini_array", b".dtors"]),
-        (b".preinit_array", &[b".preinit_array"]),
-        (b".gcc_except_table", &[b".gcc_except_table"]),
-        (b".sdata", &[b".sdata"]),
-    ];
-    for (out, prefixes) in GROUPS {
-        for p in *prefixes {
-            if name.starts_with(p) && (name.len() == p.len() || name[p.len()] == b'.') {
-                // `.data.rel.ro` must not be swallowed by `.data`: it is listed first.
-                return out;
-            }
-        }
-    }
-    name
-}
-
-fn rank(name: &[u8], sh_type: u32, flags: u64) -> u32 {
-    if flags & elf::SHF_ALLOC as u64 == 0 {
-        return 50;
-    }
-    match name {
-        b".dynsym" => 2,
-        b".dynstr" => 3,
-        b".rela.dyn" => 4,
-        b".rela.plt" => 5,
-        b".init" => 10,
-        b".plt" => 11,
-        b".text" => 12,
-        b".fini" => 14,
-        b".rodata" => 20,
-        b".eh_frame_hdr" => 22,
-        b".eh_frame" => 23,
-        b".gcc_except_table" => 24,
-        b".tdata" => 30,
-        b".tbss" => 31,
-        b".preinit_array" => 32,
-        b".init_array" => 33,
-        b".fini_array" => 34,
-        b".data.rel.ro" => 35,
-        b".dynamic" => 36,
-        b".got" => 37,
-        b".got.plt" => 38,
-        b".data" => 39,
-        b".bss" => 42,
-        _ => {
-            let nobits = sh_type == elf::SHT_NOBITS;
-            if sh_type == elf::SHT_NOTE {
-                1
-            } else if flags & elf::SHF_TLS as u64 != 0 {
-                if nobits {
-                    31
-                } else {
-                    30
-                }
-            } else if flags & elf::SHF_WRITE as u64 != 0 {
-                if nobits {
-                    43
-                } else {
-                    40
-                }
-            } else if flags & elf::SHF_EXECINSTR as u64 != 0 {
-                13
-            } else {
-                21
-            }
-        }
-    }
-}
-
-/// Segment of a rank: 0 = read-only with headers, 1 = code, 2 = read-only data, 3 = writable.
-fn segment_of(rank: u32) -> Option<usize> {
-    match rank {
-        0..=9 => Some(0),
-        10..=19 => Some(1),
-        20..=29 => Some(2),
-        30..=49 => Some(3),
-        _ => None,
-    }
-}
-
-const RELRO_LAST_RANK: u32 = 37;
-
 /// `.init_array.N` / `.ctors.N` priority for sorting; unprioritised entries go last.
 pub fn init_priority(name: &[u8]) -> u32 {
     for (p, invert) in [
@@ -385,7 +254,7 @@ pub fn init_priority(name: &[u8]) -> u32 {
     u32::MAX
 }
 
-fn is_debug(name: &[u8]) -> bool {
+pub fn is_debug(name: &[u8]) -> bool {
     name.starts_with(b".debug")
         || name.starts_with(b".zdebug")
         || name.starts_with(b".stab")
@@ -402,388 +271,6 @@ pub fn member_size_align(link: &Link, f: u32, s: u32) -> (u64, u64) {
         crate::object_file::Split::Merged => (link.merge[&(f, s)].blob.len() as u64, sec.align),
         crate::object_file::Split::None => (sec.size, sec.align),
     }
-}
-
-/// Builds the output section list and places input sections in them.
-pub fn assign_sections(link: &mut Link) -> Result<()> {
-    let mut secs: Vec<OutputSection> = Vec::new();
-    let mut by_name: crate::symbols::FastMap<Vec<u8>, usize> = Default::default();
-    let strip_debug = link.args.strip != crate::args::Strip::None;
-    let order = link.file_order();
-    for &f in &order {
-        let file = &link.files[f as usize];
-        for (si, sec) in file.sections.iter().enumerate() {
-            if !sec.is_included() || (strip_debug && !sec.is_alloc() && is_debug(sec.name)) {
-                continue;
-            }
-            let name = if sec.is_alloc() {
-                output_name(sec.name)
-            } else {
-                sec.name
-            };
-            let idx = *by_name.entry(name.to_vec()).or_insert_with(|| {
-                secs.push(OutputSection {
-                    name: name.to_vec(),
-                    sh_type: sec.sh_type,
-                    flags: 0,
-                    align: 1,
-                    entsize: 0,
-                    rank: rank(name, sec.sh_type, sec.flags),
-                    members: Vec::new(),
-                    synth: None,
-                    common_off: None,
-                    size: 0,
-                    addr: 0,
-                    offset: 0,
-                    shndx: 0,
-                    synth_off: 0,
-                    lma: 0,
-                    data: Vec::new(),
-                });
-                secs.len() - 1
-            });
-            let os = &mut secs[idx];
-            os.flags |= sec.flags
-                & !(elf::SHF_GROUP as u64
-                    | elf::SHF_GNU_RETAIN as u64
-                    | elf::SHF_MERGE as u64
-                    | elf::SHF_STRINGS as u64);
-            os.align = os.align.max(sec.align);
-            if os.sh_type == elf::SHT_NOBITS && sec.sh_type != elf::SHT_NOBITS {
-                os.sh_type = sec.sh_type;
-            }
-            if matches!(
-                sec.sh_type,
-                elf::SHT_INIT_ARRAY | elf::SHT_FINI_ARRAY | elf::SHT_PREINIT_ARRAY
-            ) {
-                os.sh_type = sec.sh_type;
-            }
-            os.members.push((f, si as u32));
-        }
-    }
-    // Constructors and destructors run in priority order.
-    for os in secs.iter_mut() {
-        if os.name == b".init_array" || os.name == b".fini_array" {
-            let files = &link.files;
-            os.members
-                .sort_by_key(|&(f, s)| init_priority(files[f as usize].sections[s as usize].name));
-            os.sh_type = if os.name == b".init_array" {
-                elf::SHT_INIT_ARRAY
-            } else {
-                elf::SHT_FINI_ARRAY
-            };
-        }
-    }
-
-    for (kind, size) in synth_sizes(link, by_name.contains_key(&b".eh_frame"[..])) {
-        link.layout.synth_sizes.insert(kind, size);
-        let (name, sh_type, flags, align, entsize) = synth_props(kind);
-        let mut rk = rank(name, sh_type, flags);
-        if kind == Synth::BuildId {
-            rk = 0;
-        }
-        secs.push(OutputSection {
-            name: name.to_vec(),
-            sh_type,
-            flags,
-            align,
-            entsize,
-            rank: rk,
-            synth: Some(kind),
-            size,
-            ..OutputSection::default()
-        });
-    }
-
-    // Member offsets and sizes.
-    for os in secs.iter_mut() {
-        crate::merge::merge_members(link, &os.members)?;
-        let mut off = 0u64;
-        for &(f, s) in &os.members {
-            let (size, align) = member_size_align(link, f, s);
-            off = off.next_multiple_of(align);
-            link.files[f as usize].sections[s as usize].out_off = off;
-            off += size;
-        }
-        if os.name == b".bss" && link.common_size > 0 {
-            off = off.next_multiple_of(link.common_align);
-            os.common_off = Some(off);
-            os.align = os.align.max(link.common_align);
-            off += link.common_size;
-        }
-        if os.synth.is_none() {
-            os.size = off;
-        }
-    }
-    if link.common_size > 0 && !secs.iter().any(|s| s.name == b".bss") {
-        secs.push(OutputSection {
-            name: b".bss".to_vec(),
-            sh_type: elf::SHT_NOBITS,
-            flags: (elf::SHF_ALLOC | elf::SHF_WRITE) as u64,
-            align: link.common_align,
-            entsize: 0,
-            rank: 42,
-            members: Vec::new(),
-            synth: None,
-            common_off: Some(0),
-            size: link.common_size,
-            addr: 0,
-            offset: 0,
-            shndx: 0,
-            synth_off: 0,
-            lma: 0,
-            data: Vec::new(),
-        });
-    }
-    // The TLS template must start aligned to the largest TLS alignment.
-    let tls_align = secs
-        .iter()
-        .filter(|s| s.is_tls())
-        .map(|s| s.align)
-        .max()
-        .unwrap_or(1);
-    if let Some(first_tls) = secs
-        .iter_mut()
-        .filter(|s| s.is_tls())
-        .min_by_key(|s| s.rank)
-    {
-        first_tls.align = tls_align;
-    }
-
-    // Stable sort by rank keeps first-seen order inside a rank.
-    secs.sort_by_key(|s| s.rank);
-    for (i, os) in secs.iter().enumerate() {
-        for &(f, s) in &os.members {
-            link.files[f as usize].sections[s as usize].out_sec = i as u32;
-        }
-    }
-    link.layout.secs = secs;
-    Ok(())
-}
-
-/// Assigns addresses and file offsets, builds program headers and computes symbol values.
-pub fn assign_addresses(link: &mut Link) -> Result<()> {
-    let relro = link.args.relro;
-    let base = link
-        .args
-        .image_base
-        .unwrap_or(if link.pie { 0 } else { 0x400000 });
-    let lay = &mut link.layout;
-    lay.base = base;
-
-    let present: Vec<usize> = {
-        let mut v: Vec<usize> = lay.secs.iter().filter_map(|s| segment_of(s.rank)).collect();
-        v.push(0);
-        v.sort();
-        v.dedup();
-        v
-    };
-    let has_note = lay
-        .secs
-        .iter()
-        .any(|s| s.is_alloc() && s.sh_type == elf::SHT_NOTE);
-    let has_tls = lay.secs.iter().any(|s| s.is_tls());
-    let has_relro = relro
-        && lay
-            .secs
-            .iter()
-            .any(|s| (30..=RELRO_LAST_RANK).contains(&s.rank));
-    let has_hdr = lay.find_synth(Synth::EhFrameHdr).is_some();
-    let has_dynamic = lay.find_synth(Synth::Dynamic).is_some();
-    let nphdr = present.len()
-        + has_dynamic as usize
-        + has_note as usize
-        + has_tls as usize
-        + has_hdr as usize
-        + 1
-        + has_relro as usize;
-
-    let mut off = EHDR_SIZE + PHDR_SIZE * nphdr as u64;
-    let mut vcur = base + off;
-    let mut cur_seg = 0usize;
-    let mut seg_ranges: Vec<(usize, u64, u64, u64, u64)> = vec![(0, 0, base, off, base + off)];
-    let mut relro_end = 0u64;
-    let mut prev_rank = 0;
-    for os in lay.secs.iter_mut() {
-        let Some(seg) = segment_of(os.rank) else {
-            continue;
-        };
-        if seg != cur_seg {
-            off = off.next_multiple_of(PAGE);
-            vcur = base + off;
-            cur_seg = seg;
-            seg_ranges.push((seg, off, vcur, off, vcur));
-        }
-        if has_relro && prev_rank <= RELRO_LAST_RANK && os.rank > RELRO_LAST_RANK && seg == 3 {
-            // End the read-only-after-relocation part on a page boundary so all of it is
-            // protected.
-            relro_end = vcur;
-            off = off.next_multiple_of(PAGE);
-            vcur = base + off;
-        }
-        prev_rank = os.rank;
-        if os.is_nobits() {
-            let addr = vcur.next_multiple_of(os.align);
-            os.addr = addr;
-            os.offset = off;
-            if !os.is_tls() {
-                vcur = addr + os.size;
-            }
-        } else {
-            off = off.next_multiple_of(os.align);
-            os.addr = base + off;
-            os.offset = off;
-            off += os.size;
-            vcur = base + off;
-        }
-        let last = seg_ranges.last_mut().unwrap();
-        last.3 = off;
-        last.4 = last.4.max(vcur);
-    }
-    if has_relro && relro_end == 0 {
-        relro_end = vcur;
-    }
-    // Non-allocated sections follow, at address 0.
-    for os in lay.secs.iter_mut().filter(|s| !s.is_alloc()) {
-        off = off.next_multiple_of(os.align);
-        os.offset = off;
-        os.addr = 0;
-        off += os.size;
-    }
-    lay.content_end = off;
-
-    // Program headers.
-    let mut phdrs = Vec::new();
-    for &(seg, o, v, end_off, end_v) in &seg_ranges {
-        let flags = match seg {
-            0 | 2 => elf::PF_R,
-            1 => elf::PF_R | elf::PF_X,
-            _ => elf::PF_R | elf::PF_W,
-        };
-        phdrs.push(Phdr {
-            paddr: 0,
-            p_type: elf::PT_LOAD,
-            flags,
-            offset: o,
-            vaddr: v,
-            filesz: end_off - o,
-            memsz: end_v - v,
-            align: PAGE,
-        });
-    }
-    if let Some(d) = lay.find_synth(Synth::Dynamic) {
-        phdrs.push(Phdr {
-            paddr: 0,
-            p_type: elf::PT_DYNAMIC,
-            flags: elf::PF_R | elf::PF_W,
-            offset: d.offset,
-            vaddr: d.addr,
-            filesz: d.size,
-            memsz: d.size,
-            align: 8,
-        });
-    }
-    if has_note {
-        let notes: Vec<&OutputSection> = lay
-            .secs
-            .iter()
-            .filter(|s| s.is_alloc() && s.sh_type == elf::SHT_NOTE)
-            .collect();
-        let start = notes.first().unwrap();
-        let end = notes.last().unwrap();
-        phdrs.push(Phdr {
-            paddr: 0,
-            p_type: elf::PT_NOTE,
-            flags: elf::PF_R,
-            offset: start.offset,
-            vaddr: start.addr,
-            filesz: end.offset + end.size - start.offset,
-            memsz: end.addr + end.size - start.addr,
-            align: start.align,
-        });
-    }
-    if has_tls {
-        let tls: Vec<&OutputSection> = lay.secs.iter().filter(|s| s.is_tls()).collect();
-        let start = tls[0].addr;
-        let end = tls.iter().map(|s| s.addr + s.size).max().unwrap();
-        let filesz = tls
-            .iter()
-            .filter(|s| !s.is_nobits())
-            .map(|s| s.addr + s.size - start)
-            .max()
-            .unwrap_or(0);
-        let align = tls.iter().map(|s| s.align).max().unwrap();
-        lay.tls_start = start;
-        lay.tls_align = align;
-        lay.tp = (start + (end - start)).next_multiple_of(align);
-        phdrs.push(Phdr {
-            paddr: 0,
-            p_type: elf::PT_TLS,
-            flags: elf::PF_R,
-            offset: tls[0].offset,
-            vaddr: start,
-            filesz,
-            memsz: end - start,
-            align,
-        });
-    }
-    if has_hdr {
-        let h = lay.find_synth(Synth::EhFrameHdr).unwrap();
-        phdrs.push(Phdr {
-            paddr: 0,
-            p_type: elf::PT_GNU_EH_FRAME,
-            flags: elf::PF_R,
-            offset: h.offset,
-            vaddr: h.addr,
-            filesz: h.size,
-            memsz: h.size,
-            align: 4,
-        });
-    }
-    // As GNU ld: an input that asks for an executable stack, or has no stack note at all,
-    // makes the stack executable unless -z noexecstack says otherwise.
-    let exec_stack = link
-        .args
-        .exec_stack
-        .unwrap_or_else(|| link.files.iter().any(|f| f.exec_stack || !f.has_stack_note));
-    phdrs.push(Phdr {
-        paddr: 0,
-        p_type: elf::PT_GNU_STACK,
-        flags: if exec_stack {
-            elf::PF_R | elf::PF_W | elf::PF_X
-        } else {
-            elf::PF_R | elf::PF_W
-        },
-        offset: 0,
-        vaddr: 0,
-        filesz: 0,
-        memsz: 0,
-        align: 16,
-    });
-    if has_relro {
-        let first = lay
-            .secs
-            .iter()
-            .find(|s| (30..=RELRO_LAST_RANK).contains(&s.rank))
-            .unwrap();
-        phdrs.push(Phdr {
-            paddr: 0,
-            p_type: elf::PT_GNU_RELRO,
-            flags: elf::PF_R,
-            offset: first.offset,
-            vaddr: first.addr,
-            filesz: relro_end - first.addr,
-            memsz: relro_end - first.addr,
-            align: 1,
-        });
-    }
-    debug_assert_eq!(phdrs.len(), nphdr);
-    for p in phdrs.iter_mut() {
-        p.paddr = p.vaddr;
-    }
-    lay.phdrs = phdrs;
-
-    finish(link)
 }
 
 fn parse_int(s: &str) -> Result<u64> {
@@ -842,7 +329,7 @@ pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
     let end_of = |s: &OutputSection| s.addr + s.size;
     let etext = alloc
         .iter()
-        .filter(|s| segment_of(s.rank) == Some(1))
+        .filter(|s| s.flags & elf::SHF_EXECINSTR as u64 != 0)
         .map(|s| end_of(s))
         .max()
         .unwrap_or(lay.base);
@@ -862,7 +349,7 @@ pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
     let bss_start = bss.map(|s| s.addr).unwrap_or(edata);
     let rw_start = alloc
         .iter()
-        .find(|s| segment_of(s.rank) == Some(3))
+        .find(|s| s.flags & elf::SHF_WRITE as u64 != 0)
         .map(|s| s.addr)
         .unwrap_or(edata);
     let array = |name: &[u8]| {

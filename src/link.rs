@@ -350,18 +350,7 @@ pub fn run(args: Args) -> Result<()> {
     if link.args.relocatable {
         return crate::relocatable::link_relocatable(&mut link);
     }
-    if !link.args.scripts.is_empty() || link.args.default_script.is_some() {
-        return run_scripted(link);
-    }
-    define_linker_symbols(&mut link);
-    crate::gc::split_eh_frames(&mut link)?;
-    crate::gc::collect_garbage(&mut link, &[])?;
-    crate::gc::finalize_eh_frames(&mut link);
-    allocate_commons(&mut link);
-    scan_relocations(&mut link)?;
-    crate::layout::assign_sections(&mut link)?;
-    crate::layout::assign_addresses(&mut link)?;
-    write_outputs(&link)
+    run_scripted(link)
 }
 
 fn write_outputs(link: &Link) -> Result<()> {
@@ -371,10 +360,19 @@ fn write_outputs(link: &Link) -> Result<()> {
     crate::output::write(link)
 }
 
-/// A link whose layout a linker script describes.
+/// The layout comes from a linker script: the command line's, or the built-in one.
 fn run_scripted(mut link: Link) -> Result<()> {
     use crate::script_layout as sl;
     let mut plan = sl::load(&link.args)?;
+    if link.args.strip != crate::args::Strip::None {
+        for file in link.files.iter_mut() {
+            for sec in file.sections.iter_mut() {
+                if !sec.is_alloc() && crate::layout::is_debug(sec.name) {
+                    sec.state = SecState::Ignored;
+                }
+            }
+        }
+    }
     sl::define_symbols(&mut plan, &mut link);
     define_linker_symbols(&mut link);
     if link.args.entry.is_none() {
@@ -422,7 +420,7 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
         .collect();
     let results: Vec<crate::reloc::x86_64::ScanOut> = jobs
         .par_iter()
-        .map(|&(f, s)| crate::reloc::x86_64::scan_section(&link, f, s))
+        .map(|&(f, s)| crate::reloc::x86_64::scan_section(link, f, s))
         .collect();
     let mut undefined = Vec::new();
     let mut errors = Vec::new();

@@ -41,7 +41,7 @@ pub fn is_mergeable(sec: &crate::object_file::InputSection) -> bool {
 fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize)>> {
     let mut pieces = Vec::new();
     if !strings {
-        if data.len() % entsize != 0 {
+        if !data.len().is_multiple_of(entsize) {
             bail!(
                 "mergeable section size {} is not a multiple of its entry size {entsize}",
                 data.len()
@@ -70,7 +70,9 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
 /// Merges the mergeable sections among `members` (the inputs of one output section, in
 /// output order), per kind (entry size, strings or not, alignment).
 pub fn merge_members(link: &mut Link, members: &[(u32, u32)]) -> Result<()> {
-    let mut seen: FastMap<(u64, bool, u64, &'static [u8]), ((u32, u32), u64)> = FastMap::default();
+    // (entry size, strings, alignment, bytes) -> (section holding the piece, its offset).
+    type Key = (u64, bool, u64, &'static [u8]);
+    let mut seen: FastMap<Key, ((u32, u32), u64)> = FastMap::default();
     for &(f, s) in members {
         let file = &link.files[f as usize];
         let sec = &file.sections[s as usize];
@@ -102,7 +104,7 @@ pub fn merge_members(link: &mut Link, members: &[(u32, u32)]) -> Result<()> {
             let (owner, off) = *seen
                 .entry((kind.0, kind.1, kind.2, bytes))
                 .or_insert_with(|| {
-                    while map.blob.len() % align != 0 {
+                    while !map.blob.len().is_multiple_of(align) {
                         map.blob.push(0);
                     }
                     let o = map.blob.len() as u64;

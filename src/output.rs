@@ -60,6 +60,7 @@ struct SymtabOut {
     n_local: u32,
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per Elf64_Sym field
 fn push_sym(
     out: &mut Vec<u8>,
     strtab: &mut Vec<u8>,

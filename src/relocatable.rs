@@ -616,13 +616,13 @@ fn write_object(
     let mut offsets = Vec::with_capacity(shs.len());
     for sh in &shs {
         let align = sh.align.max(1) as usize;
-        while file.len() % align != 0 {
+        while !file.len().is_multiple_of(align) {
             file.push(0);
         }
         offsets.push(file.len() as u64);
         file.extend_from_slice(&sh.data);
     }
-    while file.len() % 8 != 0 {
+    while !file.len().is_multiple_of(8) {
         file.push(0);
     }
     let shoff = file.len() as u64;

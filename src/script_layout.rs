@@ -616,6 +616,7 @@ fn stmt_kind(o: &OutStmt, link: &Link) -> Option<Kind> {
     }
     // Statements without inputs are recognised by their conventional names.
     Some(match o.desc.name.as_str() {
+        ".note.gnu.build-id" => Kind::Note,
         ".text" => Kind::Text,
         ".rodata" => Kind::Rodata,
         ".tdata" => Kind::Tdata,
@@ -881,7 +882,7 @@ impl Env<'_> {
                 let d = v(default)?;
                 (
                     if segment == "text-segment" {
-                        self.base.max(0).min(u64::MAX)
+                        self.base
                     } else {
                         d
                     },
@@ -1052,14 +1053,12 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
             flags,
             align,
             entsize,
-            rank: 0,
             members: Vec::new(),
             synth,
             common_off: None,
             size: 0,
             addr: 0,
             offset: 0,
-            shndx: 0,
             synth_off: 0,
             lma: 0,
             data: Vec::new(),
@@ -1234,7 +1233,6 @@ pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
                             _ => addr,
                         },
                     };
-                    drop(env);
                     // Walk the commands, placing chunks.
                     let mut cur = addr;
                     let mut sym_updates: Vec<(usize, u64)> = Vec::new();
@@ -1308,20 +1306,18 @@ pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
                             OutputSectionCommand::Asciz(s) => {
                                 cur += s.len() as u64 + 1;
                             }
-                            OutputSectionCommand::Assert(a) => {
-                                if final_pass {
-                                    let env = Env {
-                                        link,
-                                        plan_values: &values,
-                                        sym_index: &plan.sym_index,
-                                        secs: &secinfo,
-                                        headers_size,
-                                        base,
-                                        final_pass,
-                                    };
-                                    if env.eval(&a.expr, cur)?.0 == 0 {
-                                        bail!("linker script assertion failed: {}", a.message);
-                                    }
+                            OutputSectionCommand::Assert(a) if final_pass => {
+                                let env = Env {
+                                    link,
+                                    plan_values: &values,
+                                    sym_index: &plan.sym_index,
+                                    secs: &secinfo,
+                                    headers_size,
+                                    base,
+                                    final_pass,
+                                };
+                                if env.eval(&a.expr, cur)?.0 == 0 {
+                                    bail!("linker script assertion failed: {}", a.message);
                                 }
                             }
                             _ => {}
@@ -1411,6 +1407,10 @@ fn phdr_count(plan: &Plan, link: &Link) -> usize {
 /// a new PT_LOAD starts where permissions change, plus PT_TLS, PT_NOTE, PT_GNU_EH_FRAME,
 /// PT_GNU_STACK and (for the built-in script) PT_GNU_RELRO.
 pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
+    let base = link
+        .args
+        .image_base
+        .unwrap_or(if link.pie { 0 } else { 0x400000 });
     let nphdr_max = phdr_count(plan, link);
     let exec_stack = link
         .args
@@ -1529,6 +1529,21 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                 let a = first.secs.first().map(|&i| secs[i].addr).unwrap_or(0);
                 let hs = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr_max as u64;
                 first.headers = a % PAGE >= hs;
+            }
+            // Static executables need their program headers mapped (the C library finds
+            // PT_TLS through them): with the built-in script they always get a read-only
+            // segment at the image base.
+            if plan.builtin && !segs.first().is_some_and(|s| s.headers) {
+                segs.insert(
+                    0,
+                    Seg {
+                        p_type: elf::PT_LOAD,
+                        flags: Some(elf::PF_R),
+                        secs: Vec::new(),
+                        headers: true,
+                        name: "headers".into(),
+                    },
+                );
             }
             let tls: Vec<usize> = order
                 .iter()
@@ -1653,7 +1668,7 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             let po = offsets[p]
                 + (s.addr - secs[p].addr).min(if secs[p].is_nobits() { 0 } else { u64::MAX });
             if secs[p].is_nobits() {
-                off.max(0) + ((want + PAGE - off % PAGE) % PAGE)
+                off + ((want + PAGE - off % PAGE) % PAGE)
             } else {
                 po
             }
@@ -1695,7 +1710,9 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                 flags |= seg_flags(m.flags);
             }
         }
-        let (offset, vaddr, filesz, memsz, align) = if members.is_empty() {
+        let (offset, vaddr, filesz, memsz, align) = if seg.name == "headers" {
+            (0, base, headers_size, headers_size, PAGE)
+        } else if members.is_empty() {
             let v = if seg.p_type == elf::PT_LOAD {
                 // An empty load sits where its sections would have been, as GNU ld does.
                 all.first()
