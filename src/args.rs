@@ -79,6 +79,8 @@ pub struct Args {
     pub dynamic_linker: bool,
     /// `--page-digests`: write a `.spacer.digests` section with a SHA-1 per loaded page.
     pub page_digests: bool,
+    /// `--layout FILE`: read the previous link's layout from FILE and write this one's.
+    pub layout: Option<PathBuf>,
 }
 
 impl Default for Args {
@@ -114,6 +116,7 @@ impl Default for Args {
             help: false,
             dynamic_linker: false,
             page_digests: false,
+            layout: None,
         }
     }
 }
@@ -186,6 +189,7 @@ const WITH_VALUE: &[&str] = &[
     "init",
     "fini",
     "fuse-ld",
+    "layout",
     "G",
     "R",
     "just-symbols",
@@ -480,6 +484,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "shared" | "Bshareable" => a.shared = true,
             "r" | "relocatable" | "i" | "Ur" => a.relocatable = true,
             "page-digests" => a.page_digests = true,
+            "layout" => a.layout = Some(PathBuf::from(take(&mut value)?)),
             "no-page-digests" => a.page_digests = false,
             "push-state" => states.push((whole_archive, static_only)),
             "pop-state" => {
@@ -622,5 +627,7 @@ Options (GNU ld compatible):
   -z KEYWORD              execstack, noexecstack, relro, norelro, ...
   --threads=N             Number of threads
   --page-digests          Record a SHA-1 of every loaded 4 KiB page (.spacer.digests)
+  --layout FILE           Version-stable layout: per-library page-aligned regions whose
+                          addresses FILE carries from one link to the next
   --version, --help
 ";

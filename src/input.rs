@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 pub fn map_file(path: &Path) -> Result<&'static [u8]> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
         bail!("{}: is a directory, not an input file", path.display());
     }

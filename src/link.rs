@@ -46,6 +46,8 @@ pub struct Link {
     pub script_values: Vec<u64>,
     /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
     pub needs_got_base: bool,
+    /// `--layout`: the version-stable layout of this link.
+    pub stable: Option<crate::stable::Stable>,
     /// Position-independent output (`-pie`, as in `-static-pie`).
     pub pie: bool,
     /// First `.rela.dyn` entry of each input section that needs relative relocations.
@@ -73,6 +75,7 @@ impl Link {
             pie: args_pie,
             script_values: Vec::new(),
             needs_got_base: false,
+            stable: None,
             layout: Layout::default(),
             dyn_start: FastMap::default(),
             dyn_section_relocs: 0,
@@ -364,6 +367,17 @@ fn write_outputs(link: &Link) -> Result<()> {
 fn run_scripted(mut link: Link) -> Result<()> {
     use crate::script_layout as sl;
     let mut plan = sl::load(&link.args)?;
+    if let Some(path) = &link.args.layout {
+        let old = if path.exists() {
+            crate::stable::LayoutFile::read(path)?
+        } else {
+            Default::default()
+        };
+        link.stable = Some(crate::stable::Stable {
+            old,
+            ..Default::default()
+        });
+    }
     if link.args.strip != crate::args::Strip::None {
         for file in link.files.iter_mut() {
             for sec in file.sections.iter_mut() {
@@ -399,7 +413,14 @@ fn run_scripted(mut link: Link) -> Result<()> {
     sl::assign_addresses(&mut plan, &mut link)?;
     sl::assign_segments(&plan, &mut link)?;
     crate::layout::finish(&mut link)?;
-    write_outputs(&link)
+    write_outputs(&link)?;
+    if let (Some(st), Some(path)) = (&link.stable, &link.args.layout) {
+        for m in &st.moved {
+            eprintln!("spacer: note: {m}");
+        }
+        crate::output::write_file_atomically(path, st.new.render().as_bytes(), false)?;
+    }
+    Ok(())
 }
 
 /// Relocation scan: which GOT and PLT entries exist, which references are undefined.
@@ -450,6 +471,26 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
     }
     if !errors.is_empty() {
         bail!("{}", errors.join("\nspacer: error: "));
+    }
+    if link.args.layout.is_some() {
+        // Slots in name order, so that one library's new GOT or PLT entry does not move the
+        // entries every other library's code refers to.
+        let mut got = std::mem::take(&mut link.got);
+        got.sort_by_cached_key(|&(r, k)| (k, link.name(r), r));
+        link.got_map = got
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| (e, i as u32))
+            .collect();
+        link.got = got;
+        let mut plt = std::mem::take(&mut link.plt);
+        plt.sort_by_cached_key(|&r| (link.name(r), r));
+        link.plt_map = plt
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| (r, i as u32))
+            .collect();
+        link.plt = plt;
     }
     if !undefined.is_empty() && !link.args.no_undefined_error {
         let mut lines = Vec::new();

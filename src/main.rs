@@ -22,6 +22,7 @@ mod relocatable;
 mod script;
 mod script_layout;
 mod share;
+mod stable;
 mod symbols;
 
 use anyhow::{bail, Result};

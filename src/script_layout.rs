@@ -1081,6 +1081,17 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
 /// Evaluates the statements: addresses, sizes and symbol values. Runs several passes so that
 /// forward references (`SIZEOF` of a later section, symbols defined further down) settle.
 pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
+    let mut stable = link.stable.take();
+    let r = assign_addresses_inner(plan, link, &mut stable);
+    link.stable = stable;
+    r
+}
+
+fn assign_addresses_inner(
+    plan: &mut Plan,
+    link: &mut Link,
+    stable: &mut Option<crate::stable::Stable>,
+) -> Result<()> {
     let base = link
         .args
         .image_base
@@ -1092,6 +1103,10 @@ pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
     let passes = 3;
     for pass in 0..passes {
         let final_pass = pass == passes - 1;
+        if let Some(st) = stable.as_mut() {
+            st.new = Default::default();
+            st.moved.clear();
+        }
         let mut values = plan.values.clone();
         let mut new_info: FastMap<String, SecInfo> = FastMap::default();
         let mut dot = 0u64;
@@ -1218,6 +1233,23 @@ pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
                     if o.desc.address.is_some() && o.desc.align.is_some() {
                         addr = addr.next_multiple_of(align.max(1));
                     }
+                    // A layout file keeps the section where the previous link put it, as long
+                    // as what comes before still fits below it.
+                    if let Some(st) = stable.as_mut() {
+                        if alloc && o.desc.address.is_none() {
+                            if let Some(&old) = st.old.sections.get(&o.desc.name) {
+                                if old >= addr {
+                                    addr = old;
+                                } else if final_pass {
+                                    st.moved.push(format!(
+                                        "output section {} moved from {old:#x} to {addr:#x}",
+                                        o.desc.name
+                                    ));
+                                }
+                            }
+                            st.new.sections.insert(o.desc.name.clone(), addr);
+                        }
+                    }
                     let subalign = match &o.desc.subalign {
                         Some(e) => Some(env.eval(e, dot)?.0.max(1)),
                         None => None,
@@ -1327,7 +1359,33 @@ pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
                         place(ch, &mut cur, &mut placed);
                     }
                     let _ = sym_updates;
-                    let size = cur - addr;
+                    let mut size = cur - addr;
+                    if let Some(st) = stable
+                        .as_mut()
+                        .filter(|_| alloc && crate::stable::is_regioned(&o.desc.name))
+                    {
+                        // Group the chunks by library, each group laid out on its own.
+                        let mut groups: Vec<crate::stable::Group> = Vec::new();
+                        for (c, _) in &placed {
+                            let lib = crate::stable::library_of(link, c);
+                            let gi = match groups.iter().position(|g| g.0 == lib) {
+                                Some(i) => i,
+                                None => {
+                                    groups.push((lib, Vec::new(), 0));
+                                    groups.len() - 1
+                                }
+                            };
+                            let (sz, a) = chunk_size_align(link, c);
+                            let g = &mut groups[gi];
+                            let off = g.2.next_multiple_of(subalign.unwrap_or(a).max(1));
+                            g.1.push((*c, off));
+                            g.2 = off + sz;
+                        }
+                        let (p, end) = crate::stable::place_regions(st, &o.desc.name, groups);
+                        placed = p;
+                        size = end;
+                        cur = addr + size;
+                    }
                     let os = &mut link.layout.secs[idx];
                     os.addr = addr;
                     os.size = size;
