@@ -88,6 +88,15 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Layout file the images were linked with: attributes unshared pages to libraries.
+        #[arg(long)]
+        layout: Option<PathBuf>,
+        /// List every image's unshared pages by section (and library, with --layout).
+        #[arg(long)]
+        why: bool,
+        /// Write an HTML page map to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
@@ -118,7 +127,14 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
             }
             Ok(())
         }
-        Command::Share { json, images } => {
+        Command::Share {
+            json,
+            layout,
+            why,
+            html,
+            images,
+        } => {
+            let layout = layout.map(|p| stable::LayoutFile::read(&p)).transpose()?;
             let r = share::analyse(&images)?;
             print!(
                 "{}",
@@ -128,6 +144,13 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
                     share::render_text(&r)
                 }
             );
+            if why {
+                print!("{}", share::unshared(&images, layout.as_ref())?);
+            }
+            if let Some(out) = html {
+                let page = share::render_html(&images, layout.as_ref())?;
+                output::write_file_atomically(&out, page.as_bytes(), false)?;
+            }
             Ok(())
         }
     }

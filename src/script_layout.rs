@@ -1221,6 +1221,10 @@ fn assign_addresses_inner(
                     if let Some(a) = &o.desc.align {
                         align = align.max(env.eval(a, dot)?.0);
                     }
+                    // Regions are page-aligned in memory only if their section is.
+                    if stable.is_some() && alloc && crate::stable::is_regioned(&o.desc.name) {
+                        align = align.max(crate::stable::PAGE);
+                    }
                     let mut addr = match &o.desc.address {
                         Some(e) => {
                             env.eval(e, dot)

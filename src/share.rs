@@ -188,3 +188,174 @@ pub fn render_json(images: &[ImageShare]) -> String {
         count(tot.total())
     )
 }
+
+/// Where a page lies: output section and, with a layout file, library region.
+pub struct PageOwner {
+    sections: Vec<(String, u64, u64)>,
+    layout: Option<crate::stable::LayoutFile>,
+}
+
+impl PageOwner {
+    pub fn new(image: &[u8], layout: Option<crate::stable::LayoutFile>) -> Result<PageOwner> {
+        use object::read::elf::{FileHeader, SectionHeader};
+        let hdr = object::elf::FileHeader64::<object::LittleEndian>::parse(image)
+            .map_err(|e| anyhow::anyhow!("not an ELF64 image: {e}"))?;
+        let shdrs = hdr
+            .sections(object::LittleEndian, image)
+            .map_err(|e| anyhow::anyhow!("malformed section headers: {e}"))?;
+        let mut sections = Vec::new();
+        for sh in shdrs.iter() {
+            let e = object::LittleEndian;
+            if sh.sh_flags(e) & object::elf::SHF_ALLOC as u64 == 0 || sh.sh_size(e) == 0 {
+                continue;
+            }
+            let name =
+                String::from_utf8_lossy(shdrs.section_name(e, sh).unwrap_or(b"?")).into_owned();
+            sections.push((name, sh.sh_addr(e), sh.sh_size(e)));
+        }
+        Ok(PageOwner { sections, layout })
+    }
+
+    /// "section" or "section:library" for every section overlapping the page.
+    pub fn describe(&self, page: u64) -> String {
+        let mut parts = Vec::new();
+        for (name, addr, size) in &self.sections {
+            if *addr >= page + digest::PAGE || addr + size <= page {
+                continue;
+            }
+            let mut libs = Vec::new();
+            if let Some(l) = &self.layout {
+                for ((sec, lib), (off, reserved)) in &l.regions {
+                    let start = l
+                        .sections
+                        .get(sec)
+                        .copied()
+                        .unwrap_or(u64::MAX)
+                        .wrapping_add(*off);
+                    if sec == name && start < page + digest::PAGE && start + reserved > page {
+                        libs.push(lib.clone());
+                    }
+                }
+            }
+            if libs.is_empty() {
+                parts.push(name.clone());
+            } else {
+                parts.push(format!("{name}:{}", libs.join("+")));
+            }
+        }
+        if parts.is_empty() {
+            "(no section)".into()
+        } else {
+            parts.join(",")
+        }
+    }
+}
+
+/// The pages of each image that no other image has, with what lies in them.
+pub fn unshared(paths: &[PathBuf], layout: Option<&crate::stable::LayoutFile>) -> Result<String> {
+    let mut images = Vec::new();
+    for p in paths {
+        let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let (entries, _) =
+            digest::read_or_compute(&data).with_context(|| format!("{}", p.display()))?;
+        let owner = PageOwner::new(&data, layout.cloned())?;
+        images.push((p.display().to_string(), entries, owner));
+    }
+    let sets: Vec<HashSet<[u8; 20]>> = images
+        .iter()
+        .map(|(_, e, _)| e.iter().map(|x| x.digest).collect())
+        .collect();
+    let mut s = String::new();
+    for (i, (path, entries, owner)) in images.iter().enumerate() {
+        let _ = writeln!(s, "unshared pages of {path}:");
+        let mut by_owner: std::collections::BTreeMap<String, u64> = Default::default();
+        for e in entries.iter().filter(|e| !e.is_zero()) {
+            if !sets
+                .iter()
+                .enumerate()
+                .any(|(j, set)| j != i && set.contains(&e.digest))
+            {
+                *by_owner.entry(owner.describe(e.vaddr)).or_default() += 1;
+            }
+        }
+        for (what, n) in by_owner {
+            let _ = writeln!(s, "  {n:6} {what}");
+        }
+    }
+    Ok(s)
+}
+
+/// An HTML page map: one cell per loaded page, coloured by how many of the images have it,
+/// with the page's address, kind and sections on hover.
+pub fn render_html(
+    paths: &[PathBuf],
+    layout: Option<&crate::stable::LayoutFile>,
+) -> Result<String> {
+    let mut images = Vec::new();
+    for p in paths {
+        let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let (entries, _) =
+            digest::read_or_compute(&data).with_context(|| format!("{}", p.display()))?;
+        let owner = PageOwner::new(&data, layout.cloned())?;
+        images.push((p.display().to_string(), entries, owner));
+    }
+    let mut count: std::collections::HashMap<[u8; 20], usize> = Default::default();
+    for (_, entries, _) in &images {
+        let unique: HashSet<[u8; 20]> = entries.iter().map(|e| e.digest).collect();
+        for d in unique {
+            *count.entry(d).or_default() += 1;
+        }
+    }
+    let n = images.len().max(1);
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('"', "&quot;")
+    };
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>spacer page map</title><style>\
+         body{font-family:sans-serif} .map{display:flex;flex-wrap:wrap;max-width:1200px}\
+         .p{width:10px;height:10px;margin:1px} .z{background:#eee}</style></head><body>\n\
+         <h1>Page map</h1><p>One cell per loaded 4 KiB page. Colour: how many of the images hold \
+         the same page (red: only this one, green: all). Grey: all-zero page. Hover for details.</p>\n",
+    );
+    for (path, entries, owner) in &images {
+        let shared = entries
+            .iter()
+            .filter(|e| !e.is_zero() && count[&e.digest] > 1)
+            .count();
+        let total = entries.iter().filter(|e| !e.is_zero()).count();
+        let _ = writeln!(
+            h,
+            "<h2>{} &mdash; {shared}/{total} pages shared</h2><div class=\"map\">",
+            esc(path)
+        );
+        for e in entries {
+            let kind = match category(e) {
+                0 => "exec",
+                1 => "read-only",
+                _ => "writable",
+            };
+            let c = count[&e.digest];
+            let style = if e.is_zero() {
+                "class=\"p z\"".to_string()
+            } else {
+                let g = if n > 1 { (c - 1) * 200 / (n - 1) } else { 200 };
+                format!(
+                    "class=\"p\" style=\"background:rgb({},{},60)\"",
+                    220 - g,
+                    40 + g
+                )
+            };
+            let _ = write!(
+                h,
+                "<div {style} title=\"{:#x} {kind} in {c} of {n} images: {}\"></div>",
+                e.vaddr,
+                esc(&owner.describe(e.vaddr))
+            );
+        }
+        h.push_str("</div>\n");
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
