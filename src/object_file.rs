@@ -107,13 +107,13 @@ fn sym_name(
 
 impl ObjectFile {
     pub fn parse(name: String, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
-        Self::parse_inner(&name, data, order)
-            .with_context(|| format!("{name}: malformed object file"))
+        Self::parse_inner(&name, data, order).with_context(|| name.to_string())
     }
 
     fn parse_inner(name: &str, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
         let e = LE;
-        let hdr = elf::FileHeader64::<LE>::parse(data)?;
+        let malformed = |e: object::read::Error| anyhow::anyhow!("malformed object file: {e}");
+        let hdr = elf::FileHeader64::<LE>::parse(data).map_err(malformed)?;
         if hdr.e_machine(e) != elf::EM_X86_64 {
             bail!(
                 "unsupported machine type {} (only x86-64 is supported)",
@@ -127,8 +127,8 @@ impl ObjectFile {
             }
             t => bail!("not a relocatable object (ELF type {t})"),
         }
-        let shdrs = hdr.sections(e, data)?;
-        let symtab = shdrs.symbols(e, data, elf::SHT_SYMTAB)?;
+        let shdrs = hdr.sections(e, data).map_err(malformed)?;
+        let symtab = shdrs.symbols(e, data, elf::SHT_SYMTAB).map_err(malformed)?;
         let strtab = symtab.strings();
 
         let mut sections = Vec::with_capacity(shdrs.len());
@@ -255,6 +255,11 @@ impl ObjectFile {
                 typ: s.st_type(),
                 visibility: s.st_visibility(),
             });
+        }
+        // GCC's slim LTO objects carry only intermediate code; linking them needs the
+        // compiler's plugin, which spacer does not run.
+        if symbols.iter().any(|s| s.name == b"__gnu_lto_slim") {
+            bail!("LTO object without machine code (compiled with -flto): not supported; compile without -flto or with -ffat-lto-objects");
         }
         let first_global = symtab
             .symbols()
