@@ -411,6 +411,8 @@ pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
     for (i, v) in values.into_iter().enumerate() {
         link.symtab.syms[i].value = v;
     }
+    // In command-line order: a --defsym may use an earlier one.
+    defsyms.sort_by_key(|&(_, d)| d);
     for (i, d) in defsyms {
         let expr = link.args.defsyms[d].1.clone();
         let v = eval_defsym(link, &expr)?;
