@@ -1,0 +1,1 @@
+int util_b(int x) { return x - 1; }
