@@ -31,7 +31,7 @@ pub struct Link {
     /// Split `.eh_frame` input sections by (file, section).
     pub eh: FastMap<(u32, u32), EhSection>,
     /// Merged `SHF_MERGE` input sections by (file, section).
-    pub merge: FastMap<(u32, u32), crate::merge::MergeMap>,
+    pub merge: Vec<crate::merge::MergeMap>,
     pub got: Vec<(SymRef, GotKind)>,
     pub got_map: FastMap<(SymRef, GotKind), u32>,
     /// IFUNC symbols that got a PLT entry and an IRELATIVE relocation.
@@ -64,7 +64,7 @@ impl Link {
             files,
             symtab,
             eh: FastMap::default(),
-            merge: FastMap::default(),
+            merge: Vec::new(),
             got: Vec::new(),
             got_map: FastMap::default(),
             plt: Vec::new(),
@@ -182,7 +182,8 @@ impl Link {
     /// Address of input offset `off` of a merged section (the piece may live in another
     /// input section that had it first).
     pub fn merged_addr(&self, key: (u32, u32), off: u64) -> u64 {
-        match self.merge.get(&key).and_then(|m| m.lookup(off)) {
+        let idx = self.section(key.0, key.1).merge_idx as usize;
+        match self.merge.get(idx).and_then(|m| m.lookup(off)) {
             Some(((of, os), o)) => {
                 let owner = self.section(of, os);
                 self.layout.secs[owner.out_sec as usize].addr + owner.out_off + o
@@ -210,8 +211,10 @@ impl Link {
 
     /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.
     pub fn sym_addr(&self, r: SymRef) -> u64 {
-        if let Some(&i) = self.plt_map.get(&r) {
-            return self.layout.plt_entry_addr(i);
+        if !self.plt_map.is_empty() {
+            if let Some(&i) = self.plt_map.get(&r) {
+                return self.layout.plt_entry_addr(i);
+            }
         }
         match r {
             SymRef::Global(id) => self.symtab.syms[id as usize].value,

@@ -113,8 +113,10 @@ pub fn merge_members(link: &mut Link, members: &[(u32, u32)]) -> Result<()> {
                 });
             map.pieces.push((start as u64, owner, off));
         }
-        link.files[f as usize].sections[s as usize].split = Split::Merged;
-        link.merge.insert((f, s), map);
+        let sec = &mut link.files[f as usize].sections[s as usize];
+        sec.split = Split::Merged;
+        sec.merge_idx = link.merge.len() as u32;
+        link.merge.push(map);
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct InputSection {
     pub live: bool,
     /// Content is rearranged (split `.eh_frame` or merged strings), so offsets must be mapped.
     pub split: Split,
+    /// Index of this section's merge map in `Link::merge` (when `split` is `Merged`).
+    pub merge_idx: u32,
     /// Output section index and offset inside it, set by layout.
     pub out_sec: u32,
     pub out_off: u64,
@@ -186,6 +188,7 @@ impl ObjectFile {
                 state,
                 live: true,
                 split: Split::None,
+                merge_idx: u32::MAX,
                 out_sec: u32::MAX,
                 out_off: 0,
             });

@@ -421,7 +421,7 @@ pub fn write(link: &Link) -> Result<()> {
         };
         match sec.split {
             Split::EhFrame => eh_frame::copy_kept(eh.unwrap(), sec.data, dst),
-            Split::Merged => dst.copy_from_slice(&link.merge[&(f, s)].blob),
+            Split::Merged => dst.copy_from_slice(&link.merge[sec.merge_idx as usize].blob),
             Split::None => dst.copy_from_slice(sec.data),
         }
         x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
