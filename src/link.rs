@@ -44,6 +44,8 @@ pub struct Link {
     pub layout: Layout,
     /// Values of the symbols a linker script assigns (see `LinkerSym::Script`).
     pub script_values: Vec<u64>,
+    /// Whether each script symbol is hidden (PROVIDE_HIDDEN, HIDDEN).
+    pub script_hidden: Vec<bool>,
     /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
     pub needs_got_base: bool,
     /// `--layout`: the version-stable layout of this link.
@@ -74,6 +76,7 @@ impl Link {
             common_align: 1,
             pie: args_pie,
             script_values: Vec::new(),
+            script_hidden: Vec::new(),
             needs_got_base: false,
             stable: None,
             layout: Layout::default(),
@@ -332,12 +335,18 @@ pub fn allocate_commons(link: &mut Link) {
             ));
         }
     }
-    commons.sort_by_key(|&(_, id, _)| {
-        (
-            gnu_hash_bucket(link.symtab.syms[id as usize].name),
-            std::cmp::Reverse(id),
-        )
-    });
+    // Partial links (-r -d) follow GNU ld's hash-table walk; final links take files in link
+    // order and each file's commons last to first. Both reproduce GNU ld's placement.
+    if link.args.relocatable {
+        commons.sort_by_key(|&(_, id, _)| {
+            (gnu_hash_bucket(link.symtab.syms[id as usize].name), std::cmp::Reverse(id))
+        });
+    } else {
+        commons.sort_by_key(|&(_, id, _)| match link.symtab.syms[id as usize].def {
+            Def::Common(f, s) => (link.files[f as usize].order, std::cmp::Reverse(s)),
+            _ => ((u32::MAX, u64::MAX), std::cmp::Reverse(0)),
+        });
+    }
     for (a, id, size) in commons {
         off = off.next_multiple_of(a);
         link.commons.push((id, off));

@@ -8,7 +8,7 @@ use crate::layout::{OutputSection, Synth, GOTPLT_RESERVED, PHDR_SIZE, PLT_ENTRY}
 use crate::link::{GotKind, Link};
 use crate::object_file::Split;
 use crate::reloc::x86_64;
-use crate::symbols::Def;
+use crate::symbols::{Def, LinkerSym};
 use anyhow::{Context, Result};
 use object::elf;
 use rayon::prelude::*;
@@ -93,6 +93,18 @@ fn tls_rel(link: &Link, typ: u8, value: u64) -> u64 {
         value.wrapping_sub(link.layout.tls_start)
     } else {
         value
+    }
+}
+
+/// The allocated output section an address lies in (or ends at), as a section index.
+fn section_of(link: &Link, v: u64) -> u16 {
+    let secs = &link.layout.secs;
+    let starts = secs.iter().position(|s| s.is_alloc() && s.addr == v && s.size > 0);
+    let inside = || secs.iter().position(|s| s.is_alloc() && s.addr <= v && v < s.addr + s.size);
+    let at_end = || secs.iter().position(|s| s.is_alloc() && s.size > 0 && v == s.addr + s.size);
+    match starts.or_else(inside).or_else(at_end) {
+        Some(i) => i as u16 + 1,
+        None => elf::SHN_ABS,
     }
 }
 
@@ -185,6 +197,18 @@ fn build_symtab(link: &Link) -> SymtabOut {
                     bss_idx,
                     fs.size,
                 )
+            }
+            // Nothing refers to the GOT base: GNU ld does not define it then.
+            Def::Linker(LinkerSym::GlobalOffsetTable) if !link.needs_got_base => continue,
+            // Script symbols are global (hidden with PROVIDE_HIDDEN/HIDDEN) and belong to the
+            // output section their value lies in, as in GNU ld's output.
+            Def::Linker(LinkerSym::Script(i)) => {
+                let vis = if link.script_hidden.get(i as usize).copied().unwrap_or(false) {
+                    elf::STV_HIDDEN
+                } else {
+                    elf::STV_DEFAULT
+                };
+                (elf::STB_GLOBAL, elf::STT_NOTYPE, vis, section_of(link, sym.value), 0)
             }
             Def::Linker(_) => (
                 elf::STB_GLOBAL,

@@ -317,6 +317,8 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                 let fs = &link.files[f as usize].symbols[s as usize];
                 let bind = if matches!(sym.def, Def::Weak(..)) {
                     elf::STB_WEAK
+                } else if fs.bind == elf::STB_GNU_UNIQUE {
+                    elf::STB_GNU_UNIQUE
                 } else {
                     elf::STB_GLOBAL
                 };

@@ -69,6 +69,19 @@ fn parse_file(path: &Path) -> Result<ast::Script> {
     crate::script::parse_script(&text, &path.display().to_string()).map_err(|e| anyhow!("{e}"))
 }
 
+/// A file INCLUDEd inside SECTIONS holds SECTIONS content: parse it as such.
+fn parse_sections_fragment(path: &Path) -> Result<ast::Script> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read linker script {}", path.display()))?;
+    match crate::script::parse_script(&text, &path.display().to_string()) {
+        Ok(s) => Ok(s),
+        Err(first) => {
+            // Wrapped, line numbers stay right because the wrapper adds no newline.
+            let wrapped = format!("SECTIONS {{ {text}\n}}");
+            crate::script::parse_script(&wrapped, &path.display().to_string()).map_err(|_| anyhow!("{first}"))
+        }
+    }
+}
+
 fn find_include(name: &str, args: &Args, from: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(name);
     if p.is_file() {
@@ -110,7 +123,7 @@ fn expand_includes(
                     match sc {
                         SectionsCommand::Include(name) => {
                             let p = find_include(&name, args, path)?;
-                            for inner in expand_includes(parse_file(&p)?, &p, args, depth + 1)? {
+                            for inner in expand_includes(parse_sections_fragment(&p)?, &p, args, depth + 1)? {
                                 match inner {
                                     Command::Sections(v) => flat.extend(v),
                                     Command::Assignment(a) => {
@@ -304,6 +317,7 @@ pub fn define_symbols(plan: &mut Plan, link: &mut Link) {
         }
         let idx = plan.values.len();
         plan.values.push(0);
+        link.script_hidden.push(matches!(a.kind, AssignKind::ProvideHidden | AssignKind::Hidden));
         plan.sym_index.insert(a.target.clone(), idx);
         let id = link.symtab.intern(name);
         link.symtab.syms[id as usize].def = Def::Linker(LinkerSym::Script(idx as u32));
@@ -837,7 +851,9 @@ impl Env<'_> {
                     BinaryOp::LogAnd => (x != 0 && y != 0) as u64,
                     BinaryOp::LogOr => (x != 0 || y != 0) as u64,
                 };
-                (r, cx && cy)
+                // The difference of two addresses is a plain number, as in GNU ld.
+                let c = if *op == BinaryOp::Sub { cx == cy } else { cx && cy };
+                (r, c)
             }
             Expr::Conditional(c, a, b) => {
                 if v(c)? != 0 {
@@ -1004,9 +1020,8 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
             flags |= f
                 & !(elf::SHF_GROUP | elf::SHF_GNU_RETAIN | elf::SHF_MERGE | elf::SHF_STRINGS)
                     as u64;
-            if t != elf::SHT_NOBITS && (sh_type == elf::SHT_NOBITS || sh_type == elf::SHT_PROGBITS)
-            {
-                sh_type = t;
+            if t != elf::SHT_NOBITS {
+                sh_type = if sh_type == elf::SHT_NOBITS || sh_type == t { t } else { elf::SHT_PROGBITS };
             }
             align = align.max(chunk_size_align(link, c).1);
             if let Chunk::Synth(k) = c {
@@ -1073,6 +1088,11 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
         crate::merge::merge_members(link, &os.members)?;
         o.out = Some(idx);
         secs.push(os);
+    }
+    // The TLS template starts aligned for its most aligned member.
+    let tls_align = secs.iter().filter(|s| s.is_tls()).map(|s| s.align).max().unwrap_or(1);
+    if let Some(first) = secs.iter_mut().find(|s| s.is_tls()) {
+        first.align = first.align.max(tls_align);
     }
     link.layout.secs = secs;
     Ok(())
@@ -1172,7 +1192,7 @@ fn assign_addresses_inner(
                             final_pass,
                         };
                         if env.eval(&a.expr, dot)?.0 == 0 {
-                            bail!("linker script assertion failed: {}", a.message);
+                            bail!("line {}: linker script assertion failed: {}", a.loc, a.message);
                         }
                     }
                 }
@@ -1320,6 +1340,9 @@ fn assign_addresses_inner(
                                     }
                                     cur = nv.max(cur);
                                 } else if let Some(&i) = plan.sym_index.get(&a.target) {
+                                    // A plain number assigned inside an output section is
+                                    // relative to the section (GNU ld).
+                                    let v = if is_const && a.op == AssignOp::Assign && alloc { addr + v } else { v };
                                     let nv = apply_op(a.op, values[i], v);
                                     values[i] = nv;
                                     sym_updates.push((i, nv));
@@ -1353,7 +1376,7 @@ fn assign_addresses_inner(
                                     final_pass,
                                 };
                                 if env.eval(&a.expr, cur)?.0 == 0 {
-                                    bail!("linker script assertion failed: {}", a.message);
+                                    bail!("line {}: linker script assertion failed: {}", a.loc, a.message);
                                 }
                             }
                             _ => {}
