@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::ffi::OsString;

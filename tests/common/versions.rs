@@ -1,0 +1,392 @@
+//! Two released versions each of zlib, zstd and lz4, for the version-stable layout tests
+//! (`tests/stable_layout.rs`) and the sharing benchmark (`bench/sharing.sh`).
+//!
+//! The C sources come from crates.io packages that bundle them; each package version is brought
+//! in with `cargo vendor` by its own throwaway cargo project in
+//! `target/spacer-corpus/stable/sources/<crate>-<version>/` (two versions of one `links` crate
+//! cannot share a project).  Each library version is compiled with
+//! `gcc -O2 -ffunction-sections -fdata-sections` into
+//! `target/spacer-corpus/stable/<name>-<version>/lib<lib>.a`.  A stamp file beside the archive
+//! records what it was built from, so a build is done once and reused; a file lock keeps
+//! concurrent test processes from building the same thing twice.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use super::{
+    compile_to, corpus::corpus_dir, display_command, excerpt, make_archive, run_with_timeout, Fnv,
+    COMPILE_TIMEOUT, LINK_TIMEOUT,
+};
+
+/// Flags every library version is compiled with.
+pub const LIB_CFLAGS: &[&str] = &["-O2", "-ffunction-sections", "-fdata-sections"];
+
+/// One released version of a library and the crates.io package that bundles its sources.
+#[derive(Debug)]
+pub struct LibVersion {
+    /// The library's name: "zlib", "zstd", "lz4".
+    pub name: &'static str,
+    /// What `-l` takes: the archive is `lib<lib>.a`.
+    pub lib: &'static str,
+    /// The upstream version.
+    pub version: &'static str,
+    pub krate: &'static str,
+    pub crate_version: &'static str,
+    /// Where the library's sources are inside the package.
+    pub src: &'static str,
+    /// Source directories (relative to `src`) whose `.c`/`.S` files make up the library.
+    pub dirs: &'static [&'static str],
+    /// Files to leave out (file names).
+    pub exclude: &'static [&'static str],
+    /// Extra compiler flags (beyond [`LIB_CFLAGS`] and `-I<src>`).
+    pub cflags: &'static [&'static str],
+}
+
+const ZLIB_FLAGS: &[&str] = &[
+    "-DHAVE_UNISTD_H",
+    "-DHAVE_STDARG_H",
+    "-D_LARGEFILE64_SOURCE=1",
+];
+const ZSTD_FLAGS: &[&str] = &["-DZSTD_LIB_DEPRECATED=0", "-DXXH_NAMESPACE=ZSTD_"];
+const LZ4_FLAGS: &[&str] = &[];
+
+pub const ZLIB_OLD: LibVersion = LibVersion {
+    name: "zlib",
+    lib: "z",
+    version: "1.2.13",
+    krate: "libz-sys",
+    crate_version: "1.1.9",
+    src: "src/zlib",
+    dirs: &["."],
+    exclude: &[],
+    cflags: ZLIB_FLAGS,
+};
+
+pub const ZLIB_NEW: LibVersion = LibVersion {
+    name: "zlib",
+    lib: "z",
+    version: "1.3.1",
+    krate: "libz-sys",
+    crate_version: "1.1.20",
+    src: "src/zlib",
+    dirs: &["."],
+    exclude: &[],
+    cflags: ZLIB_FLAGS,
+};
+
+pub const ZSTD_OLD: LibVersion = LibVersion {
+    name: "zstd",
+    lib: "zstd",
+    version: "1.5.5",
+    krate: "zstd-sys",
+    crate_version: "2.0.8+zstd.1.5.5",
+    src: "zstd/lib",
+    dirs: &["common", "compress", "decompress", "dictBuilder"],
+    exclude: &[],
+    cflags: ZSTD_FLAGS,
+};
+
+pub const ZSTD_NEW: LibVersion = LibVersion {
+    name: "zstd",
+    lib: "zstd",
+    version: "1.5.6",
+    krate: "zstd-sys",
+    crate_version: "2.0.10+zstd.1.5.6",
+    src: "zstd/lib",
+    dirs: &["common", "compress", "decompress", "dictBuilder"],
+    exclude: &[],
+    cflags: ZSTD_FLAGS,
+};
+
+/// lz4 1.9.3 is not bundled by any `lz4-sys` release (1.9.2 and 1.9.3 ship lz4 1.9.2); the
+/// `lzzzz` crate's 0.8.0 release ships it.
+pub const LZ4_OLD: LibVersion = LibVersion {
+    name: "lz4",
+    lib: "lz4",
+    version: "1.9.3",
+    krate: "lzzzz",
+    crate_version: "0.8.0",
+    src: "vendor/liblz4",
+    dirs: &["."],
+    exclude: &[],
+    cflags: LZ4_FLAGS,
+};
+
+pub const LZ4_NEW: LibVersion = LibVersion {
+    name: "lz4",
+    lib: "lz4",
+    version: "1.9.4",
+    krate: "lz4-sys",
+    crate_version: "1.9.4",
+    src: "liblz4/lib",
+    dirs: &["."],
+    exclude: &[],
+    cflags: LZ4_FLAGS,
+};
+
+/// Every library version, old then new for each library.
+pub const ALL: &[&LibVersion] = &[
+    &ZLIB_OLD, &ZLIB_NEW, &ZSTD_OLD, &ZSTD_NEW, &LZ4_OLD, &LZ4_NEW,
+];
+
+/// The old and new version of each library, in link order (`-lz -lzstd -llz4`).
+pub const BUMPS: &[(&LibVersion, &LibVersion)] = &[
+    (&ZLIB_OLD, &ZLIB_NEW),
+    (&ZSTD_OLD, &ZSTD_NEW),
+    (&LZ4_OLD, &LZ4_NEW),
+];
+
+/// A built library version.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The directory holding `lib<lib>.a` (what `-L` takes).
+    pub lib_dir: PathBuf,
+    pub archive: PathBuf,
+    /// The directory holding the public headers.
+    pub include: PathBuf,
+}
+
+impl LibVersion {
+    /// `zlib-1.2.13`.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    /// Builds the library (once per checkout and compiler) and returns where it is.
+    pub fn build(&self) -> Built {
+        static DONE: OnceLock<Mutex<HashMap<String, Built>>> = OnceLock::new();
+        let done = DONE.get_or_init(Default::default);
+        if let Some(b) = done.lock().unwrap().get(&self.id()) {
+            return b.clone();
+        }
+        let built = {
+            let _lock = StableLock::acquire();
+            build_version(self)
+        };
+        done.lock().unwrap().insert(self.id(), built.clone());
+        built
+    }
+}
+
+pub fn stable_dir() -> PathBuf {
+    corpus_dir().join("stable")
+}
+
+/// An exclusive lock on `target/spacer-corpus/stable/.lock`, held while sources are fetched and
+/// libraries are built.
+struct StableLock(fs::File);
+
+impl StableLock {
+    fn acquire() -> StableLock {
+        let dir = stable_dir();
+        fs::create_dir_all(&dir).unwrap();
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .unwrap();
+        file.lock()
+            .expect("locking target/spacer-corpus/stable/.lock");
+        StableLock(file)
+    }
+}
+
+impl Drop for StableLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// `cargo vendor` of one package version, in its own project; returns the package's directory.
+/// Must be called with the lock held.
+fn vendored_package(v: &LibVersion) -> PathBuf {
+    let project = stable_dir()
+        .join("sources")
+        .join(format!("{}-{}", v.krate, v.crate_version));
+    let vendor = project.join("vendor");
+    let package = vendor.join(format!("{}-{}", v.krate, v.crate_version));
+    let manifest = format!(
+        r#"# Generated by spacer's test suite: brings in the C sources of {} {}.
+[package]
+name = "spacer-stable-sources"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+{} = {{ version = "={}", default-features = false }}
+
+[workspace]
+"#,
+        v.name, v.version, v.krate, v.crate_version
+    );
+    let stamp = project.join("vendor.stamp");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(manifest.as_str()) && package.is_dir() {
+        return package;
+    }
+    fs::create_dir_all(project.join("src")).unwrap();
+    fs::write(project.join("Cargo.toml"), &manifest).unwrap();
+    fs::write(project.join("src/lib.rs"), "").unwrap();
+    let _ = fs::remove_file(&stamp);
+    if vendor.exists() {
+        fs::remove_dir_all(&vendor).unwrap();
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&project)
+        .args(["vendor", "--versioned-dirs", "--quiet", "vendor"])
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("CARGO_TARGET_DIR");
+    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    assert!(
+        r.success(),
+        "fetching {} {} ({} {}) failed ({}); this needs crates.io to be reachable\n$ {}\n{}",
+        v.name,
+        v.version,
+        v.krate,
+        v.crate_version,
+        r.describe(),
+        display_command(&cmd),
+        excerpt(&r.stderr, 6000)
+    );
+    assert!(
+        package.is_dir(),
+        "cargo vendor did not produce {}",
+        package.display()
+    );
+    fs::write(&stamp, &manifest).unwrap();
+    package
+}
+
+fn compiler_identity() -> String {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let r = run_with_timeout(
+            Command::new("gcc").args(["-dumpfullversion", "-dumpmachine"]),
+            COMPILE_TIMEOUT,
+        );
+        assert!(
+            r.success(),
+            "`gcc -dumpfullversion` failed: {}",
+            r.stderr_str()
+        );
+        r.stdout_str().trim().to_string()
+    })
+    .clone()
+}
+
+fn build_version(v: &LibVersion) -> Built {
+    let package = vendored_package(v);
+    let root = package.join(v.src);
+    let mut sources = Vec::new();
+    for d in v.dirs {
+        let dir = root.join(d);
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "S"))
+                    && !v
+                        .exclude
+                        .contains(&p.file_name().unwrap().to_str().unwrap_or(""))
+            })
+            .collect();
+        files.sort();
+        sources.extend(files);
+    }
+    assert!(
+        !sources.is_empty(),
+        "no sources for {} in {}",
+        v.id(),
+        root.display()
+    );
+    let flags: Vec<String> = LIB_CFLAGS
+        .iter()
+        .chain(v.cflags)
+        .map(|s| s.to_string())
+        .chain([format!("-I{}", root.display())])
+        .collect();
+
+    let mut key = Fnv::default();
+    key.str(&compiler_identity());
+    for f in &flags {
+        key.str(f);
+    }
+    for s in &sources {
+        key.str(&s.to_string_lossy()).file(s);
+    }
+    let stamp_text = format!("{} {}\n", v.id(), key.hex());
+    let dir = stable_dir().join(v.id());
+    let archive = dir.join(format!("lib{}.a", v.lib));
+    let stamp = dir.join("build.stamp");
+    let built = Built {
+        lib_dir: dir.clone(),
+        archive: archive.clone(),
+        include: root.clone(),
+    };
+    if archive.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str()) {
+        return built;
+    }
+
+    let tmp = stable_dir().join(format!("{}.tmp.{}", v.id(), std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+    fs::create_dir_all(&tmp).unwrap();
+    let jobs: Vec<(PathBuf, PathBuf)> = sources
+        .iter()
+        .map(|s| {
+            let rel = s.strip_prefix(&root).unwrap_or(s).to_string_lossy();
+            let obj = format!(
+                "{}.o",
+                rel.trim_start_matches("./").replace(['/', '.'], "_")
+            );
+            (s.clone(), tmp.join(obj))
+        })
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((src, obj)) = jobs.get(i) else { break };
+                compile_to(super::Driver::Gcc, src, &flags, obj);
+            });
+        }
+    });
+    let objects: Vec<PathBuf> = jobs.iter().map(|(_, o)| o.clone()).collect();
+    make_archive(&tmp.join(format!("lib{}.a", v.lib)), &objects);
+    fs::write(tmp.join("build.stamp"), &stamp_text).unwrap();
+    if dir.exists() {
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    fs::rename(&tmp, &dir).unwrap();
+    built
+}
+
+/// Builds every library version and writes `target/spacer-corpus/stable/corpus.tsv`, one line
+/// per version: name, lib, version, archive directory, include directory (for shell scripts).
+pub fn build_all() -> PathBuf {
+    let mut tsv = String::from("# name\tlib\tversion\tlib_dir\tinclude\n");
+    for v in ALL {
+        let b = v.build();
+        tsv.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            v.name,
+            v.lib,
+            v.version,
+            b.lib_dir.display(),
+            b.include.display()
+        ));
+    }
+    let path = stable_dir().join("corpus.tsv");
+    super::write_atomic(&path, tsv.as_bytes());
+    path
+}

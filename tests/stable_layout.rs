@@ -1,0 +1,678 @@
+//! Version-stable layout (`--layout FILE`) on real library updates: zlib 1.2.13 → 1.3.1,
+//! zstd 1.5.5 → 1.5.6 and lz4 1.9.3 → 1.9.4 (sources from crates.io, see
+//! `common/versions.rs`), linked into the programs of `testdata/stable/`.
+//!
+//! For each single-library update, the program linked against the old and then the new version
+//! with one layout file must behave exactly like its ld.bfd-linked twin, and most of its code
+//! pages must be byte-identical across the update (`spacer share`).  The tests print the
+//! sharing spacer achieves next to what ld.bfd achieves for the same pair.
+//!
+//! Run with `cargo test --release --test stable_layout -- --nocapture` to see the numbers.
+//! `cargo test --release --test stable_layout -- --ignored build_corpus_only` only builds the
+//! libraries (for `bench/sharing.sh`).
+
+mod common;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::versions::{self, Built, LibVersion};
+use common::*;
+
+/// The libraries in link order: `-lz -lzstd -llz4`.
+const LIB_ORDER: &[&str] = &["zlib", "zstd", "lz4"];
+
+/// The test programs and the libraries each uses.
+const PROGRAMS: &[(&str, &[&str])] = &[
+    ("zall", &["zlib", "zstd", "lz4"]),
+    ("zlz4", &["zlib", "lz4"]),
+    ("zstdlz4", &["zstd", "lz4"]),
+    ("zonly", &["zlib"]),
+];
+
+/// The executable-page share the layout must reach across an update of a library that is under
+/// a tenth of the program's code.
+const TARGET_SHARE: f64 = 0.90;
+
+fn stable_src_dir() -> PathBuf {
+    testdata_dir().join("stable")
+}
+
+/// One version of each library.
+#[derive(Clone, Copy)]
+struct VersionSet {
+    libs: [&'static LibVersion; 3],
+}
+
+impl VersionSet {
+    fn old() -> VersionSet {
+        VersionSet {
+            libs: [&versions::ZLIB_OLD, &versions::ZSTD_OLD, &versions::LZ4_OLD],
+        }
+    }
+
+    /// The old set with `new` in place of its library's old version.
+    fn with(self, new: &'static LibVersion) -> VersionSet {
+        let mut s = self;
+        for l in s.libs.iter_mut() {
+            if l.name == new.name {
+                *l = new;
+            }
+        }
+        s
+    }
+
+    fn get(&self, name: &str) -> &'static LibVersion {
+        self.libs.iter().find(|l| l.name == name).unwrap()
+    }
+
+    fn describe(&self) -> String {
+        self.libs
+            .iter()
+            .map(|l| l.id())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A program built against one version set: its object and the link flags.
+struct Build {
+    program: &'static str,
+    object: PathBuf,
+    /// `-L` and `-l` flags, in link order.
+    lib_flags: Vec<String>,
+}
+
+fn uses(program: &str) -> &'static [&'static str] {
+    PROGRAMS.iter().find(|(p, _)| *p == program).unwrap().1
+}
+
+fn build(program: &'static str, set: VersionSet) -> Build {
+    let libs: Vec<&'static str> = LIB_ORDER
+        .iter()
+        .copied()
+        .filter(|l| uses(program).contains(l))
+        .collect();
+    let archives: Vec<(&'static str, Built)> =
+        libs.iter().map(|l| (*l, set.get(l).build())).collect();
+    let mut cflags: Vec<String> = vec!["-O2".into()];
+    cflags.extend(
+        archives
+            .iter()
+            .map(|(_, b)| format!("-I{}", b.include.display())),
+    );
+    let cached = compile(
+        Driver::Gcc,
+        &stable_src_dir().join(format!("{program}.c")),
+        &cflags,
+    );
+    // The layout file knows an object by its file name: link `<program>.o` (as a user's build
+    // would), not the cache's hashed name.
+    let object = tests_dir()
+        .join("stable-obj")
+        .join(cached.file_stem().unwrap())
+        .join(format!("{program}.o"));
+    if !object.exists() {
+        fs::create_dir_all(object.parent().unwrap()).unwrap();
+        write_atomic(&object, &fs::read(&cached).unwrap());
+    }
+    let mut lib_flags: Vec<String> = archives
+        .iter()
+        .map(|(_, b)| format!("-L{}", b.lib_dir.display()))
+        .collect();
+    lib_flags.extend(libs.iter().map(|l| format!("-l{}", set.get(l).lib)));
+    Build {
+        program,
+        object,
+        lib_flags,
+    }
+}
+
+/// Links `b` into `out`; with spacer and `layout`, passes `-Wl,--layout,<layout>`; with ld.bfd,
+/// writes a link map to `<out>.map`.
+fn link_build(b: &Build, linker: Linker, layout: Option<&Path>, out: &Path) -> LinkResult {
+    let mut flags = b.lib_flags.clone();
+    if let Some(l) = layout {
+        flags.push(format!("-Wl,--layout,{}", l.display()));
+    }
+    if linker == Linker::Bfd {
+        flags.push(format!("-Wl,-Map,{}.map", out.display()));
+    }
+    link(
+        Driver::Gcc,
+        linker,
+        std::slice::from_ref(&b.object),
+        &flags,
+        out,
+    )
+}
+
+/// Links, panicking on failure; returns what the linker printed on standard error.
+fn link_ok(b: &Build, linker: Linker, layout: Option<&Path>, out: &Path) -> String {
+    let r = link_build(b, linker, layout, out);
+    if !r.ok() {
+        let hint = if r.result.stderr_str().contains("--layout") {
+            "\n(this spacer does not know --layout yet?)"
+        } else {
+            ""
+        };
+        panic!("linking `{}` failed{hint}\n{}", b.program, r.report(linker));
+    }
+    r.result.stderr_str()
+}
+
+/// What a run printed and how it ended.
+struct Behaviour {
+    stdout: Vec<u8>,
+    describe: String,
+    code: Option<i32>,
+}
+
+fn run(exe: &Path) -> Behaviour {
+    let r = run_program(exe, &[], exe.parent().unwrap());
+    Behaviour {
+        stdout: r.stdout.clone(),
+        describe: r.describe(),
+        code: if r.timed_out { None } else { r.code() },
+    }
+}
+
+/// Runs the reference executable (which must succeed) and `exe`, which must behave the same.
+fn check_same(what: &str, exe: &Path, reference: &Path) -> Behaviour {
+    let want = run(reference);
+    assert!(
+        want.code == Some(0),
+        "{what}: the ld.bfd-linked {} failed ({}), so the test is broken\n{}",
+        reference.display(),
+        want.describe,
+        excerpt(&want.stdout, 4000)
+    );
+    let got = run(exe);
+    if got.code != want.code || got.stdout != want.stdout {
+        panic!(
+            "{what}: {} behaves differently from the ld.bfd-linked {}\nstatus: {} vs {}\n{}\n--- stdout:\n{}",
+            exe.display(),
+            reference.display(),
+            got.describe,
+            want.describe,
+            first_difference("spacer", &got.stdout, "ld.bfd", &want.stdout),
+            excerpt(&got.stdout, 4000)
+        );
+    }
+    got
+}
+
+/// The `{pages, shared}` counts of one image in `spacer share --json`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Count {
+    pages: u64,
+    shared: u64,
+}
+
+impl Count {
+    fn ratio(&self) -> f64 {
+        if self.pages == 0 {
+            0.0
+        } else {
+            self.shared as f64 / self.pages as f64
+        }
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} ({:.1}%)",
+            self.shared,
+            self.pages,
+            100.0 * self.ratio()
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ImageShare {
+    exec: Count,
+    read_only: Count,
+    writable: Count,
+}
+
+/// `"key": {"pages": N, "shared": M}` in one line of `spacer share --json`.
+fn json_count(line: &str, key: &str) -> Option<Count> {
+    let pat = format!("\"{key}\": {{");
+    let rest = &line[line.find(&pat)? + pat.len()..];
+    let body = &rest[..rest.find('}')?];
+    let num = |name: &str| -> Option<u64> {
+        let p = format!("\"{name}\":");
+        let s = body[body.find(&p)? + p.len()..].trim_start();
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        s[..end].parse().ok()
+    };
+    Some(Count {
+        pages: num("pages")?,
+        shared: num("shared")?,
+    })
+}
+
+/// `spacer share --json images...`: per image, how many of its pages exist in another image.
+fn share(images: &[&Path]) -> Vec<ImageShare> {
+    let mut cmd = Command::new(spacer_exe());
+    cmd.arg("share").arg("--json").args(images);
+    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    assert!(
+        r.success(),
+        "spacer share failed ({})\n$ {}\n{}",
+        r.describe(),
+        display_command(&cmd),
+        r.stderr_str()
+    );
+    let out = r.stdout_str();
+    let parsed: Vec<ImageShare> = out
+        .lines()
+        .filter(|l| l.contains("\"path\":"))
+        .map(|l| ImageShare {
+            exec: json_count(l, "exec").unwrap_or_else(|| panic!("no exec count in {l}")),
+            read_only: json_count(l, "read_only").unwrap_or_default(),
+            writable: json_count(l, "writable").unwrap_or_default(),
+        })
+        .collect();
+    assert_eq!(
+        parsed.len(),
+        images.len(),
+        "cannot read spacer share --json output:\n{out}"
+    );
+    parsed
+}
+
+/// Bytes of `.text` input sections that came from `archive_name` (e.g. `libz.a`), and the size
+/// of the output `.text`, from a GNU ld link map.
+fn text_contribution(map: &Path, archive_name: &str) -> (u64, u64) {
+    let text = fs::read_to_string(map).unwrap_or_else(|e| panic!("reading {}: {e}", map.display()));
+    let mut in_text = false;
+    let mut total = 0u64;
+    let mut from_lib = 0u64;
+    let mut pending_name = false;
+    let needle = format!("/{archive_name}(");
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            // An output section header: `.text  0xADDR 0xSIZE` (or the name alone).
+            let mut it = line.split_whitespace();
+            let name = it.next().unwrap_or("");
+            in_text = name == ".text";
+            if in_text {
+                if let Some(size) = it.nth(1).and_then(parse_hex) {
+                    total = size;
+                }
+            }
+            pending_name = false;
+            continue;
+        }
+        if !in_text {
+            continue;
+        }
+        let toks: Vec<&str> = line.split_whitespace().collect();
+        // ` .text.name  0xADDR  0xSIZE  file`, or ` .text.long_name` then `  0xADDR 0xSIZE file`.
+        let (size, file) = match toks.as_slice() {
+            [name, addr, size, file, ..]
+                if name.starts_with('.') && addr.starts_with("0x") && size.starts_with("0x") =>
+            {
+                (parse_hex(size), *file)
+            }
+            [addr, size, file, ..]
+                if pending_name && addr.starts_with("0x") && size.starts_with("0x") =>
+            {
+                (parse_hex(size), *file)
+            }
+            [name] if name.starts_with('.') => {
+                pending_name = true;
+                continue;
+            }
+            _ => {
+                pending_name = false;
+                continue;
+            }
+        };
+        pending_name = false;
+        if file.contains(&needle) || file.starts_with(&format!("{archive_name}(")) {
+            from_lib += size.unwrap_or(0);
+        }
+    }
+    (from_lib, total)
+}
+
+fn parse_hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
+}
+
+/// The layout file must be UTF-8 text that starts with its format header.
+fn check_layout_file(path: &Path) -> String {
+    let bytes = fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "the link did not write the layout file {}: {e}",
+            path.display()
+        )
+    });
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| panic!("layout file {} is not UTF-8: {e}", path.display()));
+    assert!(
+        text.starts_with("# spacer layout v"),
+        "layout file {} does not start with its header:\n{}",
+        path.display(),
+        excerpt(text.as_bytes(), 2000)
+    );
+    text
+}
+
+fn copy(from: &Path, to: &Path) {
+    fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single-library updates
+// ---------------------------------------------------------------------------------------------
+
+/// Old → new version of one library in `zall`, spacer with one layout file against ld.bfd;
+/// then back to the old version with the same layout file.
+fn bump(old: &'static LibVersion, new: &'static LibVersion) {
+    let a_set = VersionSet::old();
+    let b_set = a_set.with(new);
+    let a = build("zall", a_set);
+    let b = build("zall", b_set);
+    let dir = scratch_dir("stable", &format!("bump-{}", old.name));
+    let layout = dir.join("zall.layout");
+
+    let bfd_a = dir.join("zall-a.bfd");
+    let bfd_b = dir.join("zall-b.bfd");
+    link_ok(&a, Linker::Bfd, None, &bfd_a);
+    link_ok(&b, Linker::Bfd, None, &bfd_b);
+
+    // The changed library's share of the code, from ld.bfd's map of the new version.
+    let archive_name = format!("lib{}.a", new.lib);
+    let (lib_text, total_text) = text_contribution(
+        &PathBuf::from(format!("{}.map", bfd_b.display())),
+        &archive_name,
+    );
+    assert!(
+        total_text > 0,
+        "no .text size in the ld.bfd map of {}",
+        bfd_b.display()
+    );
+    let lib_fraction = lib_text as f64 / total_text as f64;
+
+    let sp_a = dir.join("zall-a.spacer");
+    let sp_b = dir.join("zall-b.spacer");
+    link_ok(&a, Linker::Spacer, Some(&layout), &sp_a);
+    let layout_after_a = check_layout_file(&layout);
+    check_same(&format!("zall with {}", a_set.describe()), &sp_a, &bfd_a);
+    let notes_b = link_ok(&b, Linker::Spacer, Some(&layout), &sp_b);
+    let layout_after_b = check_layout_file(&layout);
+    let out_b = check_same(&format!("zall with {}", b_set.describe()), &sp_b, &bfd_b);
+    let version_line = format!("{} {}", new.name, new.version);
+    assert!(
+        String::from_utf8_lossy(&out_b.stdout).contains(&version_line),
+        "the new build does not report {version_line}:\n{}",
+        String::from_utf8_lossy(&out_b.stdout)
+    );
+
+    // Linking the same thing twice with the same layout file gives the same executable.
+    let l1 = dir.join("again1.layout");
+    let l2 = dir.join("again2.layout");
+    copy(&layout, &l1);
+    copy(&layout, &l2);
+    let again1 = dir.join("zall-b-again1.spacer");
+    let again2 = dir.join("zall-b-again2.spacer");
+    link_ok(&b, Linker::Spacer, Some(&l1), &again1);
+    link_ok(&b, Linker::Spacer, Some(&l2), &again2);
+    assert!(
+        fs::read(&again1).unwrap() == fs::read(&again2).unwrap(),
+        "two links of the same inputs with the same layout file differ: {} and {}",
+        again1.display(),
+        again2.display()
+    );
+    assert_eq!(
+        fs::read(&l1).unwrap(),
+        fs::read(&l2).unwrap(),
+        "two links with the same layout file wrote different layout files"
+    );
+    let relink_same = fs::read(&again1).unwrap() == fs::read(&sp_b).unwrap();
+
+    // Back to the old version with the same layout file (A → B → A').
+    let sp_a2 = dir.join("zall-a2.spacer");
+    link_ok(&a, Linker::Spacer, Some(&layout), &sp_a2);
+    check_layout_file(&layout);
+    check_same(
+        &format!("zall relinked with {} after {}", a_set.describe(), new.id()),
+        &sp_a2,
+        &bfd_a,
+    );
+
+    let spacer_ab = share(&[&sp_a, &sp_b]);
+    let bfd_ab = share(&[&bfd_a, &bfd_b]);
+    let spacer_aa = share(&[&sp_a, &sp_a2]);
+    let size = |p: &Path| fs::metadata(p).unwrap().len();
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "zall, {} -> {} ({} is {:.1}% of .text: {} of {} bytes)",
+        old.id(),
+        new.id(),
+        archive_name,
+        100.0 * lib_fraction,
+        lib_text,
+        total_text
+    );
+    let _ = writeln!(
+        report,
+        "  new image's pages found in the old one: spacer --layout exec {}  ro {}  rw {}",
+        spacer_ab[1].exec, spacer_ab[1].read_only, spacer_ab[1].writable
+    );
+    let _ = writeln!(
+        report,
+        "                                          ld.bfd          exec {}  ro {}  rw {}",
+        bfd_ab[1].exec, bfd_ab[1].read_only, bfd_ab[1].writable
+    );
+    let _ = writeln!(
+        report,
+        "  relinking the old version after the update: exec pages shared with the first link {}",
+        spacer_aa[1].exec
+    );
+    let _ = writeln!(
+        report,
+        "  file size: spacer {} / {} bytes, ld.bfd {} / {} bytes; relink with the final layout file reproduces the new image: {}",
+        size(&sp_a),
+        size(&sp_b),
+        size(&bfd_a),
+        size(&bfd_b),
+        if relink_same { "yes" } else { "no" }
+    );
+    if layout_after_a != layout_after_b {
+        let _ = writeln!(report, "  the update changed the layout file; spacer said:");
+        for l in notes_b.lines() {
+            let _ = writeln!(report, "    {l}");
+        }
+    }
+    println!("{report}");
+
+    if lib_fraction < 0.10 {
+        assert!(
+            spacer_ab[1].exec.ratio() >= TARGET_SHARE,
+            "{} is {:.1}% of the code, but only {} of the new image's executable pages exist \
+             in the old image (target {:.0}%)\n{report}\nexecutables and layout file in {}",
+            archive_name,
+            100.0 * lib_fraction,
+            spacer_ab[1].exec,
+            100.0 * TARGET_SHARE,
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn bump_zlib() {
+    bump(&versions::ZLIB_OLD, &versions::ZLIB_NEW);
+}
+
+#[test]
+fn bump_zstd() {
+    bump(&versions::ZSTD_OLD, &versions::ZSTD_NEW);
+}
+
+#[test]
+fn bump_lz4() {
+    bump(&versions::LZ4_OLD, &versions::LZ4_NEW);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without --layout
+// ---------------------------------------------------------------------------------------------
+
+/// Without `--layout` the link is an ordinary one: the program works, two links are identical
+/// and no layout file appears anywhere in the directory the link ran from.
+#[test]
+fn no_layout_option_is_an_ordinary_link() {
+    let b = build("zall", VersionSet::old());
+    let dir = scratch_dir("stable", "no-layout");
+    let bfd = dir.join("zall.bfd");
+    link_ok(&b, Linker::Bfd, None, &bfd);
+    let _ = fs::remove_file(format!("{}.map", bfd.display()));
+    let mut outputs = Vec::new();
+    for n in 1..=2 {
+        let out = dir.join(format!("zall-{n}.spacer"));
+        let mut flags = b.lib_flags.clone();
+        flags.push("-o".into());
+        flags.push(out.display().to_string());
+        let mut cmd = Command::new("gcc");
+        cmd.current_dir(&*dir)
+            .arg("-static")
+            .arg("-B")
+            .arg(format!("{}/", linker_dir().display()))
+            .arg(&b.object)
+            .args(&flags);
+        let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+        assert!(
+            r.success() && out.exists(),
+            "spacer link failed ({})\n$ {}\n{}",
+            r.describe(),
+            display_command(&cmd),
+            r.stderr_str()
+        );
+        check_same("zall linked without --layout", &out, &bfd);
+        outputs.push(out);
+    }
+    assert!(
+        fs::read(&outputs[0]).unwrap() == fs::read(&outputs[1]).unwrap(),
+        "two links without --layout differ"
+    );
+    let mut names: Vec<String> = fs::read_dir(&*dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["zall-1.spacer", "zall-2.spacer", "zall.bfd"],
+        "a link without --layout left files behind"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fleet of programs sharing one layout file
+// ---------------------------------------------------------------------------------------------
+
+/// The four programs on the same library versions, linked one after another with one layout
+/// file: every program works; prints how many of each program's code pages exist in another.
+#[test]
+fn fleet_shares_one_layout_file() {
+    let set = VersionSet::old();
+    let dir = scratch_dir("stable", "fleet");
+    let layout = dir.join("fleet.layout");
+    let mut spacer_exes = Vec::new();
+    let mut bfd_exes = Vec::new();
+    for (program, _) in PROGRAMS {
+        let b = build(program, set);
+        let bfd = dir.join(format!("{program}.bfd"));
+        let sp = dir.join(format!("{program}.spacer"));
+        link_ok(&b, Linker::Bfd, None, &bfd);
+        link_ok(&b, Linker::Spacer, Some(&layout), &sp);
+        check_layout_file(&layout);
+        check_same(&format!("{program} in the fleet"), &sp, &bfd);
+        spacer_exes.push(sp);
+        bfd_exes.push(bfd);
+    }
+    // Relinking the first program with the fleet's final layout file keeps it working.
+    let first = build(PROGRAMS[0].0, set);
+    let relinked = dir.join(format!("{}-relinked.spacer", PROGRAMS[0].0));
+    link_ok(&first, Linker::Spacer, Some(&layout), &relinked);
+    check_same("zall relinked after the fleet", &relinked, &bfd_exes[0]);
+
+    let mut report = String::from("fleet (");
+    report.push_str(&set.describe());
+    report.push_str("), executable pages of the row's program found in the column's:\n");
+    let _ = write!(report, "{:>10}", "");
+    for (p, _) in PROGRAMS {
+        let _ = write!(report, " {:>26}", p);
+    }
+    report.push('\n');
+    for (i, (p, _)) in PROGRAMS.iter().enumerate() {
+        let _ = write!(report, "{p:>10}");
+        for j in 0..PROGRAMS.len() {
+            if i == j {
+                let _ = write!(report, " {:>26}", "-");
+                continue;
+            }
+            let s = share(&[&spacer_exes[i], &spacer_exes[j]])[0].exec;
+            let f = share(&[&bfd_exes[i], &bfd_exes[j]])[0].exec;
+            let _ = write!(
+                report,
+                " {:>26}",
+                format!("{:.0}% (bfd {:.0}%)", 100.0 * s.ratio(), 100.0 * f.ratio())
+            );
+        }
+        report.push('\n');
+    }
+    let sp: Vec<&Path> = spacer_exes.iter().map(|p| p.as_path()).collect();
+    let bf: Vec<&Path> = bfd_exes.iter().map(|p| p.as_path()).collect();
+    let sp_all = share(&sp);
+    let bf_all = share(&bf);
+    let _ = writeln!(report, "found in any other program of the fleet:");
+    for (i, (p, _)) in PROGRAMS.iter().enumerate() {
+        let _ = writeln!(
+            report,
+            "  {p:>10}: spacer --layout exec {}  ld.bfd exec {}",
+            sp_all[i].exec, bf_all[i].exec
+        );
+    }
+    let sum = |v: &[ImageShare]| {
+        v.iter().fold(Count::default(), |a, s| Count {
+            pages: a.pages + s.exec.pages,
+            shared: a.shared + s.exec.shared,
+        })
+    };
+    let (sp_sum, bf_sum) = (sum(&sp_all), sum(&bf_all));
+    let _ = writeln!(
+        report,
+        "  all programs: spacer --layout exec {sp_sum}  ld.bfd exec {bf_sum}"
+    );
+    println!("{report}");
+    assert!(
+        sp_sum.ratio() > bf_sum.ratio(),
+        "one layout file for the fleet should share more code pages than ld.bfd does\n{report}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// For bench/sharing.sh
+// ---------------------------------------------------------------------------------------------
+
+/// Builds every library version and writes `target/spacer-corpus/stable/corpus.tsv`.
+#[test]
+#[ignore = "builds the corpus for bench/sharing.sh"]
+fn build_corpus_only() {
+    let tsv = versions::build_all();
+    println!("corpus: {}", tsv.display());
+}
