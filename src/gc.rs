@@ -100,7 +100,11 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
                 continue;
             }
             // Non-allocated sections (debug info) are kept but do not keep anything alive.
-            if !sec.is_alloc() || sec.name == b".eh_frame" {
+            // Debug information and relocation-free non-allocated sections are kept (GNU ld's
+            // rule); other non-allocated sections go unless something refers to them.
+            if sec.name == b".eh_frame"
+                || (!sec.is_alloc() && (sec.relocs.is_empty() || crate::layout::is_debug(sec.name)))
+            {
                 sec.live = true;
                 continue;
             }

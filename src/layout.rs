@@ -268,9 +268,10 @@ pub fn member_size_align(link: &Link, f: u32, s: u32) -> (u64, u64) {
     let sec = link.section(f, s);
     match sec.split {
         crate::object_file::Split::EhFrame => (link.eh[&(f, s)].out_size, sec.align.min(4)),
-        crate::object_file::Split::Merged => {
-            (link.merge[sec.merge_idx as usize].blob.len() as u64, sec.align)
-        }
+        crate::object_file::Split::Merged => (
+            link.merge[sec.merge_idx as usize].blob.len() as u64,
+            sec.align,
+        ),
         crate::object_file::Split::None => (sec.size, sec.align),
     }
 }

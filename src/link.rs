@@ -46,6 +46,8 @@ pub struct Link {
     pub script_values: Vec<u64>,
     /// Whether each script symbol is hidden (PROVIDE_HIDDEN, HIDDEN).
     pub script_hidden: Vec<bool>,
+    /// Whether each script symbol is absolute (a number, ABSOLUTE, MIN, MAX).
+    pub script_abs: Vec<bool>,
     /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
     pub needs_got_base: bool,
     /// `--layout`: the version-stable layout of this link.
@@ -77,6 +79,7 @@ impl Link {
             pie: args_pie,
             script_values: Vec::new(),
             script_hidden: Vec::new(),
+            script_abs: Vec::new(),
             needs_got_base: false,
             stable: None,
             layout: Layout::default(),
@@ -339,7 +342,10 @@ pub fn allocate_commons(link: &mut Link) {
     // order and each file's commons last to first. Both reproduce GNU ld's placement.
     if link.args.relocatable {
         commons.sort_by_key(|&(_, id, _)| {
-            (gnu_hash_bucket(link.symtab.syms[id as usize].name), std::cmp::Reverse(id))
+            (
+                gnu_hash_bucket(link.symtab.syms[id as usize].name),
+                std::cmp::Reverse(id),
+            )
         });
     } else {
         commons.sort_by_key(|&(_, id, _)| match link.symtab.syms[id as usize].def {

@@ -99,9 +99,17 @@ fn tls_rel(link: &Link, typ: u8, value: u64) -> u64 {
 /// The allocated output section an address lies in (or ends at), as a section index.
 fn section_of(link: &Link, v: u64) -> u16 {
     let secs = &link.layout.secs;
-    let starts = secs.iter().position(|s| s.is_alloc() && s.addr == v && s.size > 0);
-    let inside = || secs.iter().position(|s| s.is_alloc() && s.addr <= v && v < s.addr + s.size);
-    let at_end = || secs.iter().position(|s| s.is_alloc() && s.size > 0 && v == s.addr + s.size);
+    let starts = secs
+        .iter()
+        .position(|s| s.is_alloc() && s.addr == v && s.size > 0);
+    let inside = || {
+        secs.iter()
+            .position(|s| s.is_alloc() && s.addr <= v && v < s.addr + s.size)
+    };
+    let at_end = || {
+        secs.iter()
+            .position(|s| s.is_alloc() && s.size > 0 && v == s.addr + s.size)
+    };
     match starts.or_else(inside).or_else(at_end) {
         Some(i) => i as u16 + 1,
         None => elf::SHN_ABS,
@@ -208,7 +216,12 @@ fn build_symtab(link: &Link) -> SymtabOut {
                 } else {
                     elf::STV_DEFAULT
                 };
-                (elf::STB_GLOBAL, elf::STT_NOTYPE, vis, section_of(link, sym.value), 0)
+                let shndx = if link.script_abs.get(i as usize).copied().unwrap_or(false) {
+                    elf::SHN_ABS
+                } else {
+                    section_of(link, sym.value)
+                };
+                (elf::STB_GLOBAL, elf::STT_NOTYPE, vis, shndx, 0)
             }
             Def::Linker(_) => (
                 elf::STB_GLOBAL,

@@ -71,13 +71,15 @@ fn parse_file(path: &Path) -> Result<ast::Script> {
 
 /// A file INCLUDEd inside SECTIONS holds SECTIONS content: parse it as such.
 fn parse_sections_fragment(path: &Path) -> Result<ast::Script> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read linker script {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read linker script {}", path.display()))?;
     match crate::script::parse_script(&text, &path.display().to_string()) {
         Ok(s) => Ok(s),
         Err(first) => {
             // Wrapped, line numbers stay right because the wrapper adds no newline.
             let wrapped = format!("SECTIONS {{ {text}\n}}");
-            crate::script::parse_script(&wrapped, &path.display().to_string()).map_err(|_| anyhow!("{first}"))
+            crate::script::parse_script(&wrapped, &path.display().to_string())
+                .map_err(|_| anyhow!("{first}"))
         }
     }
 }
@@ -123,7 +125,9 @@ fn expand_includes(
                     match sc {
                         SectionsCommand::Include(name) => {
                             let p = find_include(&name, args, path)?;
-                            for inner in expand_includes(parse_sections_fragment(&p)?, &p, args, depth + 1)? {
+                            for inner in
+                                expand_includes(parse_sections_fragment(&p)?, &p, args, depth + 1)?
+                            {
                                 match inner {
                                     Command::Sections(v) => flat.extend(v),
                                     Command::Assignment(a) => {
@@ -317,7 +321,14 @@ pub fn define_symbols(plan: &mut Plan, link: &mut Link) {
         }
         let idx = plan.values.len();
         plan.values.push(0);
-        link.script_hidden.push(matches!(a.kind, AssignKind::ProvideHidden | AssignKind::Hidden));
+        link.script_hidden.push(matches!(
+            a.kind,
+            AssignKind::ProvideHidden | AssignKind::Hidden
+        ));
+        link.script_abs.push(matches!(
+            a.expr,
+            Expr::Absolute(_) | Expr::Min(..) | Expr::Max(..)
+        ));
         plan.sym_index.insert(a.target.clone(), idx);
         let id = link.symtab.intern(name);
         link.symtab.syms[id as usize].def = Def::Linker(LinkerSym::Script(idx as u32));
@@ -852,7 +863,11 @@ impl Env<'_> {
                     BinaryOp::LogOr => (x != 0 || y != 0) as u64,
                 };
                 // The difference of two addresses is a plain number, as in GNU ld.
-                let c = if *op == BinaryOp::Sub { cx == cy } else { cx && cy };
+                let c = if *op == BinaryOp::Sub {
+                    cx == cy
+                } else {
+                    cx && cy
+                };
                 (r, c)
             }
             Expr::Conditional(c, a, b) => {
@@ -1021,7 +1036,11 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
                 & !(elf::SHF_GROUP | elf::SHF_GNU_RETAIN | elf::SHF_MERGE | elf::SHF_STRINGS)
                     as u64;
             if t != elf::SHT_NOBITS {
-                sh_type = if sh_type == elf::SHT_NOBITS || sh_type == t { t } else { elf::SHT_PROGBITS };
+                sh_type = if sh_type == elf::SHT_NOBITS || sh_type == t {
+                    t
+                } else {
+                    elf::SHT_PROGBITS
+                };
             }
             align = align.max(chunk_size_align(link, c).1);
             if let Chunk::Synth(k) = c {
@@ -1090,7 +1109,12 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
         secs.push(os);
     }
     // The TLS template starts aligned for its most aligned member.
-    let tls_align = secs.iter().filter(|s| s.is_tls()).map(|s| s.align).max().unwrap_or(1);
+    let tls_align = secs
+        .iter()
+        .filter(|s| s.is_tls())
+        .map(|s| s.align)
+        .max()
+        .unwrap_or(1);
     if let Some(first) = secs.iter_mut().find(|s| s.is_tls()) {
         first.align = first.align.max(tls_align);
     }
@@ -1130,6 +1154,8 @@ fn assign_addresses_inner(
         let mut values = plan.values.clone();
         let mut new_info: FastMap<String, SecInfo> = FastMap::default();
         let mut dot = 0u64;
+        // Where the current segment started (for the layout file's headroom).
+        let mut segment_start = base;
         let mut lma_delta: Option<i64> = None;
         let mut relro: (Option<u64>, Option<u64>) = (None, None);
         {
@@ -1175,7 +1201,22 @@ fn assign_addresses_inner(
                         relro.1 = Some(env.eval(value, dot)?.0);
                     }
                     if a.target == "." {
-                        dot = apply_op(a.op, dot, v);
+                        let new_dot = apply_op(a.op, dot, v);
+                        // With a layout file, a jump to a new segment leaves headroom (an
+                        // eighth of what the segment before holds, in pages) so that growth of
+                        // sections that are not regioned (.eh_frame, say) does not move every
+                        // later segment. It is address space only: segments start on their own
+                        // pages in the file anyway.
+                        // (A relink finds that headroom in the recorded section addresses.)
+                        let first_link =
+                            stable.as_ref().is_some_and(|st| st.old.sections.is_empty());
+                        if first_link && new_dot > dot && new_dot % PAGE == 0 {
+                            let headroom = ((dot - segment_start) / 8).next_multiple_of(PAGE);
+                            dot = new_dot + headroom;
+                            segment_start = dot;
+                        } else {
+                            dot = new_dot;
+                        }
                     } else if let Some(&i) = plan.sym_index.get(&a.target) {
                         values[i] = apply_op(a.op, values[i], v);
                     }
@@ -1192,7 +1233,11 @@ fn assign_addresses_inner(
                             final_pass,
                         };
                         if env.eval(&a.expr, dot)?.0 == 0 {
-                            bail!("line {}: linker script assertion failed: {}", a.loc, a.message);
+                            bail!(
+                                "line {}: linker script assertion failed: {}",
+                                a.loc,
+                                a.message
+                            );
                         }
                     }
                 }
@@ -1342,7 +1387,11 @@ fn assign_addresses_inner(
                                 } else if let Some(&i) = plan.sym_index.get(&a.target) {
                                     // A plain number assigned inside an output section is
                                     // relative to the section (GNU ld).
-                                    let v = if is_const && a.op == AssignOp::Assign && alloc { addr + v } else { v };
+                                    let v = if is_const && a.op == AssignOp::Assign && alloc {
+                                        addr + v
+                                    } else {
+                                        v
+                                    };
                                     let nv = apply_op(a.op, values[i], v);
                                     values[i] = nv;
                                     sym_updates.push((i, nv));
@@ -1376,7 +1425,11 @@ fn assign_addresses_inner(
                                     final_pass,
                                 };
                                 if env.eval(&a.expr, cur)?.0 == 0 {
-                                    bail!("line {}: linker script assertion failed: {}", a.loc, a.message);
+                                    bail!(
+                                        "line {}: linker script assertion failed: {}",
+                                        a.loc,
+                                        a.message
+                                    );
                                 }
                             }
                             _ => {}
