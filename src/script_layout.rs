@@ -44,7 +44,8 @@ pub struct OutStmt {
 #[derive(Debug)]
 pub enum Stmt {
     Assign(ast::Assignment),
-    Assert(ast::Assert),
+    /// An ASSERT and the script it comes from.
+    Assert(ast::Assert, String),
     Out(Box<OutStmt>),
 }
 
@@ -151,12 +152,12 @@ fn expand_includes(
     Ok(out)
 }
 
-fn stmts_of(cmds: Vec<SectionsCommand>) -> Result<Vec<Stmt>> {
+fn stmts_of(cmds: Vec<SectionsCommand>, file: &str) -> Result<Vec<Stmt>> {
     let mut v = Vec::new();
     for c in cmds {
         match c {
             SectionsCommand::Assignment(a) => v.push(Stmt::Assign(a)),
-            SectionsCommand::Assert(a) => v.push(Stmt::Assert(a)),
+            SectionsCommand::Assert(a) => v.push(Stmt::Assert(a, file.to_string())),
             SectionsCommand::Output(o) => {
                 let n = o.commands.len();
                 v.push(Stmt::Out(Box::new(OutStmt {
@@ -180,6 +181,8 @@ fn stmts_of(cmds: Vec<SectionsCommand>) -> Result<Vec<Stmt>> {
 pub fn load(args: &Args) -> Result<Plan> {
     let mut main: Vec<Command> = Vec::new();
     let mut main_given = false;
+    // The script the main commands come from, for messages.
+    let mut main_file = String::from("<built-in static.lds>");
     let mut inserts: Vec<(Vec<Command>, PathBuf)> = Vec::new();
     for p in &args.scripts {
         let cmds = expand_includes(parse_file(p)?, p, args, 0)?;
@@ -188,12 +191,16 @@ pub fn load(args: &Args) -> Result<Plan> {
         } else {
             main.extend(cmds);
             main_given = true;
+            main_file = p.display().to_string();
         }
     }
     let mut builtin = false;
     if !main_given {
         main = match &args.default_script {
-            Some(p) => expand_includes(parse_file(p)?, p, args, 0)?,
+            Some(p) => {
+                main_file = p.display().to_string();
+                expand_includes(parse_file(p)?, p, args, 0)?
+            }
             None => {
                 builtin = true;
                 crate::script::parse_script(DEFAULT_SCRIPT, "<built-in static.lds>")
@@ -206,7 +213,7 @@ pub fn load(args: &Args) -> Result<Plan> {
         builtin,
         ..Default::default()
     };
-    absorb(&mut plan, main, None)?;
+    absorb(&mut plan, main, None, &main_file)?;
     // Where the previous INSERT for an anchor ended, so that several scripts inserted at the
     // same place keep their command-line order.
     let mut insert_end: FastMap<String, usize> = FastMap::default();
@@ -223,8 +230,14 @@ pub fn load(args: &Args) -> Result<Plan> {
             .iter()
             .position(|s| matches!(s, Stmt::Out(o) if o.desc.name == anchor))
             .ok_or_else(|| {
+                // The INSERT command's line, found in the script's text.
+                let line = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.lines().position(|l| l.contains("INSERT")))
+                    .map(|i| i + 1)
+                    .unwrap_or(1);
                 anyhow!(
-                    "{}: INSERT {} {anchor}: no such output section",
+                    "{}:{line}: INSERT {} {anchor}: no such output section",
                     path.display(),
                     if after { "AFTER" } else { "BEFORE" }
                 )
@@ -243,7 +256,7 @@ pub fn load(args: &Args) -> Result<Plan> {
             (false, _) => pos,
         };
         let before = plan.stmts.len();
-        absorb(&mut plan, cmds, Some(at))?;
+        absorb(&mut plan, cmds, Some(at), &path.display().to_string())?;
         let added = plan.stmts.len() - before;
         if after {
             insert_end.insert(anchor.clone(), at + added);
@@ -257,15 +270,15 @@ pub fn load(args: &Args) -> Result<Plan> {
     Ok(plan)
 }
 
-fn absorb(plan: &mut Plan, cmds: Vec<Command>, at: Option<usize>) -> Result<()> {
+fn absorb(plan: &mut Plan, cmds: Vec<Command>, at: Option<usize>, file: &str) -> Result<()> {
     let mut new_stmts = Vec::new();
     for c in cmds {
         match c {
             Command::Entry(e) => plan.entry = Some(e),
-            Command::Sections(sc) => new_stmts.extend(stmts_of(sc)?),
+            Command::Sections(sc) => new_stmts.extend(stmts_of(sc, file)?),
             Command::Phdrs(p) => plan.phdrs.get_or_insert_with(Vec::new).extend(p),
             Command::Assignment(a) => plan.globals.push(a),
-            Command::Assert(a) => new_stmts.push(Stmt::Assert(a)),
+            Command::Assert(a) => new_stmts.push(Stmt::Assert(a, file.to_string())),
             Command::Memory(m) if !m.is_empty() => bail!("MEMORY regions are not supported"),
             Command::Unsupported { name, loc } => {
                 bail!("line {loc}: unsupported script command {name}")
@@ -298,7 +311,7 @@ pub fn define_symbols(plan: &mut Plan, link: &mut Link) {
                     }
                 }
             }
-            Stmt::Assert(_) => {}
+            Stmt::Assert(..) => {}
         }
     }
     for a in assigns {
@@ -1221,7 +1234,7 @@ fn assign_addresses_inner(
                         values[i] = apply_op(a.op, values[i], v);
                     }
                 }
-                Stmt::Assert(a) => {
+                Stmt::Assert(a, file) => {
                     if final_pass {
                         let env = Env {
                             link,
@@ -1234,7 +1247,7 @@ fn assign_addresses_inner(
                         };
                         if env.eval(&a.expr, dot)?.0 == 0 {
                             bail!(
-                                "line {}: linker script assertion failed: {}",
+                                "{file}:{}: linker script assertion failed: {}",
                                 a.loc,
                                 a.message
                             );
@@ -1451,15 +1464,17 @@ fn assign_addresses_inner(
                             let gi = match groups.iter().position(|g| g.0 == lib) {
                                 Some(i) => i,
                                 None => {
-                                    groups.push((lib, Vec::new(), 0));
+                                    groups.push((lib, Vec::new()));
                                     groups.len() - 1
                                 }
                             };
-                            let (sz, a) = chunk_size_align(link, c);
-                            let g = &mut groups[gi];
-                            let off = g.2.next_multiple_of(subalign.unwrap_or(a).max(1));
-                            g.1.push((*c, off));
-                            g.2 = off + sz;
+                            let (size, a) = chunk_size_align(link, c);
+                            groups[gi].1.push(crate::stable::Piece {
+                                chunk: *c,
+                                key: crate::stable::piece_key(link, c),
+                                size,
+                                align: subalign.unwrap_or(a).max(1),
+                            });
                         }
                         let (p, end) = crate::stable::place_regions(st, &o.desc.name, groups);
                         placed = p;

@@ -32,6 +32,8 @@ pub struct LayoutFile {
     pub sections: BTreeMap<String, u64>,
     /// (output section, library) -> (offset in the section, reserved size).
     pub regions: BTreeMap<(String, String), (u64, u64)>,
+    /// (output section, library) -> input section key -> (offset in the region, size).
+    pub pieces: BTreeMap<(String, String), BTreeMap<String, (u64, u64)>>,
 }
 
 impl LayoutFile {
@@ -68,6 +70,12 @@ impl LayoutFile {
                         (num(off, i)?, num(size, i)?),
                     );
                 }
+                ["piece", sec, lib, key, off, size] => {
+                    f.pieces
+                        .entry((sec.to_string(), lib.to_string()))
+                        .or_default()
+                        .insert(key.to_string(), (num(off, i)?, num(size, i)?));
+                }
                 _ => bail!("{}:{}: unrecognised line '{line}'", path.display(), i + 1),
             }
         }
@@ -79,7 +87,11 @@ impl LayoutFile {
         let _ = writeln!(s, "{HEADER}");
         let _ = writeln!(
             s,
-            "# section NAME ADDRESS / region SECTION LIBRARY OFFSET RESERVED (hex)"
+            "# section NAME ADDRESS / region SECTION LIBRARY OFFSET RESERVED /"
+        );
+        let _ = writeln!(
+            s,
+            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE (hex)"
         );
         for (name, addr) in &self.sections {
             let _ = writeln!(s, "section {name} {addr:#x}");
@@ -88,15 +100,46 @@ impl LayoutFile {
                     break;
                 }
                 let _ = writeln!(s, "region {sec} {lib} {off:#x} {size:#x}");
+                if let Some(pieces) = self.pieces.get(&(sec.clone(), lib.clone())) {
+                    for (key, (o, z)) in pieces {
+                        let _ = writeln!(s, "piece {sec} {lib} {key} {o:#x} {z:#x}");
+                    }
+                }
             }
         }
         s
     }
 }
 
-/// One library's chunks in a regioned section: (library, chunks at offsets relative to the
-/// region, size).
-pub type Group = (String, Vec<(Chunk, u64)>, u64);
+/// One piece of a library in a regioned section: the chunk, its key (`member:section`), size
+/// and alignment.
+pub struct Piece {
+    pub chunk: Chunk,
+    pub key: String,
+    pub size: u64,
+    pub align: u64,
+}
+
+/// One library's pieces in a regioned section, in their usual order.
+pub type Group = (String, Vec<Piece>);
+
+/// The key of an input section inside its library: archive member (or object) and section
+/// name, without directories, so that it matches across versions.
+pub fn piece_key(link: &Link, c: &Chunk) -> String {
+    match c {
+        Chunk::Input(f, s) => {
+            let name = &link.files[*f as usize].name;
+            let member = match name.rfind('(') {
+                Some(i) if name.ends_with(')') => &name[i + 1..name.len() - 1],
+                _ => name.rsplit('/').next().unwrap_or(name),
+            };
+            let sec = String::from_utf8_lossy(link.section(*f, *s).name);
+            format!("{member}:{sec}").replace(char::is_whitespace, "_")
+        }
+        Chunk::Synth(k) => format!("<linker>:{k:?}"),
+        Chunk::Common => "<linker>:COMMON".into(),
+    }
+}
 
 /// State of one link with `--layout`.
 #[derive(Debug, Default)]
@@ -126,51 +169,108 @@ pub fn library_of(link: &Link, c: &Chunk) -> String {
     }
 }
 
-/// Places the chunks of a regioned output section: each library's chunks together (in their
-/// order), starting on a page, at the offset the old layout gave the library if it still
-/// fits, else after every known region. Returns chunk offsets and the section size.
+/// Places the chunks of a regioned output section: each library's pieces together in a region
+/// that starts on a page. A library the old layout knows keeps its region; inside it, a piece
+/// the old layout knows keeps its offset if it is not larger than before, other pieces take
+/// the free room at the end of the region, and what does not fit goes to a delta area after
+/// every region of the section. A new library gets a new region after everything else.
+/// Returns chunk offsets and the section size.
 pub fn place_regions(
     st: &mut Stable,
     section: &str,
     groups: Vec<Group>,
 ) -> (Vec<(Chunk, u64)>, u64) {
-    let old_end = st
-        .old
-        .regions
-        .iter()
-        .filter(|((s, _), _)| s == section)
-        .map(|(_, &(o, r))| o + r)
-        .max()
-        .unwrap_or(0);
+    let mut old_end = 0u64;
+    for ((s, lib), &(o, r)) in &st.old.regions {
+        if s != section {
+            continue;
+        }
+        old_end = old_end.max(o + r);
+        if let Some(p) = st.old.pieces.get(&(s.clone(), lib.clone())) {
+            old_end = old_end.max(p.values().map(|&(po, pz)| o + po + pz).max().unwrap_or(0));
+        }
+    }
+    // The delta area and new regions start after everything the old layout used.
     let mut cursor = old_end.next_multiple_of(PAGE);
     let mut placed = Vec::new();
     let mut end = old_end;
-    for (lib, chunks, size) in groups {
+    for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
-        let off_reserved = match st.old.regions.get(&key) {
-            Some(&(off, reserved)) if size <= reserved => (off, reserved),
-            old => {
-                if old.is_some() {
-                    st.moved
-                        .push(format!("{lib} outgrew its region in {section} and moved"));
-                }
-                // Room to grow: a sixteenth more, in whole pages.
+        let old_pieces = st.old.pieces.get(&key).cloned().unwrap_or_default();
+        let mut new_pieces = old_pieces.clone();
+        let (region_off, reserved) = match st.old.regions.get(&key) {
+            Some(&r) => r,
+            None => {
+                let size = pieces
+                    .iter()
+                    .fold(0u64, |o, p| o.next_multiple_of(p.align) + p.size);
                 let reserved = (size + size / 16).next_multiple_of(PAGE).max(PAGE);
                 let off = cursor;
                 cursor += reserved;
                 (off, reserved)
             }
         };
-        st.new.regions.insert(key, off_reserved);
-        end = end.max(off_reserved.0 + off_reserved.1);
-        for (c, rel) in chunks {
-            placed.push((c, off_reserved.0 + rel));
+        let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
+        let mut taken = std::collections::HashSet::new();
+        for (i, p) in pieces.iter().enumerate() {
+            if let Some(&(o, z)) = old_pieces.get(&p.key) {
+                if p.size <= z && o % p.align == 0 && taken.insert(p.key.clone()) {
+                    offs[i] = Some(o);
+                }
+            }
+        }
+        let mut tail = old_pieces
+            .values()
+            .map(|&(o, z)| o + z)
+            .filter(|&e| e <= reserved)
+            .max()
+            .unwrap_or(0);
+        for (i, p) in pieces.iter().enumerate() {
+            if offs[i].is_some() {
+                continue;
+            }
+            let t = tail.next_multiple_of(p.align);
+            if t + p.size <= reserved {
+                offs[i] = Some(t);
+                tail = t + p.size;
+            } else {
+                // Delta area: outside the region, after everything else.
+                cursor = cursor.next_multiple_of(p.align);
+                offs[i] = Some(cursor - region_off);
+                cursor += p.size;
+                if !old_pieces.is_empty() {
+                    st.moved.push(format!(
+                        "{} of {lib} moved to the delta area of {section}",
+                        p.key
+                    ));
+                }
+            }
+        }
+        for (p, o) in pieces.iter().zip(&offs) {
+            let o = o.unwrap();
+            // A piece keeps the room it had, so that it can grow back.
+            let room = match old_pieces.get(&p.key) {
+                Some(&(oo, oz)) if oo == o => oz.max(p.size),
+                _ => p.size,
+            };
+            new_pieces.insert(p.key.clone(), (o, room));
+            end = end.max(region_off + o + p.size);
+        }
+        st.new.regions.insert(key.clone(), (region_off, reserved));
+        st.new.pieces.insert(key, new_pieces);
+        end = end.max(region_off + reserved);
+        for (p, o) in pieces.into_iter().zip(offs) {
+            placed.push((p.chunk, region_off + o.unwrap()));
         }
     }
+    end = end.max(cursor);
     // Regions of libraries this link does not have stay reserved for the links that do.
     for (k, v) in &st.old.regions {
         if k.0 == section {
             st.new.regions.entry(k.clone()).or_insert(*v);
+            if let Some(p) = st.old.pieces.get(k) {
+                st.new.pieces.entry(k.clone()).or_insert_with(|| p.clone());
+            }
         }
     }
     (placed, end)
