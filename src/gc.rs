@@ -158,6 +158,22 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
             }
         }
     }
+    // As GNU ld: a file none of whose code or data is kept loses its debug and other
+    // non-allocated sections too.
+    for file in link.files.iter_mut() {
+        let some_kept = file.sections.iter().any(|s| {
+            s.state == SecState::Normal && s.live && s.is_alloc() && s.sh_type != elf::SHT_NOTE
+        });
+        if !some_kept {
+            for sec in file
+                .sections
+                .iter_mut()
+                .filter(|s| !s.is_alloc() && s.name != b".eh_frame")
+            {
+                sec.live = false;
+            }
+        }
+    }
     if link.args.print_gc_sections {
         for file in &link.files {
             for sec in &file.sections {

@@ -1157,7 +1157,9 @@ fn assign_addresses_inner(
     let headers_size = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr_guess as u64;
 
     let mut secinfo: FastMap<String, SecInfo> = FastMap::default();
-    let passes = 3;
+    // Enough passes for chains of forward references (LOADADDR of a section whose AT() uses
+    // another LOADADDR, ...) to settle; each pass is cheap.
+    let passes = 8;
     for pass in 0..passes {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_mut() {
@@ -1940,6 +1942,27 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             memsz,
             align,
         });
+    }
+    // PT_PHDR describes the program header table itself, inside the load that carries the
+    // headers.
+    let header_load = phdrs
+        .iter()
+        .zip(&segs)
+        .find(|(p, s)| p.p_type == elf::PT_LOAD && s.headers && p.offset == 0)
+        .map(|(p, _)| (p.vaddr, p.paddr));
+    for p in phdrs.iter_mut().filter(|p| p.p_type == elf::PT_PHDR) {
+        let (v, pa) = header_load.unwrap_or((base, base));
+        let size = crate::layout::PHDR_SIZE * nphdr as u64;
+        *p = Phdr {
+            p_type: elf::PT_PHDR,
+            flags: elf::PF_R,
+            offset: crate::layout::EHDR_SIZE,
+            vaddr: v + crate::layout::EHDR_SIZE,
+            paddr: pa + crate::layout::EHDR_SIZE,
+            filesz: size,
+            memsz: size,
+            align: 8,
+        };
     }
     link.layout.phdrs = phdrs;
     let tls: Vec<&OutputSection> = link

@@ -475,7 +475,6 @@ fn script_provide_defined() {
 
 /// KEEP with --gc-sections.
 #[test]
-#[ignore = "known difference from GNU ld: --gc-sections keeps an unreferenced non-allocated .comment.extra"]
 fn script_keep_gc_sections() {
     compare("gc", &["-T", "gc.lds", "--gc-sections"]);
 }
@@ -494,7 +493,6 @@ fn script_init_priority_common_discard() {
 
 /// PHDRS with PT_PHDR, FILEHDR, PHDRS, FLAGS(expr), sections in two segments (data and TLS).
 #[test]
-#[ignore = "known difference from GNU ld: PT_PHDR covers the ELF header instead of only the program headers"]
 fn script_phdrs() {
     compare("phdrs", &["-T", "phdrs.lds"]);
 }
