@@ -1036,7 +1036,14 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
                 o.desc.constraint = None;
             }
         }
-        if chunks.is_empty() && !has_data {
+        // A statement without inputs is dropped unless it moves `.` (GNU ld then keeps it as
+        // an empty allocated section that occupies the space).
+        let moves_dot = o
+            .desc
+            .commands
+            .iter()
+            .any(|c| matches!(c, OutputSectionCommand::Assignment(a) if a.target == "."));
+        if chunks.is_empty() && !has_data && !moves_dot {
             continue;
         }
         let mut flags = 0u64;
@@ -1070,6 +1077,9 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
                 sh_type = elf::SHT_PROGBITS;
             }
             flags |= elf::SHF_ALLOC as u64;
+        }
+        if chunks.is_empty() && !has_data {
+            flags |= (elf::SHF_ALLOC | elf::SHF_WRITE) as u64;
         }
         if matches!(o.desc.type_, Some(ast::SectionType::NoLoad)) {
             sh_type = elf::SHT_NOBITS;
@@ -1269,12 +1279,21 @@ fn assign_addresses_inner(
                                 base,
                                 final_pass,
                             };
+                            // The address the section would have had (its address clause or
+                            // ALIGN), as GNU ld gives symbols of a removed section.
+                            let mut at = match &o.desc.address {
+                                Some(e) => env.eval(e, dot)?.0,
+                                None => dot,
+                            };
+                            if let Some(a) = &o.desc.align {
+                                at = at.next_multiple_of(env.eval(a, dot)?.0.max(1));
+                            }
                             let mut sym_updates = Vec::new();
                             for c in &o.desc.commands {
                                 if let OutputSectionCommand::Assignment(a) = c {
                                     if a.target != "." {
                                         if let Some(&i) = plan.sym_index.get(&a.target) {
-                                            let v = env.eval(&a.expr, dot)?.0;
+                                            let v = env.eval(&a.expr, at)?.0;
                                             sym_updates.push((i, apply_op(a.op, values[i], v)));
                                         }
                                     }
