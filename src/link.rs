@@ -48,6 +48,8 @@ pub struct Link {
     pub script_hidden: Vec<bool>,
     /// Whether each script symbol is absolute (a number, ABSOLUTE, MIN, MAX).
     pub script_abs: Vec<bool>,
+    /// The output section each script symbol belongs to (None: absolute).
+    pub script_sec: Vec<Option<usize>>,
     /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
     pub needs_got_base: bool,
     /// `--layout`: the version-stable layout of this link.
@@ -80,6 +82,7 @@ impl Link {
             script_values: Vec::new(),
             script_hidden: Vec::new(),
             script_abs: Vec::new(),
+            script_sec: Vec::new(),
             needs_got_base: false,
             stable: None,
             layout: Layout::default(),

@@ -216,10 +216,13 @@ fn build_symtab(link: &Link) -> SymtabOut {
                 } else {
                     elf::STV_DEFAULT
                 };
-                let shndx = if link.script_abs.get(i as usize).copied().unwrap_or(false) {
-                    elf::SHN_ABS
-                } else {
-                    section_of(link, sym.value)
+                let shndx = match link.script_sec.get(i as usize) {
+                    Some(Some(s)) => *s as u16 + 1,
+                    Some(None) => elf::SHN_ABS,
+                    None if link.script_abs.get(i as usize).copied().unwrap_or(false) => {
+                        elf::SHN_ABS
+                    }
+                    None => section_of(link, sym.value),
                 };
                 (elf::STB_GLOBAL, elf::STT_NOTYPE, vis, shndx, 0)
             }

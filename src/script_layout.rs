@@ -1170,6 +1170,8 @@ fn assign_addresses_inner(
     // Enough passes for chains of forward references (LOADADDR of a section whose AT() uses
     // another LOADADDR, ...) to settle; each pass is cheap.
     let passes = 8;
+    // Output section of each script symbol (None: absolute), decided in the final pass.
+    let mut sym_sec: Vec<Option<usize>> = vec![None; plan.values.len()];
     for pass in 0..passes {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_mut() {
@@ -1179,6 +1181,9 @@ fn assign_addresses_inner(
         let mut values = plan.values.clone();
         let mut new_info: FastMap<String, SecInfo> = FastMap::default();
         let mut dot = 0u64;
+        // GNU ld's state for the section of symbols assigned from `.` outside sections.
+        let mut current: Option<usize> = None;
+        let mut prefer_next = false;
         // Where the current segment started (for the layout file's headroom).
         let mut segment_start = base;
         let mut lma_delta: Option<i64> = None;
@@ -1244,6 +1249,23 @@ fn assign_addresses_inner(
                         }
                     } else if let Some(&i) = plan.sym_index.get(&a.target) {
                         values[i] = apply_op(a.op, values[i], v);
+                        if final_pass {
+                            let (vs, from_dot) = classify(&a.expr, false, link, plan);
+                            sym_sec[i] = match vs {
+                                ValSec::Sec(name) => link
+                                    .layout
+                                    .secs
+                                    .iter()
+                                    .position(|s| s.name == name.as_bytes()),
+                                ValSec::Abs if from_dot => {
+                                    section_for_dot(plan, link, si, current, prefer_next)
+                                }
+                                _ => None,
+                            };
+                        }
+                    }
+                    if a.target == "." {
+                        prefer_next = true;
                     }
                 }
                 Stmt::Assert(a, file) => {
@@ -1301,6 +1323,9 @@ fn assign_addresses_inner(
                             }
                             for (i, v) in sym_updates {
                                 values[i] = v;
+                                if final_pass {
+                                    sym_sec[i] = nearby_section(plan, link, si, at);
+                                }
                             }
                         }
                         continue;
@@ -1429,6 +1454,11 @@ fn assign_addresses_inner(
                                     let nv = apply_op(a.op, values[i], v);
                                     values[i] = nv;
                                     sym_updates.push((i, nv));
+                                    if final_pass {
+                                        let (vs, _) = classify(&a.expr, true, link, plan);
+                                        sym_sec[i] =
+                                            if vs == ValSec::Abs { None } else { Some(idx) };
+                                    }
                                 }
                             }
                             OutputSectionCommand::Data { size, expr } => {
@@ -1537,11 +1567,16 @@ fn assign_addresses_inner(
                     // start, as in GNU ld.
                     if alloc {
                         dot = if is_tbss { addr } else { cur };
+                        current = Some(idx);
+                        prefer_next = false;
                     }
                 }
             }
         }
         plan.values = values;
+        if final_pass {
+            link.script_sec = sym_sec.clone();
+        }
         plan.relro = match relro {
             (Some(a), Some(b)) if b > a => Some((a, b)),
             _ => None,
@@ -2019,4 +2054,211 @@ fn seg_flags(flags: u64) -> u32 {
         f |= elf::PF_X;
     }
     f
+}
+
+/// The section an expression's value belongs to, by GNU ld's rules: a plain number, an
+/// absolute value, or relative to a named output section. `dot` records whether `.` (or
+/// ALIGN, SEGMENT_START) was involved and not made absolute since.
+#[derive(Debug, Clone, PartialEq)]
+enum ValSec {
+    Plain,
+    Abs,
+    Sec(String),
+}
+
+fn classify(e: &Expr, in_section: bool, link: &Link, plan: &Plan) -> (ValSec, bool) {
+    let ctx = || {
+        if in_section {
+            ValSec::Plain
+        } else {
+            ValSec::Abs
+        }
+    };
+    match e {
+        Expr::Number(_) => (ctx(), false),
+        Expr::Dot | Expr::Align { .. } | Expr::SegmentStart { .. } | Expr::Origin(_) => {
+            (ctx(), true)
+        }
+        Expr::Addr(s) => (ValSec::Sec(s.clone()), false),
+        Expr::LoadAddr(_) => (ValSec::Abs, false),
+        Expr::Absolute(_) | Expr::Next(_) => (ValSec::Abs, false),
+        Expr::Symbol(name) => {
+            if plan.sym_index.contains_key(name) {
+                return (ctx(), false);
+            }
+            let sec = link.symtab.get(name.as_bytes()).and_then(|id| {
+                let (f, s) = link.symtab.syms[id as usize].file_sym()?;
+                let sym = &link.files[f as usize].symbols[s as usize];
+                if sym.is_abs() || sym.is_undefined() || sym.shndx >= elf::SHN_LORESERVE as u32 {
+                    return None;
+                }
+                let sec = link.section(f, sym.shndx);
+                link.layout
+                    .secs
+                    .get(sec.out_sec as usize)
+                    .map(|os| String::from_utf8_lossy(&os.name).into_owned())
+            });
+            (sec.map(ValSec::Sec).unwrap_or_else(ctx), false)
+        }
+        Expr::Unary(_, x) | Expr::Block(x) | Expr::Log2Ceil(x) | Expr::DataSegmentEnd(x) => {
+            let (s, d) = classify(x, in_section, link, plan);
+            if matches!(e, Expr::Log2Ceil(_)) {
+                (ValSec::Plain, d)
+            } else {
+                (s, d)
+            }
+        }
+        Expr::Conditional(c, a, b) => {
+            let (_, dc) = classify(c, in_section, link, plan);
+            // The branch taken is not known here; both branches usually agree.
+            let (s, d) = classify(a, in_section, link, plan);
+            let _ = b;
+            (s, d || dc)
+        }
+        Expr::Binary(op, a, b) => {
+            let (sa, da) = classify(a, in_section, link, plan);
+            let (sb, db) = classify(b, in_section, link, plan);
+            let keeps = matches!(
+                op,
+                BinaryOp::Add
+                    | BinaryOp::Sub
+                    | BinaryOp::Mul
+                    | BinaryOp::Div
+                    | BinaryOp::Mod
+                    | BinaryOp::Shl
+                    | BinaryOp::Shr
+                    | BinaryOp::BitAnd
+                    | BinaryOp::BitOr
+                    | BinaryOp::BitXor
+            );
+            if !keeps {
+                return (ValSec::Plain, da || db);
+            }
+            if sa != sb {
+                match (&sa, &sb) {
+                    (ValSec::Plain, s) | (s, ValSec::Plain) => (s.clone(), da || db),
+                    _ => (ValSec::Abs, false),
+                }
+            } else {
+                (ctx(), da || db)
+            }
+        }
+        Expr::Max(a, b) | Expr::Min(a, b) => {
+            let (sa, da) = classify(a, in_section, link, plan);
+            let (sb, db) = classify(b, in_section, link, plan);
+            if sa != sb && sa != ValSec::Plain && sb != ValSec::Plain {
+                (ValSec::Abs, false)
+            } else if sa == ValSec::Plain {
+                (sb, da || db)
+            } else {
+                (sa, da || db)
+            }
+        }
+        _ => (ValSec::Plain, false),
+    }
+}
+
+/// Where GNU ld puts a top-level symbol assigned from `.`: the next kept section after a
+/// top-level assignment to `.` (or before any section), else the current one; never a TLS or
+/// non-allocated section.
+fn section_for_dot(
+    plan: &Plan,
+    link: &Link,
+    stmt: usize,
+    current: Option<usize>,
+    prefer_next: bool,
+) -> Option<usize> {
+    let secs = &link.layout.secs;
+    let usable = |i: usize| secs[i].is_alloc() && !secs[i].is_tls();
+    if current.is_none() || prefer_next {
+        let next = plan.stmts[stmt + 1..].iter().find_map(|s| match s {
+            Stmt::Out(o) => o.out,
+            _ => None,
+        });
+        let mut i = next.or(if secs.is_empty() {
+            None
+        } else {
+            Some(secs.len() - 1)
+        })?;
+        loop {
+            if usable(i) {
+                return Some(i);
+            }
+            i = i.checked_sub(1)?;
+        }
+    }
+    let mut i = current?;
+    loop {
+        if usable(i) {
+            return Some(i);
+        }
+        match i.checked_sub(1) {
+            Some(j) => i = j,
+            None => return (0..secs.len()).find(|&j| usable(j)),
+        }
+    }
+}
+
+/// GNU ld's choice of a kept section for symbols of a removed output section
+/// (`_bfd_nearby_section`).
+fn nearby_section(plan: &Plan, link: &Link, stmt: usize, addr: u64) -> Option<usize> {
+    let secs = &link.layout.secs;
+    let prev = plan.stmts[..stmt].iter().rev().find_map(|s| match s {
+        Stmt::Out(o) => o.out.filter(|&i| secs[i].is_alloc()),
+        _ => None,
+    });
+    let next = plan.stmts[stmt + 1..].iter().find_map(|s| match s {
+        Stmt::Out(o) => o.out.filter(|&i| secs[i].is_alloc()),
+        _ => None,
+    });
+    let (Some(p), Some(n)) = (prev, next) else {
+        return next.or(prev);
+    };
+    let flags = |i: usize| {
+        let s = &secs[i];
+        let mut f = 0u32;
+        if s.is_alloc() {
+            f |= 1;
+        }
+        if s.is_tls() {
+            f |= 2;
+        }
+        if !s.is_nobits() {
+            f |= 4;
+        }
+        if s.flags & elf::SHF_WRITE as u64 == 0 {
+            f |= 8;
+        }
+        if s.flags & elf::SHF_EXECINSTR as u64 != 0 {
+            f |= 16;
+        }
+        f
+    };
+    let (fp, fnx) = (flags(p), flags(n));
+    // The removed section had no inputs: no flags of its own.
+    let fs = 0u32;
+    let best = if (fp ^ fnx) & 7 != 0 {
+        if (fnx ^ fs) & 3 != 0 || (fp & 4 != 0 && fnx & 4 == 0) {
+            p
+        } else {
+            n
+        }
+    } else if (fp ^ fnx) & 8 != 0 {
+        if (fnx ^ fs) & 8 != 0 {
+            p
+        } else {
+            n
+        }
+    } else if (fp ^ fnx) & 16 != 0 {
+        if (fnx ^ fs) & 16 != 0 {
+            p
+        } else {
+            n
+        }
+    } else if addr < secs[n].addr {
+        p
+    } else {
+        n
+    };
+    Some(best)
 }

@@ -454,7 +454,6 @@ fn compare(case: &str, args: &[&str]) {
 /// Explicit addresses, ALIGN, `.` assignments and `+=`, SIZEOF, ADDR, ABSOLUTE, MAX/MIN,
 /// arithmetic, *(COMMON), .tdata/.tbss, ASSERT, non-allocated orphans at 0.
 #[test]
-#[ignore = "known difference from GNU ld: section (nm class) of script symbols assigned outside output sections (values match)"]
 fn script_basic() {
     compare("basic", &["-T", "basic.lds"]);
 }
@@ -468,7 +467,6 @@ fn script_load_addresses() {
 
 /// PROVIDE / PROVIDE_HIDDEN (referenced and not), DEFINED, ABSOLUTE inside a section.
 #[test]
-#[ignore = "known difference from GNU ld: section (nm class) of script symbols (values match)"]
 fn script_provide_defined() {
     compare("provide", &["-T", "provide.lds"]);
 }
@@ -534,7 +532,6 @@ fn script_insert_scripts_first() {
 
 /// INCLUDE inside SECTIONS, ASSERTs inside and outside SECTIONS.
 #[test]
-#[ignore = "known difference from GNU ld: section (nm class) of a script symbol (value matches)"]
 fn script_include_assert() {
     compare("include", &["-T", "include.lds"]);
 }
@@ -547,7 +544,6 @@ fn script_include_top_level() {
 
 /// Empty output sections disappear, their symbols keep their values; .tbss does not move `.`.
 #[test]
-#[ignore = "known difference from GNU ld: an output section holding only `. = ALIGN()` is removed; symbols of removed sections ignore the section's address clause"]
 fn script_empty_sections_and_tbss() {
     compare("empty", &["-T", "empty.lds"]);
 }
@@ -563,7 +559,6 @@ fn script_orphans() {
 /// A platform script with PHDRS and TLS given with -dT, a fragment with INSERT AFTER, PROVIDE
 /// and SORT_BY_ALIGNMENT given with -T: how Unikraft links.
 #[test]
-#[ignore = "known difference from GNU ld: section (nm class) of script symbols (values match)"]
 fn script_unikraft_style() {
     compare(
         "unikraft",
