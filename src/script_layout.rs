@@ -1388,8 +1388,25 @@ fn assign_addresses_inner(
                             lma_delta = Some(l as i64 - addr as i64);
                             l
                         }
+                        // An explicit address without AT() loads where it runs.
+                        None if o.desc.address.is_some() => {
+                            lma_delta = None;
+                            addr
+                        }
+                        // Otherwise keep the previous section's VMA-LMA difference, aligned
+                        // like the section (not for .tbss), as GNU ld does.
                         None => match lma_delta {
-                            Some(d) if alloc => (addr as i64 + d) as u64,
+                            Some(d) if alloc => {
+                                let l = (addr as i64 + d) as u64;
+                                let os = &link.layout.secs[idx];
+                                let l = if os.is_tls() && os.is_nobits() {
+                                    l
+                                } else {
+                                    l.next_multiple_of(align.max(1))
+                                };
+                                lma_delta = Some(l as i64 - addr as i64);
+                                l
+                            }
                             _ => addr,
                         },
                     };
@@ -1698,9 +1715,15 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         None => {
             let mut cur: Option<Seg> = None;
             let mut last_end = 0u64;
+            // VMA-LMA difference of the current segment: a segment loads contiguously, so a
+            // section loaded elsewhere (AT()) starts a new one.
+            let mut cur_delta = 0i64;
             for &i in &order {
                 let s = &secs[i];
                 let f = seg_flags(s.flags);
+                let delta = s.lma as i64 - s.addr as i64;
+                // `.tbss` is not loaded: it never starts a segment of its own.
+                let loaded = !(s.is_tls() && s.is_nobits());
                 let start_new = match &cur {
                     None => true,
                     Some(c) => {
@@ -1709,8 +1732,12 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                         // permissions in a new page start a new segment.
                         (cf != f && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
                             || s.addr > last_end.next_multiple_of(PAGE) + PAGE
+                            || (loaded && delta != cur_delta)
                     }
                 };
+                if loaded {
+                    cur_delta = delta;
+                }
                 if start_new {
                     if let Some(c) = cur.take() {
                         segs.push(c);
