@@ -52,6 +52,9 @@ pub struct Link {
     pub script_sec: Vec<Option<usize>>,
     /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
     pub needs_got_base: bool,
+    /// Code moved by the layout file: section -> address of its old place, which holds a jump
+    /// to it and which references from other sections keep using.
+    pub trampolines: FastMap<(u32, u32), u64>,
     /// `--layout`: the version-stable layout of this link.
     pub stable: Option<crate::stable::Stable>,
     /// Position-independent output (`-pie`, as in `-static-pie`).
@@ -85,6 +88,7 @@ impl Link {
             script_sec: Vec::new(),
             needs_got_base: false,
             stable: None,
+            trampolines: FastMap::default(),
             layout: Layout::default(),
             dyn_start: FastMap::default(),
             dyn_section_relocs: 0,
@@ -216,6 +220,19 @@ impl Link {
             (f, sym.shndx),
             (sym.value as i64).wrapping_add(addend) as u64,
         ))
+    }
+
+    /// For a function the layout file moved: the address of its old place (a jump to it), which
+    /// references from elsewhere keep using so that their bytes do not change.
+    pub fn trampoline(&self, r: SymRef) -> Option<u64> {
+        if self.trampolines.is_empty() {
+            return None;
+        }
+        let (f, _, sym) = self.definition(r)?;
+        if sym.typ == elf::STT_SECTION || sym.value != 0 || sym.shndx >= elf::SHN_LORESERVE as u32 {
+            return None;
+        }
+        self.trampolines.get(&(f, sym.shndx)).copied()
     }
 
     /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.

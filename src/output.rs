@@ -467,6 +467,18 @@ pub fn write(link: &Link) -> Result<()> {
         x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
     })?;
 
+    // Trampolines: at the old place of code the layout file moved, a jump to the new place.
+    for (&(f, s), &old) in &link.trampolines {
+        let sec = link.section(f, s);
+        let os = &lay.secs[sec.out_sec as usize];
+        let new = os.addr + sec.out_off;
+        let off = os.offset + (old - os.addr);
+        let rel = (new as i64 - (old as i64 + 5)) as i32;
+        let dst = buf.slice(off, 5);
+        dst[0] = 0xe9;
+        dst[1..5].copy_from_slice(&rel.to_le_bytes());
+    }
+
     // Data statements of a linker script.
     for os in lay.secs.iter().filter(|os| !os.is_nobits()) {
         for &(o, n, v) in &os.data {
@@ -485,7 +497,7 @@ pub fn write(link: &Link) -> Result<()> {
                 for (i, &(r, k)) in link.got.iter().enumerate() {
                     let v = match k {
                         GotKind::Addr if link.is_undefined(r) => 0,
-                        GotKind::Addr => link.sym_addr(r),
+                        GotKind::Addr => link.trampoline(r).unwrap_or_else(|| link.sym_addr(r)),
                         GotKind::TpOff => link.sym_addr(r).wrapping_sub(lay.tp),
                     };
                     dst[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());

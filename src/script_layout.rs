@@ -1172,6 +1172,8 @@ fn assign_addresses_inner(
     let passes = 8;
     // Output section of each script symbol (None: absolute), decided in the final pass.
     let mut sym_sec: Vec<Option<usize>> = vec![None; plan.values.len()];
+    // Trampolines of code the layout file moved: (section, address of the old place).
+    let mut tramps: Vec<((u32, u32), u64)> = Vec::new();
     for pass in 0..passes {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_mut() {
@@ -1240,7 +1242,7 @@ fn assign_addresses_inner(
                         // (A relink finds that headroom in the recorded section addresses.)
                         let first_link =
                             stable.as_ref().is_some_and(|st| st.old.sections.is_empty());
-                        if first_link && new_dot > dot && new_dot % PAGE == 0 {
+                        if first_link && new_dot > dot && new_dot.is_multiple_of(PAGE) {
                             let headroom = ((dot - segment_start) / 8).next_multiple_of(PAGE);
                             dot = new_dot + headroom;
                             segment_start = dot;
@@ -1542,12 +1544,20 @@ fn assign_addresses_inner(
                                 key: crate::stable::piece_key(link, c),
                                 size,
                                 align: subalign.unwrap_or(a).max(1),
+                                exec: chunk_flags(link, c).0 & elf::SHF_EXECINSTR as u64 != 0,
                             });
                         }
-                        let (p, end) = crate::stable::place_regions(st, &o.desc.name, groups);
-                        placed = p;
-                        size = end;
+                        let placement = crate::stable::place_regions(st, &o.desc.name, groups);
+                        placed = placement.chunks;
+                        size = placement.size;
                         cur = addr + size;
+                        if final_pass {
+                            for (c, off) in placement.trampolines {
+                                if let Chunk::Input(f, s) = c {
+                                    tramps.push(((f, s), addr + off));
+                                }
+                            }
+                        }
                     }
                     let os = &mut link.layout.secs[idx];
                     os.addr = addr;
@@ -1593,6 +1603,7 @@ fn assign_addresses_inner(
         plan.values = values;
         if final_pass {
             link.script_sec = sym_sec.clone();
+            link.trampolines = tramps.iter().copied().collect();
         }
         plan.relro = match relro {
             (Some(a), Some(b)) if b > a => Some((a, b)),

@@ -118,6 +118,8 @@ pub struct Piece {
     pub key: String,
     pub size: u64,
     pub align: u64,
+    /// Code: a moved piece leaves a trampoline.
+    pub exec: bool,
 }
 
 /// One library's pieces in a regioned section, in their usual order.
@@ -169,17 +171,23 @@ pub fn library_of(link: &Link, c: &Chunk) -> String {
     }
 }
 
+/// Key under which the layout file records where a moved piece went.
+fn moved_key(key: &str) -> String {
+    format!("{key}@moved")
+}
+
+/// Smallest room worth a trampoline: `jmp rel32` is 5 bytes.
+const TRAMPOLINE: u64 = 5;
+
 /// Places the chunks of a regioned output section: each library's pieces together in a region
 /// that starts on a page. A library the old layout knows keeps its region; inside it, a piece
-/// the old layout knows keeps its offset if it is not larger than before, other pieces take
-/// the free room at the end of the region, and what does not fit goes to a delta area after
-/// every region of the section. A new library gets a new region after everything else.
-/// Returns chunk offsets and the section size.
-pub fn place_regions(
-    st: &mut Stable,
-    section: &str,
-    groups: Vec<Group>,
-) -> (Vec<(Chunk, u64)>, u64) {
+/// the old layout knows keeps its offset if it is not larger than before. A piece that grew
+/// goes where it went last time if it fits there, else to the free room at the end of the
+/// region, else to a delta area after every region of the section; code that moved leaves a
+/// trampoline (a jump to its new place) at its old offset, so that callers keep their bytes.
+/// A new library gets a new region after everything else. Returns chunk offsets, trampolines
+/// (chunk, offset of the old place) and the section size.
+pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Placement {
     let mut old_end = 0u64;
     for ((s, lib), &(o, r)) in &st.old.regions {
         if s != section {
@@ -192,7 +200,7 @@ pub fn place_regions(
     }
     // The delta area and new regions start after everything the old layout used.
     let mut cursor = old_end.next_multiple_of(PAGE);
-    let mut placed = Vec::new();
+    let mut out = Placement::default();
     let mut end = old_end;
     for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
@@ -213,11 +221,16 @@ pub fn place_regions(
         let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
         let mut taken = std::collections::HashSet::new();
         for (i, p) in pieces.iter().enumerate() {
-            if let Some(&(o, z)) = old_pieces.get(&p.key) {
-                if p.size <= z && o % p.align == 0 && taken.insert(p.key.clone()) {
-                    offs[i] = Some(o);
-                }
+            if !taken.insert(p.key.clone()) {
+                continue;
             }
+            let fits = |k: &str| {
+                old_pieces
+                    .get(k)
+                    .filter(|&&(o, z)| p.size <= z && o % p.align == 0)
+                    .map(|&(o, _)| o)
+            };
+            offs[i] = fits(&p.key).or_else(|| fits(&moved_key(&p.key)));
         }
         let mut tail = old_pieces
             .values()
@@ -238,32 +251,40 @@ pub fn place_regions(
                 cursor = cursor.next_multiple_of(p.align);
                 offs[i] = Some(cursor - region_off);
                 cursor += p.size;
-                if !old_pieces.is_empty() {
-                    st.moved.push(format!(
-                        "{} of {lib} moved to the delta area of {section}",
-                        p.key
-                    ));
-                }
             }
         }
         for (p, o) in pieces.iter().zip(&offs) {
             let o = o.unwrap();
-            // A piece keeps the room it had, so that it can grow back.
-            let room = match old_pieces.get(&p.key) {
-                Some(&(oo, oz)) if oo == o => oz.max(p.size),
-                _ => p.size,
-            };
-            new_pieces.insert(p.key.clone(), (o, room));
             end = end.max(region_off + o + p.size);
+            match old_pieces.get(&p.key) {
+                // In its old place: keep the room it had so that it can grow back.
+                Some(&(oo, oz)) if oo == o => {
+                    new_pieces.insert(p.key.clone(), (o, oz.max(p.size)));
+                }
+                // Moved: the old place stays reserved (for a trampoline, and for the old
+                // version), the new one is recorded beside it.
+                Some(&(oo, oz)) => {
+                    new_pieces.insert(moved_key(&p.key), (o, p.size));
+                    if p.exec && oz >= TRAMPOLINE {
+                        out.trampolines.push((p.chunk, region_off + oo));
+                    } else if !p.exec {
+                        st.moved
+                            .push(format!("{} of {lib} moved within {section}", p.key));
+                    }
+                }
+                None => {
+                    new_pieces.insert(p.key.clone(), (o, p.size));
+                }
+            }
         }
         st.new.regions.insert(key.clone(), (region_off, reserved));
         st.new.pieces.insert(key, new_pieces);
         end = end.max(region_off + reserved);
         for (p, o) in pieces.into_iter().zip(offs) {
-            placed.push((p.chunk, region_off + o.unwrap()));
+            out.chunks.push((p.chunk, region_off + o.unwrap()));
         }
     }
-    end = end.max(cursor);
+    out.size = end.max(cursor);
     // Regions of libraries this link does not have stay reserved for the links that do.
     for (k, v) in &st.old.regions {
         if k.0 == section {
@@ -273,5 +294,15 @@ pub fn place_regions(
             }
         }
     }
-    (placed, end)
+    out
+}
+
+/// Where the pieces of a regioned section went.
+#[derive(Default)]
+pub struct Placement {
+    /// Chunks and their offsets in the section.
+    pub chunks: Vec<(Chunk, u64)>,
+    /// Code that moved: (chunk, offset of its old place, where a jump to it goes).
+    pub trampolines: Vec<(Chunk, u64)>,
+    pub size: u64,
 }

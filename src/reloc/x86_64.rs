@@ -286,7 +286,15 @@ pub fn apply_section(
         let p = addr + off as u64;
         let tsec = link.def_section(target);
         let discarded = tsec.is_some_and(|(f, x)| !link.section(f, x).is_included());
-        let sv = if discarded { 0 } else { link.sym_addr(target) };
+        let sv = if discarded {
+            0
+        } else {
+            // Code and data outside the moved function keep calling its old place.
+            match link.trampoline(target) {
+                Some(t) if alloc && eh.is_none() && tsec != Some((file, sec)) => t,
+                _ => link.sym_addr(target),
+            }
+        };
         let s_a = match link.merged_section_target(target, a) {
             Some(v) if !discarded => v,
             _ => sv.wrapping_add(a as u64),
