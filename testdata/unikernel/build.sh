@@ -13,6 +13,13 @@
 #               holding an `ld`, passed as -B LINKER_DIR/ to every gcc link
 #   OUT_DIR     where objects and images go (created; old contents removed)
 #
+# Optional environment (unset or empty: the build above, unchanged):
+#   EXTRA_CFLAGS_<lib>  more compiler flags for one library's files, e.g.
+#                       EXTRA_CFLAGS_libukdebug=-DUKDEBUG_PRINT_RUNS (split at
+#                       white space)
+#   EXTRA_LDFLAGS       more flags for the final link only, before its -o,
+#                       e.g. -Wl,--layout,FILE (split at white space)
+#
 # Boot the result with:
 #   qemu-system-x86_64 -nodefaults -display none -no-reboot -m 64 \
 #     -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
@@ -96,9 +103,10 @@ for lib in "${LIBS[@]}"; do
         [ -e "$f" ] || continue
         base=$(basename "$f")
         obj="$out/$lib/${base%.*}.o"
+        extra_cflags_var="EXTRA_CFLAGS_$lib"
         # shellcheck disable=SC2086
         compile "$lib/$base" "$CC" "${COMPFLAGS[@]}" ${LIB_CFLAGS[$lib]:-} \
-            -I "$src/$lib" -c "$f" -o "$obj"
+            ${!extra_cflags_var:-} -I "$src/$lib" -c "$f" -o "$obj"
         objs+=("$obj")
     done
     run "$CC" "${LINKFLAGS[@]}" "${LIBLDFLAGS[@]}" "${objs[@]}" \
@@ -113,8 +121,10 @@ for frag in "${FRAGMENTS[@]}"; do
     scripts+=(-Wl,-T,"$src/$frag")
 done
 
+# shellcheck disable=SC2086
 run "$CC" "${LINKFLAGS[@]}" "${LDFLAGS[@]}" "${olibs[@]}" \
-    -Wl,--start-group -Wl,--end-group "${scripts[@]}" -o "$out/kernel.dbg"
+    -Wl,--start-group -Wl,--end-group "${scripts[@]}" ${EXTRA_LDFLAGS:-} \
+    -o "$out/kernel.dbg"
 run "$STRIP" -s "$out/kernel.dbg" -o "$out/kernel"
 run "$OBJCOPY" -O elf32-i386 "$out/kernel" "$out/kernel.elf32"
 echo "built $out/kernel.elf32" >&2
