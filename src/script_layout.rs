@@ -1187,9 +1187,23 @@ fn assign_addresses_inner(
         let mut current: Option<usize> = None;
         let mut prefer_next = false;
         // Where the current segment started (for the layout file's headroom).
-        let mut segment_start = base;
+        let mut segment_start: Option<u64> = None;
         let mut lma_delta: Option<i64> = None;
         let mut relro: (Option<u64>, Option<u64>) = (None, None);
+        // The expression environment at this point of the pass.
+        macro_rules! env {
+            () => {
+                Env {
+                    link,
+                    plan_values: &values,
+                    sym_index: &plan.sym_index,
+                    secs: &secinfo,
+                    headers_size,
+                    base,
+                    final_pass,
+                }
+            };
+        }
         {
             let env_globals = Env {
                 link,
@@ -1214,15 +1228,7 @@ fn assign_addresses_inner(
         for si in 0..plan.stmts.len() {
             match &plan.stmts[si] {
                 Stmt::Assign(a) => {
-                    let env = Env {
-                        link,
-                        plan_values: &values,
-                        sym_index: &plan.sym_index,
-                        secs: &secinfo,
-                        headers_size,
-                        base,
-                        final_pass,
-                    };
+                    let env = env!();
                     let (v, _) = env
                         .eval(&a.expr, dot)
                         .with_context(|| format!("line {}", a.loc))?;
@@ -1240,14 +1246,35 @@ fn assign_addresses_inner(
                         // later segment. It is address space only: segments start on their own
                         // pages in the file anyway.
                         // (A relink finds that headroom in the recorded section addresses.)
-                        let first_link =
-                            stable.as_ref().is_some_and(|st| st.old.sections.is_empty());
-                        if first_link && new_dot > dot && new_dot.is_multiple_of(PAGE) {
-                            let headroom = ((dot - segment_start) / 8).next_multiple_of(PAGE);
-                            dot = new_dot + headroom;
-                            segment_start = dot;
-                        } else {
-                            dot = new_dot;
+                        // A relink jumps straight to where the next section was recorded, so
+                        // that symbols assigned before it see the same address as last time.
+                        let jump = new_dot > dot && new_dot.is_multiple_of(PAGE);
+                        match stable.as_ref() {
+                            Some(st) if jump && st.old.sections.is_empty() => {
+                                let headroom = match segment_start {
+                                    Some(start) => {
+                                        (dot.saturating_sub(start) / 8).next_multiple_of(PAGE)
+                                    }
+                                    None => 0,
+                                };
+                                dot = new_dot + headroom;
+                                segment_start = Some(dot);
+                            }
+                            Some(st) if jump => {
+                                let next = plan.stmts[si + 1..].iter().find_map(|s| match s {
+                                    Stmt::Out(o) if o.out.is_some() && o.desc.address.is_none() => {
+                                        st.old.sections.get(&o.desc.name).copied()
+                                    }
+                                    Stmt::Out(_) | Stmt::Assign(_) | Stmt::Assert(..) => None,
+                                });
+                                dot = next.filter(|&r| r >= new_dot).unwrap_or(new_dot);
+                            }
+                            _ => {
+                                if jump {
+                                    segment_start = Some(new_dot);
+                                }
+                                dot = new_dot;
+                            }
                         }
                     } else if let Some(&i) = plan.sym_index.get(&a.target) {
                         values[i] = apply_op(a.op, values[i], v);
@@ -1272,15 +1299,7 @@ fn assign_addresses_inner(
                 }
                 Stmt::Assert(a, file) => {
                     if final_pass {
-                        let env = Env {
-                            link,
-                            plan_values: &values,
-                            sym_index: &plan.sym_index,
-                            secs: &secinfo,
-                            headers_size,
-                            base,
-                            final_pass,
-                        };
+                        let env = env!();
                         if env.eval(&a.expr, dot)?.0 == 0 {
                             bail!(
                                 "{file}:{}: linker script assertion failed: {}",
@@ -1294,15 +1313,7 @@ fn assign_addresses_inner(
                     let Some(idx) = o.out else {
                         // Removed (empty) or discarded: its assignments still run, at `.`.
                         if !o.desc.is_discard() {
-                            let env = Env {
-                                link,
-                                plan_values: &values,
-                                sym_index: &plan.sym_index,
-                                secs: &secinfo,
-                                headers_size,
-                                base,
-                                final_pass,
-                            };
+                            let env = env!();
                             // The address the section would have had (its address clause or
                             // ALIGN), as GNU ld gives symbols of a removed section.
                             let mut at = match &o.desc.address {
@@ -1334,15 +1345,7 @@ fn assign_addresses_inner(
                     };
                     let os_flags = link.layout.secs[idx].flags;
                     let alloc = os_flags & elf::SHF_ALLOC as u64 != 0;
-                    let env = Env {
-                        link,
-                        plan_values: &values,
-                        sym_index: &plan.sym_index,
-                        secs: &secinfo,
-                        headers_size,
-                        base,
-                        final_pass,
-                    };
+                    let env = env!();
                     let mut align = link.layout.secs[idx].align;
                     if let Some(a) = &o.desc.align {
                         align = align.max(env.eval(a, dot)?.0);
@@ -1439,15 +1442,7 @@ fn assign_addresses_inner(
                                 }
                             }
                             OutputSectionCommand::Assignment(a) => {
-                                let env = Env {
-                                    link,
-                                    plan_values: &values,
-                                    sym_index: &plan.sym_index,
-                                    secs: &secinfo,
-                                    headers_size,
-                                    base,
-                                    final_pass,
-                                };
+                                let env = env!();
                                 let (v, is_const) = env
                                     .eval(&a.expr, cur)
                                     .with_context(|| format!("line {}", a.loc))?;
@@ -1481,15 +1476,7 @@ fn assign_addresses_inner(
                                 }
                             }
                             OutputSectionCommand::Data { size, expr } => {
-                                let env = Env {
-                                    link,
-                                    plan_values: &values,
-                                    sym_index: &plan.sym_index,
-                                    secs: &secinfo,
-                                    headers_size,
-                                    base,
-                                    final_pass,
-                                };
+                                let env = env!();
                                 let v = env.eval(expr, cur)?.0;
                                 data.push((cur - addr, size.bytes(), v));
                                 cur += size.bytes();
@@ -1498,15 +1485,7 @@ fn assign_addresses_inner(
                                 cur += s.len() as u64 + 1;
                             }
                             OutputSectionCommand::Assert(a) if final_pass => {
-                                let env = Env {
-                                    link,
-                                    plan_values: &values,
-                                    sym_index: &plan.sym_index,
-                                    secs: &secinfo,
-                                    headers_size,
-                                    base,
-                                    final_pass,
-                                };
+                                let env = env!();
                                 if env.eval(&a.expr, cur)?.0 == 0 {
                                     bail!(
                                         "line {}: linker script assertion failed: {}",
@@ -1549,8 +1528,37 @@ fn assign_addresses_inner(
                         }
                         let placement = crate::stable::place_regions(st, &o.desc.name, groups);
                         placed = placement.chunks;
-                        size = placement.size;
-                        cur = addr + size;
+                        cur = addr + placement.size;
+                        // Assignments after the last input description (`. = ALIGN(...)`,
+                        // `_end = .`) apply after the regions.
+                        let last_input = o
+                            .desc
+                            .commands
+                            .iter()
+                            .rposition(|c| matches!(c, OutputSectionCommand::Input(_)));
+                        for c in &o.desc.commands[last_input.map_or(0, |i| i + 1)..] {
+                            let OutputSectionCommand::Assignment(a) = c else {
+                                continue;
+                            };
+                            let env = env!();
+                            let (v, is_const) = env.eval(&a.expr, cur)?;
+                            if a.target == "." {
+                                let v = if is_const && a.op == AssignOp::Assign {
+                                    addr + v
+                                } else {
+                                    v
+                                };
+                                cur = apply_op(a.op, cur, v).max(cur);
+                            } else if let Some(&i) = plan.sym_index.get(&a.target) {
+                                let v = if is_const && a.op == AssignOp::Assign {
+                                    addr + v
+                                } else {
+                                    v
+                                };
+                                values[i] = apply_op(a.op, values[i], v);
+                            }
+                        }
+                        size = cur - addr;
                         if final_pass {
                             for (c, off) in placement.trampolines {
                                 if let Chunk::Input(f, s) = c {

@@ -251,8 +251,11 @@ impl PageOwner {
     }
 }
 
-/// The pages of each image that no other image has, with what lies in them.
-pub fn unshared(paths: &[PathBuf], layout: Option<&crate::stable::LayoutFile>) -> Result<String> {
+/// Each image's page digests and what lies in its pages.
+fn load_with_owners(
+    paths: &[PathBuf],
+    layout: Option<&crate::stable::LayoutFile>,
+) -> Result<Vec<(String, Vec<PageEntry>, PageOwner)>> {
     let mut images = Vec::new();
     for p in paths {
         let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -261,6 +264,12 @@ pub fn unshared(paths: &[PathBuf], layout: Option<&crate::stable::LayoutFile>) -
         let owner = PageOwner::new(&data, layout.cloned())?;
         images.push((p.display().to_string(), entries, owner));
     }
+    Ok(images)
+}
+
+/// The pages of each image that no other image has, with what lies in them.
+pub fn unshared(paths: &[PathBuf], layout: Option<&crate::stable::LayoutFile>) -> Result<String> {
+    let images = load_with_owners(paths, layout)?;
     let sets: Vec<HashSet<[u8; 20]>> = images
         .iter()
         .map(|(_, e, _)| e.iter().map(|x| x.digest).collect())
@@ -291,14 +300,7 @@ pub fn render_html(
     paths: &[PathBuf],
     layout: Option<&crate::stable::LayoutFile>,
 ) -> Result<String> {
-    let mut images = Vec::new();
-    for p in paths {
-        let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let (entries, _) =
-            digest::read_or_compute(&data).with_context(|| format!("{}", p.display()))?;
-        let owner = PageOwner::new(&data, layout.cloned())?;
-        images.push((p.display().to_string(), entries, owner));
-    }
+    let images = load_with_owners(paths, layout)?;
     let mut count: std::collections::HashMap<[u8; 20], usize> = Default::default();
     for (_, entries, _) in &images {
         let unique: HashSet<[u8; 20]> = entries.iter().map(|e| e.digest).collect();
