@@ -230,12 +230,31 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                     .filter(|&&(o, z)| p.size <= z && o % p.align == 0)
                     .map(|&(o, _)| o)
             };
-            offs[i] = fits(&p.key).or_else(|| fits(&moved_key(&p.key)));
+            // A piece that grew may also grow in place, into room nothing else uses (the
+            // region's slack after it): common when a library is one big section.
+            let grows_in_place = || {
+                let &(o, _) = old_pieces.get(&p.key)?;
+                let free = o % p.align == 0
+                    && o + p.size <= reserved
+                    && old_pieces.iter().all(|(k, &(ko, kz))| {
+                        k == &p.key || k == &moved_key(&p.key) || ko + kz <= o || ko >= o + p.size
+                    });
+                free.then_some(o)
+            };
+            offs[i] = fits(&p.key)
+                .or_else(|| fits(&moved_key(&p.key)))
+                .or_else(grows_in_place);
         }
         let mut tail = old_pieces
             .values()
             .map(|&(o, z)| o + z)
             .filter(|&e| e <= reserved)
+            .chain(
+                pieces
+                    .iter()
+                    .zip(&offs)
+                    .filter_map(|(p, o)| o.map(|o| o + p.size)),
+            )
             .max()
             .unwrap_or(0);
         for (i, p) in pieces.iter().enumerate() {
