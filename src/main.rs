@@ -19,6 +19,7 @@ mod object_file;
 mod output;
 mod reloc;
 mod relocatable;
+mod run;
 mod script;
 mod script_layout;
 mod share;
@@ -83,6 +84,15 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Start a static executable with its read-only pages shared through a page store.
+    Run {
+        /// Page store directory (default: $SPACER_PAGE_STORE or /dev/shm/spacer).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        image: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Report how many loaded pages of each image also exist in the other images.
     Share {
         /// Print JSON instead of a table.
@@ -113,6 +123,10 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
     };
     match cli.command {
         Command::Ld { args } => run_ld(args),
+        Command::Run { store, image, args } => {
+            let store = store.unwrap_or_else(run::default_store);
+            match run::run(&image, &args, &store)? {}
+        }
         Command::Digest { images } => {
             for img in images {
                 let n = digest::add_to_image(&img)?;

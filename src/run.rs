@@ -1,0 +1,267 @@
+//! `spacer run IMAGE [ARGS...]`: start a static executable with its read-only pages mapped from
+//! a content-addressed page store (`/dev/shm/spacer` by default), so that processes started this
+//! way share the physical pages of identical code and read-only data without a kernel change.
+//!
+//! A page whose digest is in the store is mapped from there after its content is checked
+//! against the digest; a missing page is checked against the image's digest and added
+//! atomically (written to a temporary file, then renamed). Writable pages are private copies.
+//! The program then starts on a fresh stack with the usual argc/argv/envp/auxv.
+//! Caveats: `/proc/self/exe` names spacer, not the image; only non-PIE static executables
+//! (ET_EXEC) are supported; every loaded segment must start on its own page.
+
+use crate::digest::{self, PageEntry, PAGE};
+use anyhow::{anyhow, bail, Context, Result};
+use object::elf;
+use object::read::elf::FileHeader;
+use object::LittleEndian as LE;
+use sha1::{Digest, Sha1};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn prot_of(flags: u32) -> i32 {
+    let mut p = 0;
+    if flags & elf::PF_R != 0 {
+        p |= libc::PROT_READ;
+    }
+    if flags & elf::PF_W != 0 {
+        p |= libc::PROT_WRITE;
+    }
+    if flags & elf::PF_X != 0 {
+        p |= libc::PROT_EXEC;
+    }
+    p
+}
+
+/// The store's copy of a page: verified if present, added if not. Returns an open file.
+fn store_page(store: &Path, e: &PageEntry, content: &[u8; PAGE as usize]) -> Result<std::fs::File> {
+    let name = store.join(hex(&e.digest));
+    if let Ok(mut f) = std::fs::File::open(&name) {
+        let mut buf = vec![0u8; PAGE as usize];
+        use std::io::Read;
+        let n = f.read(&mut buf).unwrap_or(0);
+        let ok = n == PAGE as usize && Sha1::digest(&buf).as_slice() == e.digest;
+        if !ok {
+            bail!("page store entry {} is corrupt (its content does not match its digest); refusing to map it", name.display());
+        }
+        return Ok(f);
+    }
+    let tmp = store.join(format!(".{}.{}", hex(&e.digest), std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(content)?;
+    }
+    // Another process may have added it meanwhile: either copy is the same page.
+    std::fs::rename(&tmp, &name)
+        .with_context(|| format!("cannot add {} to the page store", name.display()))?;
+    std::fs::File::open(&name).with_context(|| format!("cannot open {}", name.display()))
+}
+
+pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::Infallible> {
+    let data = std::fs::read(image).with_context(|| format!("cannot read {}", image.display()))?;
+    let name = image.display().to_string();
+    let hdr = elf::FileHeader64::<LE>::parse(&*data)
+        .map_err(|e| anyhow!("{name}: not an ELF64 image: {e}"))?;
+    if hdr.e_type(LE) != elf::ET_EXEC {
+        bail!("{name}: only static non-PIE executables (ET_EXEC) can be started with spacer run");
+    }
+    let segs = digest::load_segments(&data).with_context(|| name.clone())?;
+    // The image's own digests when it has them (verified page by page below), else computed.
+    let recorded: Option<Vec<PageEntry>> = match digest::find_section(&data)? {
+        Some((o, s)) => Some(
+            digest::decode(&data[o as usize..(o + s) as usize]).with_context(|| name.clone())?,
+        ),
+        None => None,
+    };
+    std::fs::create_dir_all(store)
+        .with_context(|| format!("cannot create page store {}", store.display()))?;
+
+    let mut mapped: std::collections::HashSet<u64> = Default::default();
+    let mut k = 0usize;
+    for s in &segs {
+        let start = s.vaddr / PAGE * PAGE;
+        let end = (s.vaddr + s.memsz).next_multiple_of(PAGE);
+        for page in (start..end).step_by(PAGE as usize) {
+            if !mapped.insert(page) {
+                bail!("{name}: two segments share the page at {page:#x}; spacer run needs page-aligned segments");
+            }
+            let mut content = [0u8; PAGE as usize];
+            let file_bytes = digest::page_bytes(&data, s, page, &mut content);
+            let digest: [u8; 20] = Sha1::digest(content).into();
+            let entry = PageEntry {
+                vaddr: page,
+                offset: 0,
+                flags: s.flags,
+                file_bytes,
+                digest,
+            };
+            if let Some(rec) = &recorded {
+                let r = rec.get(k).ok_or_else(|| {
+                    anyhow!("{name}: digest section has fewer pages than the program headers")
+                })?;
+                if r.vaddr != page || r.digest != digest {
+                    bail!("{name}: page {page:#x} does not match its recorded digest");
+                }
+            }
+            k += 1;
+            let addr = page as *mut libc::c_void;
+            // SAFETY: mapping at an address range we checked is not yet mapped by us
+            // (MAP_FIXED_NOREPLACE refuses to replace anything that is).
+            unsafe {
+                if s.flags & elf::PF_W != 0 {
+                    let p = libc::mmap(
+                        addr,
+                        PAGE as usize,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                        -1,
+                        0,
+                    );
+                    if p != addr {
+                        bail!("{name}: cannot map page {page:#x}: address in use");
+                    }
+                    std::ptr::copy_nonoverlapping(content.as_ptr(), p as *mut u8, PAGE as usize);
+                    libc::mprotect(p, PAGE as usize, prot_of(s.flags));
+                } else {
+                    use std::os::unix::io::AsRawFd;
+                    let f = store_page(store, &entry, &content)?;
+                    let p = libc::mmap(
+                        addr,
+                        PAGE as usize,
+                        prot_of(s.flags),
+                        libc::MAP_PRIVATE | libc::MAP_FIXED_NOREPLACE,
+                        f.as_raw_fd(),
+                        0,
+                    );
+                    if p != addr {
+                        bail!("{name}: cannot map page {page:#x}: address in use");
+                    }
+                }
+            }
+        }
+    }
+
+    // Program headers must be readable in memory for the C library (AT_PHDR).
+    let phoff = hdr.e_phoff(LE);
+    let phdr_addr = segs
+        .iter()
+        .find(|s| s.offset <= phoff && phoff < s.offset + s.filesz)
+        .map(|s| s.vaddr + (phoff - s.offset))
+        .ok_or_else(|| anyhow!("{name}: the program headers are not in a loaded segment"))?;
+
+    // The new stack: strings, random bytes, then auxv, envp, argv and argc below them.
+    const STACK: usize = 8 << 20;
+    // SAFETY: a fresh anonymous mapping of our own.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        bail!("cannot allocate a stack");
+    }
+    let top = stack as u64 + STACK as u64;
+    let mut sp = top;
+    let mut push_bytes = |b: &[u8]| -> u64 {
+        sp -= b.len() as u64;
+        // SAFETY: inside the stack mapping (strings are far smaller than it).
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), sp as *mut u8, b.len()) };
+        sp
+    };
+    let mut argv_ptrs = Vec::new();
+    let argv0 = CString::new(image.as_os_str().as_bytes())
+        .map_err(|_| anyhow!("image path contains NUL"))?;
+    let execfn = push_bytes(argv0.as_bytes_with_nul());
+    argv_ptrs.push(execfn);
+    for a in args {
+        let c = CString::new(a.as_bytes()).map_err(|_| anyhow!("argument contains NUL"))?;
+        argv_ptrs.push(push_bytes(c.as_bytes_with_nul()));
+    }
+    let mut env_ptrs = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let mut e = k.as_bytes().to_vec();
+        e.push(b'=');
+        e.extend_from_slice(v.as_bytes());
+        e.push(0);
+        env_ptrs.push(push_bytes(&e));
+    }
+    let mut random = [0u8; 16];
+    // SAFETY: getrandom into a local buffer.
+    unsafe { libc::getrandom(random.as_mut_ptr() as *mut libc::c_void, 16, 0) };
+    let random_ptr = push_bytes(&random);
+    // SAFETY: getauxval only reads our own auxiliary vector.
+    let aux = |t: u64| unsafe { libc::getauxval(t) };
+    let auxv: Vec<(u64, u64)> = vec![
+        (libc::AT_PHDR, phdr_addr),
+        (libc::AT_PHENT, 56),
+        (libc::AT_PHNUM, hdr.e_phnum(LE) as u64),
+        (libc::AT_PAGESZ, PAGE),
+        (libc::AT_BASE, 0),
+        (libc::AT_FLAGS, 0),
+        (libc::AT_ENTRY, hdr.e_entry(LE)),
+        (libc::AT_UID, aux(libc::AT_UID)),
+        (libc::AT_EUID, aux(libc::AT_EUID)),
+        (libc::AT_GID, aux(libc::AT_GID)),
+        (libc::AT_EGID, aux(libc::AT_EGID)),
+        (libc::AT_SECURE, 0),
+        (libc::AT_RANDOM, random_ptr),
+        (libc::AT_HWCAP, aux(libc::AT_HWCAP)),
+        (libc::AT_HWCAP2, aux(libc::AT_HWCAP2)),
+        (libc::AT_CLKTCK, aux(libc::AT_CLKTCK)),
+        (libc::AT_SYSINFO_EHDR, aux(libc::AT_SYSINFO_EHDR)),
+        (libc::AT_EXECFN, execfn),
+        (libc::AT_NULL, 0),
+    ];
+    let words = 1 + argv_ptrs.len() + 1 + env_ptrs.len() + 1 + 2 * auxv.len();
+    sp = (sp - 8 * words as u64) & !15;
+    let mut w = sp as *mut u64;
+    // SAFETY: writes inside the stack mapping, below the strings.
+    unsafe {
+        let mut put = |v: u64| {
+            *w = v;
+            w = w.add(1);
+        };
+        put(argv_ptrs.len() as u64);
+        for &p in &argv_ptrs {
+            put(p);
+        }
+        put(0);
+        for &p in &env_ptrs {
+            put(p);
+        }
+        put(0);
+        for &(t, v) in &auxv {
+            put(t);
+            put(v);
+        }
+        let entry = hdr.e_entry(LE);
+        // Start the program as the kernel does: rsp at argc, rdx = 0 (no exit function).
+        std::arch::asm!(
+            "mov rsp, {sp}",
+            "xor rbp, rbp",
+            "xor edx, edx",
+            "jmp {entry}",
+            sp = in(reg) sp,
+            entry = in(reg) entry,
+            options(noreturn)
+        );
+    }
+}
+
+/// The page store: `SPACER_PAGE_STORE`, else `/dev/shm/spacer`.
+pub fn default_store() -> PathBuf {
+    std::env::var_os("SPACER_PAGE_STORE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/shm/spacer"))
+}
