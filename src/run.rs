@@ -64,7 +64,13 @@ fn store_page(store: &Path, e: &PageEntry, content: &[u8; PAGE as usize]) -> Res
 }
 
 pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::Infallible> {
-    let data = std::fs::read(image).with_context(|| format!("cannot read {}", image.display()))?;
+    // Mapped, not read: the image's bytes must not stay behind as private memory of the
+    // started program.
+    let file =
+        std::fs::File::open(image).with_context(|| format!("cannot read {}", image.display()))?;
+    // SAFETY: read-only mapping of the image; spacer does not write to it.
+    let data = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("cannot map {}", image.display()))?;
     let name = image.display().to_string();
     let hdr = elf::FileHeader64::<LE>::parse(&*data)
         .map_err(|e| anyhow!("{name}: not an ELF64 image: {e}"))?;
@@ -246,6 +252,11 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
             put(v);
         }
         let entry = hdr.e_entry(LE);
+        // Release what spacer itself holds before the program takes over this process.
+        drop(recorded);
+        drop(mapped);
+        drop(data);
+        drop(file);
         // Start the program as the kernel does: rsp at argc, rdx = 0 (no exit function).
         std::arch::asm!(
             "mov rsp, {sp}",
