@@ -254,19 +254,94 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
         let entry = hdr.e_entry(LE);
         // Release what spacer itself holds before the program takes over this process.
         drop(recorded);
-        drop(mapped);
         drop(data);
         drop(file);
-        // Start the program as the kernel does: rsp at argc, rdx = 0 (no exit function).
-        std::arch::asm!(
-            "mov rsp, {sp}",
-            "xor rbp, rbp",
-            "xor edx, edx",
-            "jmp {entry}",
-            sp = in(reg) sp,
-            entry = in(reg) entry,
-            options(noreturn)
+        let keep: Vec<(u64, u64)> = mapped
+            .iter()
+            .map(|&p| (p, p + PAGE))
+            .chain(std::iter::once((stack as u64, top)))
+            .collect();
+        let stub = handover_stub(&keep, sp, entry);
+        // Leave through the stub: it unmaps spacer's own memory (code, heap, old stack), then
+        // starts the program as the kernel does: rsp at argc, rdx = 0 (no exit function).
+        std::arch::asm!("jmp {stub}", stub = in(reg) stub, options(noreturn));
+    }
+}
+
+/// Writes the machine code that hands the process over to the program: `munmap` of every
+/// mapping spacer made for itself (all but `keep`, the kernel's vDSO pages and the stub's own
+/// page), then the jump to `entry` with `rsp` = `sp`. Returns the stub's address.
+fn handover_stub(keep: &[(u64, u64)], sp: u64, entry: u64) -> u64 {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for line in maps.lines() {
+        let mut parts = line.split_whitespace();
+        let Some((a, b)) = parts.next().and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        let name = parts.nth(4).unwrap_or("");
+        if matches!(name, "[vdso]" | "[vvar]" | "[vsyscall]" | "[vvar_vclock]") {
+            continue;
+        }
+        let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // Unnamed anonymous mappings and the heap stay: the thread's own state (the TLS block
+        // %fs points to until the program installs its own) lives there (in the heap when
+        // spacer is itself statically linked).
+        if name.is_empty() || name == "[heap]" {
+            continue;
+        }
+        ranges.push((a, b));
+    }
+    // The stub's own page is mapped after /proc/self/maps was read, so it is not in `ranges`.
+    let mut keep: Vec<(u64, u64)> = keep.to_vec();
+    keep.sort();
+    let mut code: Vec<u8> = Vec::new();
+    let imm = |code: &mut Vec<u8>, op: &[u8], v: u64| {
+        code.extend_from_slice(op);
+        code.extend_from_slice(&v.to_le_bytes());
+    };
+    for (a, b) in ranges {
+        // The parts of [a, b) outside every kept range.
+        let mut start = a;
+        for &(ka, kb) in &keep {
+            if kb <= start || ka >= b {
+                continue;
+            }
+            if ka > start {
+                imm(&mut code, &[0x48, 0xb8], 11); // mov rax, SYS_munmap
+                imm(&mut code, &[0x48, 0xbf], start); // mov rdi, addr
+                imm(&mut code, &[0x48, 0xbe], ka - start); // mov rsi, len
+                code.extend_from_slice(&[0x0f, 0x05]); // syscall
+            }
+            start = start.max(kb);
+        }
+        if start < b {
+            imm(&mut code, &[0x48, 0xb8], 11);
+            imm(&mut code, &[0x48, 0xbf], start);
+            imm(&mut code, &[0x48, 0xbe], b - start);
+            code.extend_from_slice(&[0x0f, 0x05]);
+        }
+    }
+    imm(&mut code, &[0x48, 0xbc], sp); // mov rsp, sp
+    code.extend_from_slice(&[0x31, 0xed, 0x31, 0xd2]); // xor ebp, ebp; xor edx, edx
+    imm(&mut code, &[0x48, 0xb8], entry); // mov rax, entry
+    code.extend_from_slice(&[0xff, 0xe0]); // jmp rax
+    let size = (code.len() as u64).next_multiple_of(PAGE) as usize;
+    // SAFETY: a fresh anonymous mapping, exactly large enough for the stub.
+    unsafe {
+        let page = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
         );
+        std::ptr::copy_nonoverlapping(code.as_ptr(), page as *mut u8, code.len());
+        libc::mprotect(page, size, libc::PROT_READ | libc::PROT_EXEC);
+        page as u64
     }
 }
 
