@@ -1737,12 +1737,18 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             // VMA-LMA difference of the current segment: a segment loads contiguously, so a
             // section loaded elsewhere (AT()) starts a new one.
             let mut cur_delta = 0i64;
+            let mut pending_tbss: Vec<usize> = Vec::new();
             for &i in &order {
                 let s = &secs[i];
                 let f = seg_flags(s.flags);
                 let delta = s.lma as i64 - s.addr as i64;
                 // `.tbss` is not loaded: it never starts a segment of its own.
                 let loaded = !(s.is_tls() && s.is_nobits());
+                // `.tbss` is not loaded: like GNU ld, put it in the segment of what follows.
+                if !loaded {
+                    pending_tbss.push(i);
+                    continue;
+                }
                 let start_new = match &cur {
                     None => true,
                     Some(c) => {
@@ -1771,12 +1777,13 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                 } else if let Some(c) = cur.as_mut() {
                     c.flags = Some(c.flags.unwrap() | f);
                 }
-                cur.as_mut().unwrap().secs.push(i);
-                if !(s.is_tls() && s.is_nobits()) {
-                    last_end = last_end.max(s.addr + s.size);
-                }
+                let c = cur.as_mut().unwrap();
+                c.secs.append(&mut pending_tbss);
+                c.secs.push(i);
+                last_end = last_end.max(s.addr + s.size);
             }
-            if let Some(c) = cur.take() {
+            if let Some(mut c) = cur.take() {
+                c.secs.append(&mut pending_tbss);
                 segs.push(c);
             }
             // The first load carries the headers only if they fit below its first section.
@@ -1992,8 +1999,15 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             )
         } else {
             let first = members.iter().min_by_key(|m| m.addr).unwrap();
-            let mut vaddr = first.addr;
-            let mut offset = first.offset;
+            // A `.tbss` at the start of a load moves its start down (GNU ld).
+            let lowest = all
+                .iter()
+                .map(|m| m.addr)
+                .min()
+                .unwrap_or(first.addr)
+                .min(first.addr);
+            let mut vaddr = lowest;
+            let mut offset = first.offset.saturating_sub(first.addr - lowest);
             if seg.headers && seg.p_type == elf::PT_LOAD && first.addr >= first.offset {
                 vaddr = first.addr - first.offset;
                 offset = 0;
@@ -2032,6 +2046,7 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             .min_by_key(|m| m.addr)
             .map(|m| m.lma.wrapping_sub(m.addr.wrapping_sub(vaddr)))
             .unwrap_or(vaddr);
+
         phdrs.push(Phdr {
             paddr,
             p_type: seg.p_type,
