@@ -61,7 +61,7 @@ struct SymtabOut {
 }
 
 #[allow(clippy::too_many_arguments)] // one argument per Elf64_Sym field
-fn push_sym(
+pub fn push_sym(
     out: &mut Vec<u8>,
     strtab: &mut Vec<u8>,
     name: &[u8],

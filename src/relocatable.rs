@@ -204,32 +204,21 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     // Symbols: null, one section symbol per output section, locals, then globals.
     let mut strtab = vec![0u8];
     let mut syms: Vec<u8> = Vec::new();
-    let mut nsyms = 0u32;
-    let mut push = |syms: &mut Vec<u8>,
-                    strtab: &mut Vec<u8>,
-                    name: &[u8],
-                    info: u8,
-                    other: u8,
-                    shndx: u16,
-                    value: u64,
-                    size: u64| {
-        let name_off = if name.is_empty() {
-            0
-        } else {
-            let o = strtab.len() as u32;
-            strtab.extend_from_slice(name);
-            strtab.push(0);
-            o
-        };
-        syms.extend_from_slice(&name_off.to_le_bytes());
-        syms.push(info);
-        syms.push(other);
-        syms.extend_from_slice(&shndx.to_le_bytes());
-        syms.extend_from_slice(&value.to_le_bytes());
-        syms.extend_from_slice(&size.to_le_bytes());
-        nsyms += 1;
-        nsyms - 1
-    };
+    // Appends an Elf64_Sym and returns its index.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        syms: &mut Vec<u8>,
+        strtab: &mut Vec<u8>,
+        name: &[u8],
+        info: u8,
+        other: u8,
+        shndx: u16,
+        value: u64,
+        size: u64,
+    ) -> u32 {
+        crate::output::push_sym(syms, strtab, name, info, other, shndx, value, size);
+        (syms.len() / 24) as u32 - 1
+    }
     push(&mut syms, &mut strtab, b"", 0, 0, 0, 0, 0);
     let mut section_sym = Vec::with_capacity(outs.len());
     for o in &outs {
