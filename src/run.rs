@@ -51,6 +51,13 @@ fn store_page(store: &Path, e: &PageEntry, content: &[u8; PAGE as usize]) -> Res
         }
         return Ok(f);
     }
+    // A page is added only if the image's bytes are what its digest says.
+    if Sha1::digest(content).as_slice() != e.digest {
+        bail!(
+            "page {:#x} of the image does not match its recorded digest",
+            e.vaddr
+        );
+    }
     let tmp = store.join(format!(".{}.{}", hex(&e.digest), std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)
@@ -99,7 +106,31 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
             }
             let mut content = [0u8; PAGE as usize];
             let file_bytes = digest::page_bytes(&data, s, page, &mut content);
-            let digest: [u8; 20] = Sha1::digest(content).into();
+            // With a digest section, a read-only page is named by its recorded digest and the
+            // image page is hashed only if it has to be added to the store (store_page checks
+            // it); otherwise every page is hashed here.
+            let recorded_digest = match &recorded {
+                Some(rec) => {
+                    let r = rec.get(k).ok_or_else(|| {
+                        anyhow!("{name}: digest section has fewer pages than the program headers")
+                    })?;
+                    if r.vaddr != page {
+                        bail!("{name}: page {page:#x} does not match the digest section");
+                    }
+                    Some(r.digest)
+                }
+                None => None,
+            };
+            let digest: [u8; 20] = match recorded_digest {
+                Some(d) if s.flags & elf::PF_W == 0 => d,
+                Some(d) => {
+                    if Sha1::digest(content).as_slice() != d {
+                        bail!("{name}: page {page:#x} does not match its recorded digest");
+                    }
+                    d
+                }
+                None => Sha1::digest(content).into(),
+            };
             let entry = PageEntry {
                 vaddr: page,
                 offset: 0,
@@ -107,14 +138,6 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
                 file_bytes,
                 digest,
             };
-            if let Some(rec) = &recorded {
-                let r = rec.get(k).ok_or_else(|| {
-                    anyhow!("{name}: digest section has fewer pages than the program headers")
-                })?;
-                if r.vaddr != page || r.digest != digest {
-                    bail!("{name}: page {page:#x} does not match its recorded digest");
-                }
-            }
             k += 1;
             let addr = page as *mut libc::c_void;
             // SAFETY: mapping at an address range we checked is not yet mapped by us
