@@ -1399,17 +1399,15 @@ fn assign_addresses_inner(
                             addr
                         }
                         // Otherwise keep the previous section's VMA-LMA difference, aligned
-                        // like the section (not for .tbss), as GNU ld does.
+                        // like the section, as GNU ld does.  `.tbss` is not loaded, so the
+                        // next section keeps the difference of the last loaded one.
                         None => match lma_delta {
                             Some(d) if alloc => {
-                                let l = (addr as i64 + d) as u64;
+                                let l = ((addr as i64 + d) as u64).next_multiple_of(align.max(1));
                                 let os = &link.layout.secs[idx];
-                                let l = if os.is_tls() && os.is_nobits() {
-                                    l
-                                } else {
-                                    l.next_multiple_of(align.max(1))
-                                };
-                                lma_delta = Some(l as i64 - addr as i64);
+                                if !(os.is_tls() && os.is_nobits()) {
+                                    lma_delta = Some(l as i64 - addr as i64);
+                                }
                                 l
                             }
                             _ => addr,
@@ -2047,6 +2045,18 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             .map(|m| m.lma.wrapping_sub(m.addr.wrapping_sub(vaddr)))
             .unwrap_or(vaddr);
 
+        // GNU ld sizes PT_TLS in load-address space: a `.tbss` whose LMA was rounded up to its
+        // alignment (it keeps the previous section's LMA-VMA distance, then aligns) widens the
+        // segment even where the virtual addresses are contiguous.
+        if seg.p_type == elf::PT_TLS && !members.is_empty() {
+            let mut sorted: Vec<_> = members.iter().collect();
+            sorted.sort_by_key(|m| m.addr);
+            let mut end = paddr;
+            for m in sorted {
+                end = end.max(m.lma) + m.size;
+            }
+            memsz = memsz.max(end.wrapping_sub(paddr));
+        }
         phdrs.push(Phdr {
             paddr,
             p_type: seg.p_type,
@@ -2102,7 +2112,6 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             p.align = align;
         }
     }
-    let _ = Path::new("");
     Ok(())
 }
 
