@@ -284,10 +284,76 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
             .map(|&p| (p, p + PAGE))
             .chain(std::iter::once((stack as u64, top)))
             .collect();
+        reset_signals();
+        let mut keep = keep;
+        if let Some(area) = unregister_rseq() {
+            // Still registered: the kernel writes to it on every return to user space.
+            keep.push(area);
+        }
         let stub = handover_stub(&keep, sp, entry);
         // Leave through the stub: it unmaps spacer's own memory (code, heap, old stack), then
         // starts the program as the kernel does: rsp at argc, rdx = 0 (no exit function).
         std::arch::asm!("jmp {stub}", stub = in(reg) stub, options(noreturn));
+    }
+}
+
+/// Gives the program the signal state a fresh `execve` gives: spacer's own handlers (the Rust
+/// runtime's, whose code is about to be unmapped) and its ignored SIGPIPE go back to the
+/// default, and the alternate signal stack is switched off.
+fn reset_signals() {
+    // SAFETY: plain signal-state system calls on this single-threaded process.
+    unsafe {
+        for sig in 1..libc::SIGRTMAX() {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction != libc::SIG_DFL
+                && (old.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
+            {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let ss = libc::stack_t {
+            ss_sp: std::ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        libc::sigaltstack(&ss, std::ptr::null_mut());
+    }
+}
+
+/// Takes back the C library's restartable-sequences registration: the area lives in
+/// spacer's thread block, which the stub unmaps, and the program registers its own.  Returns the
+/// pages of the area if it is still registered.
+fn unregister_rseq() -> Option<(u64, u64)> {
+    extern "C" {
+        static __rseq_offset: isize;
+        static __rseq_size: u32;
+    }
+    const RSEQ_SIG: u32 = 0x5305_3053;
+    const RSEQ_FLAG_UNREGISTER: i32 = 1;
+    // SAFETY: reads the C library's exported rseq description and the thread pointer; the
+    // system call only fails (EINVAL) if the description does not match the registration.
+    unsafe {
+        if __rseq_size == 0 {
+            return None;
+        }
+        let tp: u64;
+        std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly));
+        let area = tp.wrapping_add(__rseq_offset as u64);
+        // The registered length is the size of the kernel's `struct rseq` (32 bytes) in the C
+        // libraries that report a smaller feature size.
+        for len in [__rseq_size, 32] {
+            let r = libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+            if r == 0 {
+                return None;
+            }
+        }
+        Some((area / PAGE * PAGE, (area + 32).next_multiple_of(PAGE)))
     }
 }
 
@@ -309,12 +375,9 @@ fn handover_stub(keep: &[(u64, u64)], sp: u64, entry: u64) -> u64 {
         let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
             continue;
         };
-        // Unnamed anonymous mappings and the heap stay: the thread's own state (the TLS block
-        // %fs points to until the program installs its own) lives there (in the heap when
-        // spacer is itself statically linked).
-        if name.is_empty() || name == "[heap]" {
-            continue;
-        }
+        // Everything goes, the heap and unnamed mappings too: the stub clears %fs first, so
+        // nothing points at spacer's thread state any more (the kernel starts a program with
+        // %fs = 0 as well).
         ranges.push((a, b));
     }
     // The stub's own page is mapped after /proc/self/maps was read, so it is not in `ranges`.
@@ -325,6 +388,10 @@ fn handover_stub(keep: &[(u64, u64)], sp: u64, entry: u64) -> u64 {
         code.extend_from_slice(op);
         code.extend_from_slice(&v.to_le_bytes());
     };
+    imm(&mut code, &[0x48, 0xb8], 158); // mov rax, SYS_arch_prctl
+    imm(&mut code, &[0x48, 0xbf], 0x1002); // mov rdi, ARCH_SET_FS
+    code.extend_from_slice(&[0x31, 0xf6]); // xor esi, esi
+    code.extend_from_slice(&[0x0f, 0x05]); // syscall
     for (a, b) in ranges {
         // The parts of [a, b) outside every kept range.
         let mut start = a;

@@ -85,6 +85,17 @@ fn programs_run_through_the_page_store() {
             ),
             vec![],
         ),
+        // Signal state, alternate stack, leftover mappings of spacer's own libraries.
+        (
+            build(
+                "state",
+                Driver::Gcc,
+                &["process_state.c"],
+                Linker::Spacer,
+                &dir,
+            ),
+            vec![],
+        ),
     ];
     for (exe, args) in &cases {
         let direct = run_direct(exe, args);
