@@ -143,34 +143,34 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
             // SAFETY: mapping at an address range we checked is not yet mapped by us
             // (MAP_FIXED_NOREPLACE refuses to replace anything that is).
             unsafe {
-                if s.flags & elf::PF_W != 0 {
-                    let p = libc::mmap(
+                // A zero page of a writable segment (.bss) is anonymous and untouched, so it
+                // costs no memory until the program writes to it, as under execve.  Every other
+                // page comes from the store, privately: writable ones are copied on first
+                // write, so data pages the program only reads stay shared too.
+                let zero = s.flags & elf::PF_W != 0 && content.iter().all(|&b| b == 0);
+                let p = if zero {
+                    libc::mmap(
                         addr,
                         PAGE as usize,
-                        libc::PROT_READ | libc::PROT_WRITE,
+                        prot_of(s.flags),
                         libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
                         -1,
                         0,
-                    );
-                    if p != addr {
-                        bail!("{name}: cannot map page {page:#x}: address in use");
-                    }
-                    std::ptr::copy_nonoverlapping(content.as_ptr(), p as *mut u8, PAGE as usize);
-                    libc::mprotect(p, PAGE as usize, prot_of(s.flags));
+                    )
                 } else {
                     use std::os::unix::io::AsRawFd;
                     let f = store_page(store, &entry, &content)?;
-                    let p = libc::mmap(
+                    libc::mmap(
                         addr,
                         PAGE as usize,
                         prot_of(s.flags),
                         libc::MAP_PRIVATE | libc::MAP_FIXED_NOREPLACE,
                         f.as_raw_fd(),
                         0,
-                    );
-                    if p != addr {
-                        bail!("{name}: cannot map page {page:#x}: address in use");
-                    }
+                    )
+                };
+                if p != addr {
+                    bail!("{name}: cannot map page {page:#x}: address in use");
                 }
             }
         }
