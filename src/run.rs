@@ -6,13 +6,14 @@
 //! against the digest; a missing page is checked against the image's digest and added
 //! atomically (written to a temporary file, then renamed). Writable pages are private copies.
 //! The program then starts on a fresh stack with the usual argc/argv/envp/auxv.
-//! Caveats: `/proc/self/exe` names spacer, not the image; only non-PIE static executables
-//! (ET_EXEC) are supported; every loaded segment must start on its own page.
+//! Static executables at fixed addresses (ET_EXEC) load where they are linked; static PIEs at an
+//! address the kernel picks.  Caveats: `/proc/self/exe` names spacer, not the image; every
+//! loaded segment must start on its own page.
 
 use crate::digest::{self, PageEntry, PAGE};
 use anyhow::{anyhow, bail, Context, Result};
 use object::elf;
-use object::read::elf::FileHeader;
+use object::read::elf::{FileHeader, ProgramHeader};
 use object::LittleEndian as LE;
 use sha1::{Digest, Sha1};
 use std::ffi::CString;
@@ -81,10 +82,8 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
     let name = image.display().to_string();
     let hdr = elf::FileHeader64::<LE>::parse(&*data)
         .map_err(|e| anyhow!("{name}: not an ELF64 image: {e}"))?;
-    if hdr.e_type(LE) != elf::ET_EXEC {
-        bail!("{name}: only static non-PIE executables (ET_EXEC) can be started with spacer run");
-    }
     let segs = digest::load_segments(&data).with_context(|| name.clone())?;
+    let base = load_base(&data, &name, &segs)?;
     // The image's own digests when it has them (verified page by page below), else computed.
     let recorded: Option<Vec<PageEntry>> = match digest::find_section(&data)? {
         Some((o, s)) => Some(
@@ -139,7 +138,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
                 digest,
             };
             k += 1;
-            let addr = page as *mut libc::c_void;
+            let addr = (base + page) as *mut libc::c_void;
             // SAFETY: mapping at an address range we checked is not yet mapped by us
             // (MAP_FIXED_NOREPLACE refuses to replace anything that is).
             unsafe {
@@ -170,7 +169,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
                     )
                 };
                 if p != addr {
-                    bail!("{name}: cannot map page {page:#x}: address in use");
+                    bail!("{name}: cannot map page {:#x}: address in use", base + page);
                 }
             }
         }
@@ -181,7 +180,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
     let phdr_addr = segs
         .iter()
         .find(|s| s.offset <= phoff && phoff < s.offset + s.filesz)
-        .map(|s| s.vaddr + (phoff - s.offset))
+        .map(|s| base + s.vaddr + (phoff - s.offset))
         .ok_or_else(|| anyhow!("{name}: the program headers are not in a loaded segment"))?;
 
     // The new stack: strings, random bytes, then auxv, envp, argv and argc below them.
@@ -238,7 +237,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
         (libc::AT_PAGESZ, PAGE),
         (libc::AT_BASE, 0),
         (libc::AT_FLAGS, 0),
-        (libc::AT_ENTRY, hdr.e_entry(LE)),
+        (libc::AT_ENTRY, base + hdr.e_entry(LE)),
         (libc::AT_UID, aux(libc::AT_UID)),
         (libc::AT_EUID, aux(libc::AT_EUID)),
         (libc::AT_GID, aux(libc::AT_GID)),
@@ -274,14 +273,14 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
             put(t);
             put(v);
         }
-        let entry = hdr.e_entry(LE);
+        let entry = base + hdr.e_entry(LE);
         // Release what spacer itself holds before the program takes over this process.
         drop(recorded);
         drop(data);
         drop(file);
         let keep: Vec<(u64, u64)> = mapped
             .iter()
-            .map(|&p| (p, p + PAGE))
+            .map(|&p| (base + p, base + p + PAGE))
             .chain(std::iter::once((stack as u64, top)))
             .collect();
         reset_signals();
@@ -294,6 +293,55 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
         // Leave through the stub: it unmaps spacer's own memory (code, heap, old stack), then
         // starts the program as the kernel does: rsp at argc, rdx = 0 (no exit function).
         std::arch::asm!("jmp {stub}", stub = in(reg) stub, options(noreturn));
+    }
+}
+
+/// Where the image's addresses start in memory: 0 for a fixed-address executable (ET_EXEC); for
+/// a static PIE (ET_DYN without an interpreter), a free range large enough for all its segments,
+/// chosen by the kernel as for any mapping.  The program relocates itself.
+fn load_base(data: &[u8], name: &str, segs: &[digest::LoadSeg]) -> Result<u64> {
+    let hdr = elf::FileHeader64::<LE>::parse(data)
+        .map_err(|e| anyhow!("{name}: not an ELF64 image: {e}"))?;
+    match hdr.e_type(LE) {
+        elf::ET_EXEC => return Ok(0),
+        elf::ET_DYN => {}
+        _ => bail!("{name}: not an executable"),
+    }
+    let phdrs = hdr
+        .program_headers(LE, data)
+        .map_err(|e| anyhow!("{name}: bad program headers: {e}"))?;
+    if phdrs.iter().any(|p| p.p_type(LE) == elf::PT_INTERP) {
+        bail!("{name}: a dynamically linked program (it names an interpreter) cannot be started with spacer run");
+    }
+    let align = phdrs
+        .iter()
+        .filter(|p| p.p_type(LE) == elf::PT_LOAD)
+        .map(|p| p.p_align(LE))
+        .max()
+        .unwrap_or(PAGE)
+        .max(PAGE);
+    let span = segs
+        .iter()
+        .map(|s| (s.vaddr + s.memsz).next_multiple_of(PAGE))
+        .max()
+        .unwrap_or(PAGE);
+    // SAFETY: an inaccessible anonymous reservation, released at once: only its address is
+    // used, and the pages are then mapped there one by one (MAP_FIXED_NOREPLACE).
+    unsafe {
+        let len = (span + align) as usize;
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            bail!("{name}: no room for {span:#x} bytes of address space");
+        }
+        libc::munmap(p, len);
+        Ok((p as u64).next_multiple_of(align))
     }
 }
 

@@ -13,6 +13,18 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn build(name: &str, driver: Driver, srcs: &[&str], linker: Linker, dir: &Path) -> PathBuf {
+    build_with(name, driver, srcs, linker, dir, &[])
+}
+
+/// `build` with extra link flags (e.g. `-static-pie`).
+fn build_with(
+    name: &str,
+    driver: Driver,
+    srcs: &[&str],
+    linker: Linker,
+    dir: &Path,
+    extra: &[&str],
+) -> PathBuf {
     let flags = ["-O2".to_string(), "-pthread".to_string()];
     let objs: Vec<PathBuf> = srcs
         .iter()
@@ -23,7 +35,11 @@ fn build(name: &str, driver: Driver, srcs: &[&str], linker: Linker, dir: &Path) 
         driver,
         linker,
         &objs,
-        &["-pthread".to_string(), "-lm".to_string()],
+        &["-pthread", "-lm"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
         &out,
     );
     assert!(r.ok(), "{}", r.report(linker));
@@ -82,6 +98,40 @@ fn programs_run_through_the_page_store() {
                 &["tls_main.c", "tls_other.c"],
                 Linker::Spacer,
                 &dir,
+            ),
+            vec![],
+        ),
+        // Static PIEs, loaded at an address the kernel picks, relocate themselves.
+        (
+            build_with(
+                "pie_stdio",
+                Driver::Gcc,
+                &["c_stdio.c"],
+                Linker::Spacer,
+                &dir,
+                &["-static-pie"],
+            ),
+            vec![],
+        ),
+        (
+            build_with(
+                "pie_cxx",
+                Driver::Gxx,
+                &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+                Linker::Spacer,
+                &dir,
+                &["-static-pie"],
+            ),
+            vec![],
+        ),
+        (
+            build_with(
+                "pie_tls",
+                Driver::Gcc,
+                &["tls_main.c", "tls_other.c"],
+                Linker::Bfd,
+                &dir,
+                &["-static-pie"],
             ),
             vec![],
         ),
@@ -154,5 +204,28 @@ fn corrupted_store_entries_are_refused() {
     assert!(
         r.stdout.is_empty(),
         "the program ran from a corrupted store"
+    );
+}
+
+/// A dynamically linked program is refused with a message, before anything is mapped.
+#[test]
+fn dynamic_programs_are_refused() {
+    let dir = scratch_dir("run", "dynamic");
+    let obj = compile(
+        Driver::Gcc,
+        &programs_dir().join("c_stdio.c"),
+        &["-O2".to_string()],
+    );
+    let exe = dir.join("dynamic");
+    let mut cc = Command::new("gcc");
+    cc.arg(&obj).arg("-lm").arg("-o").arg(&exe);
+    let r = run_with_timeout(&mut cc, TIMEOUT);
+    assert!(r.success(), "gcc failed: {}", r.describe());
+    let r = run_shared(&exe, &dir.join("store"), &[]);
+    assert_eq!(r.code(), Some(1), "{}", r.describe());
+    assert!(
+        r.stderr_str().contains("dynamically linked"),
+        "unexpected message: {}",
+        r.stderr_str()
     );
 }
