@@ -219,32 +219,65 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             }
         };
         let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
-        let mut taken = std::collections::HashSet::new();
-        for (i, p) in pieces.iter().enumerate() {
-            if !taken.insert(p.key.clone()) {
-                continue;
+        // Ranges this link has given out: a recorded place may overlap another record (a piece
+        // that moved into the room another one left), so every choice is checked against them.
+        let mut used: Vec<(u64, u64)> = Vec::new();
+        let free = |used: &[(u64, u64)], o: u64, size: u64| {
+            used.iter().all(|&(a, b)| b <= o || a >= o + size)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<bool> = pieces.iter().map(|p| seen.insert(p.key.clone())).collect();
+        // In order of preference: the piece's own old place, the place it moved to last time,
+        // growing in place into room nothing else uses (the region's slack after it: common
+        // when a library is one big section).
+        for pass in 0..3 {
+            for (i, p) in pieces.iter().enumerate() {
+                if !unique[i] || offs[i].is_some() {
+                    continue;
+                }
+                let fits = |k: &str| {
+                    old_pieces
+                        .get(k)
+                        .filter(|&&(o, z)| p.size <= z && o % p.align == 0)
+                        .map(|&(o, _)| o)
+                };
+                let grows_in_place = || {
+                    let &(o, _) = old_pieces.get(&p.key)?;
+                    let free = o % p.align == 0
+                        && o + p.size <= reserved
+                        && old_pieces.iter().all(|(k, &(ko, kz))| {
+                            k == &p.key
+                                || k == &moved_key(&p.key)
+                                || ko + kz <= o
+                                || ko >= o + p.size
+                        });
+                    free.then_some(o)
+                };
+                let o = match pass {
+                    0 => fits(&p.key),
+                    1 => fits(&moved_key(&p.key)),
+                    _ => grows_in_place(),
+                };
+                if let Some(o) = o.filter(|&o| free(&used, o, p.size)) {
+                    offs[i] = Some(o);
+                    used.push((o, o + p.size));
+                }
             }
-            let fits = |k: &str| {
-                old_pieces
-                    .get(k)
-                    .filter(|&&(o, z)| p.size <= z && o % p.align == 0)
-                    .map(|&(o, _)| o)
-            };
-            // A piece that grew may also grow in place, into room nothing else uses (the
-            // region's slack after it): common when a library is one big section.
-            let grows_in_place = || {
-                let &(o, _) = old_pieces.get(&p.key)?;
-                let free = o % p.align == 0
-                    && o + p.size <= reserved
-                    && old_pieces.iter().all(|(k, &(ko, kz))| {
-                        k == &p.key || k == &moved_key(&p.key) || ko + kz <= o || ko >= o + p.size
-                    });
-                free.then_some(o)
-            };
-            offs[i] = fits(&p.key)
-                .or_else(|| fits(&moved_key(&p.key)))
-                .or_else(grows_in_place);
         }
+        // Room that pieces moving out of this link leave behind (all but their trampoline):
+        // other moved pieces go there first, on pages that changed anyway.
+        let mut holes: Vec<(u64, u64)> = pieces
+            .iter()
+            .zip(&offs)
+            .zip(&unique)
+            .filter(|((_, o), &u)| u && o.is_none())
+            .filter_map(|((p, _), _)| {
+                let &(o, z) = old_pieces.get(&p.key)?;
+                let start = if p.exec { o + TRAMPOLINE } else { o };
+                (start < o + z && o + z <= reserved).then_some((start, o + z))
+            })
+            .collect();
+        holes.sort();
         let mut tail = old_pieces
             .values()
             .map(|&(o, z)| o + z)
@@ -261,8 +294,15 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             if offs[i].is_some() {
                 continue;
             }
+            let in_hole = holes.iter().find_map(|&(a, b)| {
+                let o = a.next_multiple_of(p.align);
+                (o + p.size <= b && free(&used, o, p.size)).then_some(o)
+            });
             let t = tail.next_multiple_of(p.align);
-            if t + p.size <= reserved {
+            if let Some(o) = in_hole {
+                offs[i] = Some(o);
+                used.push((o, o + p.size));
+            } else if t + p.size <= reserved {
                 offs[i] = Some(t);
                 tail = t + p.size;
             } else {
