@@ -203,7 +203,19 @@ pub fn load(args: &Args) -> Result<Plan> {
             }
             None => {
                 builtin = true;
-                crate::script::parse_script(DEFAULT_SCRIPT, "<built-in static.lds>")
+                // With a layout file, `.fini` goes before `.text` (after `.init`): behind
+                // `.text` it would move whenever code grows into the delta area, and so would
+                // every page that calls `_fini`.
+                let script = if args.layout.is_some() {
+                    let fini = "  .fini           : { KEEP (*(SORT_NONE(.fini))) }\n";
+                    let init = "  .init           : { KEEP (*(SORT_NONE(.init))) }\n";
+                    DEFAULT_SCRIPT
+                        .replacen(fini, "", 1)
+                        .replacen(init, &format!("{init}{fini}"), 1)
+                } else {
+                    DEFAULT_SCRIPT.to_string()
+                };
+                crate::script::parse_script(&script, "<built-in static.lds>")
                     .map_err(|e| anyhow!("{e}"))?
                     .commands
             }
