@@ -64,6 +64,9 @@ fn store_page(store: &Path, e: &PageEntry, content: &[u8; PAGE as usize]) -> Res
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(content)?;
+        // Store entries are never rewritten: read-only, so that a stray write fails.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o444))?;
     }
     // Another process may have added it meanwhile: either copy is the same page.
     std::fs::rename(&tmp, &name)

@@ -187,6 +187,9 @@ fn corrupted_store_entries_are_refused() {
         let p = e.unwrap().path();
         let mut bytes = fs::read(&p).unwrap();
         bytes[100] ^= 0xff;
+        // Entries are read-only; the damage is deliberate.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&p, bytes).unwrap();
     }
     let r = run_shared(&exe, &store, &[]);
