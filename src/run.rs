@@ -86,7 +86,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
     let hdr = elf::FileHeader64::<LE>::parse(&*data)
         .map_err(|e| anyhow!("{name}: not an ELF64 image: {e}"))?;
     let segs = digest::load_segments(&data).with_context(|| name.clone())?;
-    let base = load_base(&data, &name, &segs)?;
+    let base = load_base(hdr, &data, &name, &segs)?;
     // The image's own digests when it has them (verified page by page below), else computed.
     let recorded: Option<Vec<PageEntry>> = match digest::find_section(&data)? {
         Some((o, s)) => Some(
@@ -302,9 +302,12 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
 /// Where the image's addresses start in memory: 0 for a fixed-address executable (ET_EXEC); for
 /// a static PIE (ET_DYN without an interpreter), a free range large enough for all its segments,
 /// chosen by the kernel as for any mapping.  The program relocates itself.
-fn load_base(data: &[u8], name: &str, segs: &[digest::LoadSeg]) -> Result<u64> {
-    let hdr = elf::FileHeader64::<LE>::parse(data)
-        .map_err(|e| anyhow!("{name}: not an ELF64 image: {e}"))?;
+fn load_base(
+    hdr: &elf::FileHeader64<LE>,
+    data: &[u8],
+    name: &str,
+    segs: &[digest::LoadSeg],
+) -> Result<u64> {
     match hdr.e_type(LE) {
         elf::ET_EXEC => return Ok(0),
         elf::ET_DYN => {}
@@ -439,10 +442,17 @@ fn handover_stub(keep: &[(u64, u64)], sp: u64, entry: u64) -> u64 {
         code.extend_from_slice(op);
         code.extend_from_slice(&v.to_le_bytes());
     };
-    imm(&mut code, &[0x48, 0xb8], 158); // mov rax, SYS_arch_prctl
-    imm(&mut code, &[0x48, 0xbf], 0x1002); // mov rdi, ARCH_SET_FS
-    code.extend_from_slice(&[0x31, 0xf6]); // xor esi, esi
-    code.extend_from_slice(&[0x0f, 0x05]); // syscall
+    // mov rax, nr; mov rdi, a; mov rsi, b; syscall
+    let syscall2 = |code: &mut Vec<u8>, nr: u64, a: u64, b: u64| {
+        imm(code, &[0x48, 0xb8], nr);
+        imm(code, &[0x48, 0xbf], a);
+        imm(code, &[0x48, 0xbe], b);
+        code.extend_from_slice(&[0x0f, 0x05]);
+    };
+    const SYS_ARCH_PRCTL: u64 = 158;
+    const ARCH_SET_FS: u64 = 0x1002;
+    const SYS_MUNMAP: u64 = 11;
+    syscall2(&mut code, SYS_ARCH_PRCTL, ARCH_SET_FS, 0);
     for (a, b) in ranges {
         // The parts of [a, b) outside every kept range.
         let mut start = a;
@@ -451,18 +461,12 @@ fn handover_stub(keep: &[(u64, u64)], sp: u64, entry: u64) -> u64 {
                 continue;
             }
             if ka > start {
-                imm(&mut code, &[0x48, 0xb8], 11); // mov rax, SYS_munmap
-                imm(&mut code, &[0x48, 0xbf], start); // mov rdi, addr
-                imm(&mut code, &[0x48, 0xbe], ka - start); // mov rsi, len
-                code.extend_from_slice(&[0x0f, 0x05]); // syscall
+                syscall2(&mut code, SYS_MUNMAP, start, ka - start);
             }
             start = start.max(kb);
         }
         if start < b {
-            imm(&mut code, &[0x48, 0xb8], 11);
-            imm(&mut code, &[0x48, 0xbf], start);
-            imm(&mut code, &[0x48, 0xbe], b - start);
-            code.extend_from_slice(&[0x0f, 0x05]);
+            syscall2(&mut code, SYS_MUNMAP, start, b - start);
         }
     }
     imm(&mut code, &[0x48, 0xbc], sp); // mov rsp, sp
