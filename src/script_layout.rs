@@ -21,6 +21,34 @@ use std::path::{Path, PathBuf};
 /// The built-in script for static executables (`ld --verbose` shows GNU ld's counterpart).
 pub const DEFAULT_SCRIPT: &str = include_str!("../linker-scripts/static.lds");
 
+/// The built-in script. With a layout file, `.fini` goes before `.text` (after `.init`): behind
+/// `.text` it would move whenever code grows into the delta area, and so would every page that
+/// calls `_fini`.
+fn builtin_script(stable_layout: bool) -> String {
+    if !stable_layout {
+        return DEFAULT_SCRIPT.to_string();
+    }
+    let fini = "  .fini           : { KEEP (*(SORT_NONE(.fini))) }\n";
+    let init = "  .init           : { KEEP (*(SORT_NONE(.init))) }\n";
+    DEFAULT_SCRIPT
+        .replacen(fini, "", 1)
+        .replacen(init, &format!("{init}{fini}"), 1)
+}
+
+#[cfg(test)]
+mod builtin_script_tests {
+    #[test]
+    fn fini_precedes_text_with_a_layout_file() {
+        let pos = |s: &str, name: &str| s.find(name).unwrap_or_else(|| panic!("no {name}"));
+        let plain = super::builtin_script(false);
+        assert!(pos(&plain, "  .fini ") > pos(&plain, "  .text "));
+        let stable = super::builtin_script(true);
+        assert!(pos(&stable, "  .fini ") < pos(&stable, "  .text "));
+        assert!(pos(&stable, "  .init ") < pos(&stable, "  .fini "));
+        assert_eq!(stable.matches("SORT_NONE(.fini)").count(), 1);
+    }
+}
+
 /// Something that can be placed in an output section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Chunk {
@@ -203,18 +231,7 @@ pub fn load(args: &Args) -> Result<Plan> {
             }
             None => {
                 builtin = true;
-                // With a layout file, `.fini` goes before `.text` (after `.init`): behind
-                // `.text` it would move whenever code grows into the delta area, and so would
-                // every page that calls `_fini`.
-                let script = if args.layout.is_some() {
-                    let fini = "  .fini           : { KEEP (*(SORT_NONE(.fini))) }\n";
-                    let init = "  .init           : { KEEP (*(SORT_NONE(.init))) }\n";
-                    DEFAULT_SCRIPT
-                        .replacen(fini, "", 1)
-                        .replacen(init, &format!("{init}{fini}"), 1)
-                } else {
-                    DEFAULT_SCRIPT.to_string()
-                };
+                let script = builtin_script(args.layout.is_some());
                 crate::script::parse_script(&script, "<built-in static.lds>")
                     .map_err(|e| anyhow!("{e}"))?
                     .commands
