@@ -19,12 +19,8 @@ SPACER="$ROOT/target/release/spacer"
 OUT="$ROOT/target/bench/pss"
 rm -rf "$OUT" && mkdir -p "$OUT/bin"
 ln -sf "$SPACER" "$OUT/bin/ld"
-cargo test --release --quiet --test stable_layout -- --ignored build_corpus_only >/dev/null
-CORPUS=$ROOT/target/spacer-corpus/stable/corpus.tsv
-lookup() { awk -F'\t' -v n="$1" -v v="$2" -v c="$3" '$1 == n && $3 == v { print $c }' "$CORPUS"; }
+source "$ROOT/bench/corpus.sh"
 declare -A VER=([zlib]=1.2.13 [zstd]=1.5.5 [lz4]=1.9.3)
-declare -A LIBFLAG=([zlib]=-lz [zstd]=-lzstd [lz4]=-llz4)
-declare -A USES=([zall]="zlib zstd lz4" [zlz4]="zlib lz4" [zstdlz4]="zstd lz4")
 
 progs=(zall zlz4 zstdlz4)
 gcc -O2 -c bench/pss/pause_main.c -o "$OUT/pause_main.o"

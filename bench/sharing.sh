@@ -54,22 +54,14 @@ if [ -z "${SPACER:-}" ]; then
 fi
 [ -x "$SPACER" ] || die "no spacer binary at $SPACER"
 "$SPACER" ld --help 2>&1 | grep -q -- --layout || die "$SPACER has no --layout option"
-cargo test --release --quiet --test stable_layout -- --ignored build_corpus_only >/dev/null \
-    || die "building the library corpus failed (run the command in the header to see why)"
-CORPUS=$ROOT/target/spacer-corpus/stable/corpus.tsv
-[ -f "$CORPUS" ] || die "no $CORPUS"
+source "$ROOT/bench/corpus.sh"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin"
 ln -s "$SPACER" "$OUT/bin/ld"
 
-# lib_dir NAME VERSION / include NAME VERSION
-lookup() { awk -F'\t' -v n="$1" -v v="$2" -v c="$3" '$1 == n && $3 == v { print $c }' "$CORPUS"; }
-
 declare -A OLD=([zlib]=1.2.13 [zstd]=1.5.5 [lz4]=1.9.3)
 declare -A NEW=([zlib]=1.3.1 [zstd]=1.5.6 [lz4]=1.9.4)
-declare -A LIBFLAG=([zlib]=-lz [zstd]=-lzstd [lz4]=-llz4)
-declare -A USES=([zall]="zlib zstd lz4" [zlz4]="zlib lz4" [zstdlz4]="zstd lz4" [zonly]="zlib")
 PROGRAMS="zall zlz4 zstdlz4 zonly"
 
 linkers=()
