@@ -1217,6 +1217,8 @@ fn assign_addresses_inner(
         let mut prefer_next = false;
         // Where the current segment started (for the layout file's headroom).
         let mut segment_start: Option<u64> = None;
+        // First link with a layout file: room left after a regioned section (see below).
+        let mut section_headroom = 0u64;
         let mut lma_delta: Option<i64> = None;
         let mut relro: (Option<u64>, Option<u64>) = (None, None);
         // The expression environment at this point of the pass.
@@ -1278,6 +1280,9 @@ fn assign_addresses_inner(
                         // A relink jumps straight to where the next section was recorded, so
                         // that symbols assigned before it see the same address as last time.
                         let jump = new_dot > dot && new_dot.is_multiple_of(PAGE);
+                        if jump {
+                            section_headroom = 0;
+                        }
                         match stable.as_ref() {
                             Some(st) if jump && st.old.sections.is_empty() => {
                                 let headroom = match segment_start {
@@ -1394,6 +1399,10 @@ fn assign_addresses_inner(
                     };
                     if o.desc.address.is_some() && o.desc.align.is_some() {
                         addr = addr.next_multiple_of(align.max(1));
+                    }
+                    if alloc && o.desc.address.is_none() && section_headroom > 0 {
+                        addr = (addr + section_headroom).next_multiple_of(align.max(1));
+                        section_headroom = 0;
                     }
                     // A layout file keeps the section where the previous link put it, as long
                     // as what comes before still fits below it.
@@ -1586,6 +1595,15 @@ fn assign_addresses_inner(
                             }
                         }
                         size = cur - addr;
+                        // On the first link, the section that follows a regioned one in the
+                        // same segment starts some pages further on, so that regions appended
+                        // later (other programs of a fleet, new libraries) do not move it and
+                        // everything that refers to it. The gap splits the segment, so it costs
+                        // address space only. Scripts with PHDRS decide segments themselves: a
+                        // gap there would be file bytes, so they get none.
+                        if st.old.sections.is_empty() && plan.phdrs.is_none() {
+                            section_headroom = (size / 8).next_multiple_of(PAGE).max(16 * PAGE);
+                        }
                         if final_pass {
                             for (c, off) in placement.trampolines {
                                 if let Chunk::Input(f, s) = c {
@@ -2096,6 +2114,24 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             memsz,
             align,
         });
+    }
+    // A gap between writable loads inside the RELRO range (the headroom a layout file leaves
+    // after a regioned section) must be mapped, or the C library's mprotect of the range
+    // fails: the load before it covers it as zero-filled memory, which costs no file bytes.
+    if let Some(relro) = phdrs.iter().find(|p| p.p_type == elf::PT_GNU_RELRO) {
+        let (a, b) = (relro.vaddr, relro.vaddr + relro.memsz);
+        let mut loads: Vec<usize> = (0..phdrs.len())
+            .filter(|&i| phdrs[i].p_type == elf::PT_LOAD && phdrs[i].flags & elf::PF_W != 0)
+            .collect();
+        loads.sort_by_key(|&i| phdrs[i].vaddr);
+        for w in loads.windows(2) {
+            let (p, q) = (&phdrs[w[0]], &phdrs[w[1]]);
+            let gap_start = (p.vaddr + p.memsz).next_multiple_of(PAGE);
+            let gap_end = q.vaddr / PAGE * PAGE;
+            if gap_start < gap_end && gap_start < b && gap_end > a {
+                phdrs[w[0]].memsz = gap_end - phdrs[w[0]].vaddr;
+            }
+        }
     }
     // PT_PHDR describes the program header table itself, inside the load that carries the
     // headers.

@@ -201,7 +201,9 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
     // The delta area and new regions start after everything the old layout used.
     let mut cursor = old_end.next_multiple_of(PAGE);
     let mut out = Placement::default();
-    let mut end = old_end;
+    // The section ends where its last byte is: reserved room after it, and the regions of
+    // libraries this link lacks, cost address space only when nothing follows them.
+    let mut end = 0u64;
     for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
         let old_pieces = st.old.pieces.get(&key).cloned().unwrap_or_default();
@@ -212,7 +214,9 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 let size = pieces
                     .iter()
                     .fold(0u64, |o, p| o.next_multiple_of(p.align) + p.size);
-                let reserved = (size + size / 16).next_multiple_of(PAGE).max(PAGE);
+                // A library with nothing in this section (crti.o's .data, say) takes no
+                // page; it gets a region when it has something to put there.
+                let reserved = (size + size / 16).next_multiple_of(PAGE);
                 let off = cursor;
                 cursor += reserved;
                 (off, reserved)
@@ -336,14 +340,15 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 }
             }
         }
-        st.new.regions.insert(key.clone(), (region_off, reserved));
-        st.new.pieces.insert(key, new_pieces);
-        end = end.max(region_off + reserved);
+        if reserved > 0 {
+            st.new.regions.insert(key.clone(), (region_off, reserved));
+            st.new.pieces.insert(key, new_pieces);
+        }
         for (p, o) in pieces.into_iter().zip(offs) {
             out.chunks.push((p.chunk, region_off + o.unwrap()));
         }
     }
-    out.size = end.max(cursor);
+    out.size = end;
     // Regions of libraries this link does not have stay reserved for the links that do.
     for (k, v) in &st.old.regions {
         if k.0 == section {
