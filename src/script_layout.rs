@@ -1554,12 +1554,15 @@ fn assign_addresses_inner(
                                 }
                             };
                             let (size, a) = chunk_size_align(link, c);
+                            let (hash, external) = st.identify(link, c);
                             groups[gi].1.push(crate::stable::Piece {
                                 chunk: *c,
                                 key: crate::stable::piece_key(link, c),
                                 size,
                                 align: subalign.unwrap_or(a).max(1),
                                 exec: chunk_flags(link, c).0 & elf::SHF_EXECINSTR as u64 != 0,
+                                hash,
+                                external,
                             });
                         }
                         let placement = crate::stable::place_regions(st, &o.desc.name, groups);

@@ -9,12 +9,15 @@
 use crate::link::Link;
 use crate::script_layout::Chunk;
 use anyhow::{bail, Context, Result};
+use object::{elf, LittleEndian as LE};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 pub const PAGE: u64 = 4096;
-const HEADER: &str = "# spacer layout v1";
+const HEADER: &str = "# spacer layout v2";
+/// Files written before pieces carried content hashes; still read.
+const HEADER_V1: &str = "# spacer layout v1";
 
 /// Output sections whose inputs are grouped into per-library regions. Sections whose order
 /// carries meaning (.init/.fini fragments, constructor tables, .eh_frame with its terminator,
@@ -32,8 +35,25 @@ pub struct LayoutFile {
     pub sections: BTreeMap<String, u64>,
     /// (output section, library) -> (offset in the section, reserved size).
     pub regions: BTreeMap<(String, String), (u64, u64)>,
-    /// (output section, library) -> input section key -> (offset in the region, size).
-    pub pieces: BTreeMap<(String, String), BTreeMap<String, (u64, u64)>>,
+    /// (output section, library) -> input section key -> where it is.
+    pub pieces: BTreeMap<(String, String), BTreeMap<String, Rec>>,
+}
+
+/// Where the layout file puts one input section inside its library's region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    /// Offset in the region.
+    pub off: u64,
+    /// Room it has there.
+    pub size: u64,
+    /// Content hash of the input section that was placed there (None: written by version 1).
+    pub hash: Option<u64>,
+}
+
+impl Rec {
+    fn end(&self) -> u64 {
+        self.off + self.size
+    }
 }
 
 impl LayoutFile {
@@ -43,7 +63,7 @@ impl LayoutFile {
         let mut f = LayoutFile::default();
         let mut lines = text.lines().enumerate();
         match lines.next() {
-            Some((_, l)) if l.trim() == HEADER => {}
+            Some((_, l)) if l.trim() == HEADER || l.trim() == HEADER_V1 => {}
             _ => bail!(
                 "{}:1: not a spacer layout file (expected '{HEADER}')",
                 path.display()
@@ -70,11 +90,16 @@ impl LayoutFile {
                         (num(off, i)?, num(size, i)?),
                     );
                 }
-                ["piece", sec, lib, key, off, size] => {
+                ["piece", sec, lib, key, off, size, rest @ ..] if rest.len() <= 1 => {
+                    let rec = Rec {
+                        off: num(off, i)?,
+                        size: num(size, i)?,
+                        hash: rest.first().map(|h| num(h, i)).transpose()?,
+                    };
                     f.pieces
                         .entry((sec.to_string(), lib.to_string()))
                         .or_default()
-                        .insert(key.to_string(), (num(off, i)?, num(size, i)?));
+                        .insert(key.to_string(), rec);
                 }
                 _ => bail!("{}:{}: unrecognised line '{line}'", path.display(), i + 1),
             }
@@ -91,7 +116,7 @@ impl LayoutFile {
         );
         let _ = writeln!(
             s,
-            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE (hex)"
+            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH (hex)"
         );
         for (name, addr) in &self.sections {
             let _ = writeln!(s, "section {name} {addr:#x}");
@@ -101,8 +126,12 @@ impl LayoutFile {
                 }
                 let _ = writeln!(s, "region {sec} {lib} {off:#x} {size:#x}");
                 if let Some(pieces) = self.pieces.get(&(sec.clone(), lib.clone())) {
-                    for (key, (o, z)) in pieces {
-                        let _ = writeln!(s, "piece {sec} {lib} {key} {o:#x} {z:#x}");
+                    for (key, r) in pieces {
+                        let _ = write!(s, "piece {sec} {lib} {key} {:#x} {:#x}", r.off, r.size);
+                        let _ = match r.hash {
+                            Some(h) => writeln!(s, " {h:016x}"),
+                            None => writeln!(s),
+                        };
                     }
                 }
             }
@@ -120,6 +149,10 @@ pub struct Piece {
     pub align: u64,
     /// Code: a moved piece leaves a trampoline.
     pub exec: bool,
+    /// Content hash (see `content_hash`).
+    pub hash: u64,
+    /// Referenced from another library: its address matters to pages outside its own.
+    pub external: bool,
 }
 
 /// One library's pieces in a regioned section, in their usual order.
@@ -143,6 +176,65 @@ pub fn piece_key(link: &Link, c: &Chunk) -> String {
     }
 }
 
+/// The content hash of an input section: xxh3 of its bytes and of its relocations, with each
+/// relocation's target named by symbol (or, for section symbols, by section name) rather than
+/// by index, so that the same function compiled into two versions of a library hashes the
+/// same where its code and what it refers to are the same.
+pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
+    let file = &link.files[f as usize];
+    let sec = &file.sections[s as usize];
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&sec.size.to_le_bytes());
+    h.update(sec.data);
+    for r in sec.relocs {
+        h.update(&r.r_offset.get(LE).to_le_bytes());
+        h.update(&r.r_type(LE, false).to_le_bytes());
+        h.update(&r.r_addend.get(LE).to_le_bytes());
+        let sym = r.r_sym(LE, false) as usize;
+        match file.symbols.get(sym) {
+            Some(t) if t.typ == elf::STT_SECTION => {
+                let name = file
+                    .sections
+                    .get(t.shndx as usize)
+                    .map_or(&b""[..], |x| x.name);
+                h.update(b"\0section:");
+                h.update(name);
+            }
+            Some(t) => {
+                h.update(b"\0symbol:");
+                h.update(t.name);
+            }
+            None => h.update(b"\0?"),
+        }
+    }
+    h.digest()
+}
+
+/// Input sections that code or data of another library refers to (through any relocation of
+/// an allocated section other than `.eh_frame`, whose references are rewritten anyway).
+pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
+    let libs: Vec<String> = (0..link.files.len() as u32)
+        .map(|f| library_of(link, &Chunk::Input(f, 0)))
+        .collect();
+    let mut out = rustc_hash::FxHashSet::default();
+    for (f, file) in link.files.iter().enumerate() {
+        for sec in &file.sections {
+            if !sec.is_included() || !sec.is_alloc() || sec.name == b".eh_frame" {
+                continue;
+            }
+            for r in sec.relocs {
+                let target = link.symref(f as u32, r.r_sym(LE, false));
+                if let Some((tf, ts)) = link.def_section(target) {
+                    if tf as usize != f && libs[tf as usize] != libs[f] {
+                        out.insert((tf, ts));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// State of one link with `--layout`.
 #[derive(Debug, Default)]
 pub struct Stable {
@@ -152,6 +244,28 @@ pub struct Stable {
     pub new: LayoutFile,
     /// What moved although the layout file had a place for it.
     pub moved: Vec<String>,
+    /// Input sections referenced from other libraries (computed once, on first use).
+    pub external: Option<rustc_hash::FxHashSet<(u32, u32)>>,
+    /// Content hashes of input sections already computed (layout runs several passes).
+    pub hashes: rustc_hash::FxHashMap<(u32, u32), u64>,
+}
+
+impl Stable {
+    /// Hash and "referenced from another library" of a chunk.
+    pub fn identify(&mut self, link: &Link, c: &Chunk) -> (u64, bool) {
+        let Chunk::Input(f, s) = *c else {
+            return (0, false);
+        };
+        let hash = *self
+            .hashes
+            .entry((f, s))
+            .or_insert_with(|| content_hash(link, f, s));
+        let external = self
+            .external
+            .get_or_insert_with(|| external_refs(link))
+            .contains(&(f, s));
+        (hash, external)
+    }
 }
 
 /// The library an input belongs to: the archive's file name, or the object's file name.
@@ -179,14 +293,31 @@ fn moved_key(key: &str) -> String {
 /// Smallest room worth a trampoline: `jmp rel32` is 5 bytes.
 const TRAMPOLINE: u64 = 5;
 
+/// Key under which the layout file keeps the place a piece had before its content changed
+/// and the library was repacked, so that relinking that version finds it again.
+fn history_key(key: &str, hash: u64) -> String {
+    format!("{key}#{hash:016x}")
+}
+
+fn is_current(key: &str) -> bool {
+    !key.contains('#')
+}
+
 /// Places the chunks of a regioned output section: each library's pieces together in a region
 /// that starts on a page. A library the old layout knows keeps its region; inside it, a piece
-/// the old layout knows keeps its offset if it is not larger than before. A piece that grew
-/// goes where it went last time if it fits there, else to the free room at the end of the
-/// region, else to a delta area after every region of the section; code that moved leaves a
-/// trampoline (a jump to its new place) at its old offset, so that callers keep their bytes.
-/// A new library gets a new region after everything else. Returns chunk offsets, trampolines
-/// (chunk, offset of the old place) and the section size.
+/// whose content the old layout has seen (same hash) goes back to that place, and a piece the
+/// old layout knows by name keeps its offset if it is not larger than before. A piece that grew
+/// goes where it went last time if it fits there, else into room moved pieces left, else to the
+/// free room at the end of the region, else to a delta area after every region of the section;
+/// code that moved leaves a trampoline (a jump to its new place) at its old offset, so that
+/// callers keep their bytes.
+///
+/// When most of a library's bytes changed, its pages change anyway: then only its unchanged
+/// pieces and the pieces other libraries refer to keep their places (or trampolines); the rest
+/// is packed into the free room of the region, largest first, which keeps the library inside
+/// its region instead of spilling into the delta area. A new library gets a new region after
+/// everything else. Returns chunk offsets, trampolines (chunk, offset of the old place) and the
+/// section size.
 pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Placement {
     let mut old_end = 0u64;
     for ((s, lib), &(o, r)) in &st.old.regions {
@@ -195,7 +326,7 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         }
         old_end = old_end.max(o + r);
         if let Some(p) = st.old.pieces.get(&(s.clone(), lib.clone())) {
-            old_end = old_end.max(p.values().map(|&(po, pz)| o + po + pz).max().unwrap_or(0));
+            old_end = old_end.max(p.values().map(|r| o + r.end()).max().unwrap_or(0));
         }
     }
     // The delta area and new regions start after everything the old layout used.
@@ -217,11 +348,51 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 // A library with nothing in this section (crti.o's .data, say) takes no
                 // page; it gets a region when it has something to put there.
                 let reserved = (size + size / 16).next_multiple_of(PAGE);
-                let off = cursor;
-                cursor += reserved;
-                (off, reserved)
+                if reserved == 0 {
+                    // Its empty input sections sit at the start of the section.
+                    (0, 0)
+                } else {
+                    let off = cursor;
+                    cursor += reserved;
+                    (off, reserved)
+                }
             }
         };
+        let unchanged = |p: &Piece| {
+            old_pieces
+                .get(&p.key)
+                .is_some_and(|r| r.hash == Some(p.hash))
+        };
+        let known = |p: &Piece| old_pieces.values().any(|r| r.hash == Some(p.hash));
+        let total: u64 = pieces.iter().map(|p| p.size).sum();
+        let changed: u64 = pieces.iter().filter(|p| !known(p)).map(|p| p.size).sum();
+        // Pages of the region that keep their bytes if unchanged pieces stay: those that only
+        // unchanged pieces of this link cover.
+        let by_key: std::collections::HashMap<&str, &Piece> =
+            pieces.iter().map(|p| (p.key.as_str(), p)).collect();
+        let mut page_state = vec![(false, false); reserved.div_ceil(PAGE) as usize];
+        for (k, r) in old_pieces.iter().filter(|(k, _)| is_current(k)) {
+            let base = k.strip_suffix("@moved").unwrap_or(k);
+            let kept = by_key.get(base).is_some_and(|p| r.hash == Some(p.hash));
+            let pages = r.off / PAGE..r.end().div_ceil(PAGE).min(page_state.len() as u64);
+            for pg in pages.filter(|_| r.size > 0) {
+                let st = &mut page_state[pg as usize];
+                if kept {
+                    st.0 = true;
+                } else {
+                    st.1 = true;
+                }
+            }
+        }
+        let content_pages = page_state.iter().filter(|(a, b)| *a || *b).count();
+        let clean_pages = page_state.iter().filter(|(a, b)| *a && !*b).count();
+        // Repack where the layout file knows contents (version 2), most bytes are new to it
+        // (an older version coming back finds its contents on record) and hardly a page of
+        // the library would keep its bytes anyway.
+        let repack = st.old.regions.contains_key(&key)
+            && old_pieces.values().all(|r| r.hash.is_some())
+            && changed * 2 > total
+            && clean_pages * 10 < content_pages;
         let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
         // Ranges this link has given out: a recorded place may overlap another record (a piece
         // that moved into the room another one left), so every choice is checked against them.
@@ -231,35 +402,45 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         };
         let mut seen = std::collections::HashSet::new();
         let unique: Vec<bool> = pieces.iter().map(|p| seen.insert(p.key.clone())).collect();
-        // In order of preference: the piece's own old place, the place it moved to last time,
-        // growing in place into room nothing else uses (the region's slack after it: common
-        // when a library is one big section).
-        for pass in 0..3 {
+        // In order of preference: the place of the same content under the piece's own name;
+        // the place of the same content under any name (a renamed section, or an older version
+        // coming back); the piece's own old place; the place it moved to last time; growing in
+        // place into room nothing else uses (the region's slack after it: common when a library
+        // is one big section). A repacked library keeps only what its content or other
+        // libraries pin: what only its own code refers to is free to move.
+        for pass in 0..5 {
             for (i, p) in pieces.iter().enumerate() {
-                if !unique[i] || offs[i].is_some() {
+                if !unique[i] || offs[i].is_some() || (repack && pass > 0 && !p.external) {
                     continue;
                 }
-                let fits = |k: &str| {
+                let fits = |r: &Rec| p.size <= r.size && r.off.is_multiple_of(p.align);
+                let at = |k: &str| old_pieces.get(k).filter(|r| fits(r)).map(|r| r.off);
+                let same_content = || {
                     old_pieces
-                        .get(k)
-                        .filter(|&&(o, z)| p.size <= z && o % p.align == 0)
-                        .map(|&(o, _)| o)
+                        .iter()
+                        .filter(|(_, r)| r.hash == Some(p.hash) && fits(r))
+                        .map(|(_, r)| r.off)
+                        .find(|&o| free(&used, o, p.size))
                 };
                 let grows_in_place = || {
-                    let &(o, _) = old_pieces.get(&p.key)?;
+                    let r = old_pieces.get(&p.key)?;
+                    let o = r.off;
                     let free = o % p.align == 0
                         && o + p.size <= reserved
-                        && old_pieces.iter().all(|(k, &(ko, kz))| {
+                        && old_pieces.iter().all(|(k, r)| {
                             k == &p.key
                                 || k == &moved_key(&p.key)
-                                || ko + kz <= o
-                                || ko >= o + p.size
+                                || !is_current(k)
+                                || r.end() <= o
+                                || r.off >= o + p.size
                         });
                     free.then_some(o)
                 };
                 let o = match pass {
-                    0 => fits(&p.key),
-                    1 => fits(&moved_key(&p.key)),
+                    0 => at(&p.key).filter(|_| unchanged(p)),
+                    1 => same_content(),
+                    2 => at(&p.key),
+                    3 => at(&moved_key(&p.key)),
                     _ => grows_in_place(),
                 };
                 if let Some(o) = o.filter(|&o| free(&used, o, p.size)) {
@@ -268,47 +449,101 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 }
             }
         }
-        // Room that pieces moving out of this link leave behind (all but their trampoline):
-        // other moved pieces go there first, on pages that changed anyway.
-        let mut holes: Vec<(u64, u64)> = pieces
-            .iter()
-            .zip(&offs)
-            .zip(&unique)
-            .filter(|((_, o), &u)| u && o.is_none())
-            .filter_map(|((p, _), _)| {
-                let &(o, z) = old_pieces.get(&p.key)?;
-                let start = if p.exec { o + TRAMPOLINE } else { o };
-                (start < o + z && o + z <= reserved).then_some((start, o + z))
-            })
-            .collect();
-        holes.sort();
-        let mut tail = old_pieces
-            .values()
-            .map(|&(o, z)| o + z)
-            .filter(|&e| e <= reserved)
-            .chain(
-                pieces
-                    .iter()
-                    .zip(&offs)
-                    .filter_map(|(p, o)| o.map(|o| o + p.size)),
-            )
-            .max()
-            .unwrap_or(0);
+        // Trampoline places: the old places of moved code (in a repacked library, only of what
+        // other libraries call).
         for (i, p) in pieces.iter().enumerate() {
-            if offs[i].is_some() {
-                continue;
+            match old_pieces.get(&p.key) {
+                Some(r)
+                    if offs[i].is_none()
+                        && p.exec
+                        && (!repack || p.external)
+                        && r.size >= TRAMPOLINE
+                        && r.end() <= reserved =>
+                {
+                    used.push((r.off, r.off + TRAMPOLINE))
+                }
+                _ => {}
             }
-            let in_hole = holes.iter().find_map(|&(a, b)| {
+        }
+        // Room that pieces moving out of this link leave behind (all but their trampoline):
+        // other moved pieces go there first, on pages that changed anyway. A repacked library
+        // may use all of its region that nothing above took.
+        let mut holes: Vec<(u64, u64)> = if repack {
+            let mut taken = used.clone();
+            taken.sort();
+            let mut gaps = Vec::new();
+            let mut at = 0;
+            for (a, b) in taken {
+                if a > at {
+                    gaps.push((at, a));
+                }
+                at = at.max(b);
+            }
+            if at < reserved {
+                gaps.push((at, reserved));
+            }
+            gaps
+        } else {
+            pieces
+                .iter()
+                .zip(&offs)
+                .zip(&unique)
+                .filter(|((_, o), &u)| u && o.is_none())
+                .filter_map(|((p, _), _)| {
+                    let r = old_pieces.get(&p.key)?;
+                    let start = if p.exec { r.off + TRAMPOLINE } else { r.off };
+                    (start < r.end() && r.end() <= reserved).then_some((start, r.end()))
+                })
+                .collect()
+        };
+        holes.sort();
+        let mut tail = if repack {
+            reserved
+        } else {
+            old_pieces
+                .values()
+                .map(Rec::end)
+                .filter(|&e| e <= reserved)
+                .chain(
+                    pieces
+                        .iter()
+                        .zip(&offs)
+                        .filter_map(|(p, o)| o.map(|o| o + p.size)),
+                )
+                .max()
+                .unwrap_or(0)
+        };
+        // Largest first when repacking (fewer pages), the usual order otherwise.
+        let mut rest: Vec<usize> = (0..pieces.len()).filter(|&i| offs[i].is_none()).collect();
+        if repack {
+            rest.sort_by_key(|&i| std::cmp::Reverse(pieces[i].size));
+        }
+        log::debug!(
+            "{section} {lib}: {changed:#x} of {total:#x} bytes changed, {clean_pages} of \
+             {content_pages} pages clean, repack {repack}, {} pieces kept, free room {:#x}",
+            offs.iter().filter(|o| o.is_some()).count(),
+            holes.iter().map(|(a, b)| b - a).sum::<u64>()
+        );
+        for i in rest {
+            let p = &pieces[i];
+            let in_hole = holes.iter().enumerate().find_map(|(j, &(a, b))| {
                 let o = a.next_multiple_of(p.align);
-                (o + p.size <= b && free(&used, o, p.size)).then_some(o)
+                (o + p.size <= b && free(&used, o, p.size)).then_some((j, o))
             });
             let t = tail.next_multiple_of(p.align);
-            if let Some(o) = in_hole {
+            if let Some((j, o)) = in_hole {
+                // The rest of the hole stays available.
+                holes[j].0 = o + p.size;
                 offs[i] = Some(o);
                 used.push((o, o + p.size));
             } else if t + p.size <= reserved {
                 offs[i] = Some(t);
                 tail = t + p.size;
+                used.push((t, t + p.size));
+            } else if let Some(o) = first_gap(&used, reserved, p.size, p.align) {
+                // Any room left between the pieces of the region.
+                offs[i] = Some(o);
+                used.push((o, o + p.size));
             } else {
                 // Delta area: outside the region, after everything else.
                 cursor = cursor.next_multiple_of(p.align);
@@ -316,27 +551,57 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 cursor += p.size;
             }
         }
-        for (p, o) in pieces.iter().zip(&offs) {
-            let o = o.unwrap();
-            end = end.max(region_off + o + p.size);
+        let placed: Vec<(u64, u64)> = pieces
+            .iter()
+            .zip(&offs)
+            .map(|(p, o)| (o.unwrap(), o.unwrap() + p.size))
+            .collect();
+        for (i, p) in pieces.iter().enumerate() {
+            let o = offs[i].unwrap();
+            if p.size > 0 {
+                end = end.max(region_off + o + p.size);
+            }
+            let rec = Rec {
+                off: o,
+                size: p.size,
+                hash: Some(p.hash),
+            };
             match old_pieces.get(&p.key) {
                 // In its old place: keep the room it had so that it can grow back.
-                Some(&(oo, oz)) if oo == o => {
-                    new_pieces.insert(p.key.clone(), (o, oz.max(p.size)));
+                Some(r) if r.off == o => {
+                    new_pieces.insert(
+                        p.key.clone(),
+                        Rec {
+                            size: r.size.max(p.size),
+                            ..rec
+                        },
+                    );
+                }
+                // Repacked without a trampoline: this is its place now; the old one stays on
+                // record under its content hash for the version that had it.
+                Some(r) if repack && !p.external => {
+                    if let Some(h) = r.hash.filter(|&h| h != p.hash) {
+                        new_pieces.insert(history_key(&p.key, h), *r);
+                    }
+                    new_pieces.insert(p.key.clone(), rec);
                 }
                 // Moved: the old place stays reserved (for a trampoline, and for the old
                 // version), the new one is recorded beside it.
-                Some(&(oo, oz)) => {
-                    new_pieces.insert(moved_key(&p.key), (o, p.size));
-                    if p.exec && oz >= TRAMPOLINE {
-                        out.trampolines.push((p.chunk, region_off + oo));
+                Some(r) => {
+                    new_pieces.insert(moved_key(&p.key), rec);
+                    // A trampoline only where nothing of this link was placed: without one,
+                    // references use the new place, which is correct, only less shared.
+                    if p.exec && r.size >= TRAMPOLINE {
+                        if free(&placed, r.off, TRAMPOLINE) {
+                            out.trampolines.push((p.chunk, region_off + r.off));
+                        }
                     } else if !p.exec {
                         st.moved
                             .push(format!("{} of {lib} moved within {section}", p.key));
                     }
                 }
                 None => {
-                    new_pieces.insert(p.key.clone(), (o, p.size));
+                    new_pieces.insert(p.key.clone(), rec);
                 }
             }
         }
@@ -359,6 +624,22 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         }
     }
     out
+}
+
+/// The first place in `[0, end)` with room for `size` bytes at `align` that overlaps none of
+/// the `used` ranges.
+fn first_gap(used: &[(u64, u64)], end: u64, size: u64, align: u64) -> Option<u64> {
+    let mut taken = used.to_vec();
+    taken.sort();
+    let mut at = 0u64;
+    for (a, b) in taken.into_iter().chain(std::iter::once((end, end))) {
+        let o = at.next_multiple_of(align);
+        if o + size <= a.min(end) {
+            return Some(o);
+        }
+        at = at.max(b);
+    }
+    None
 }
 
 /// Where the pieces of a regioned section went.
