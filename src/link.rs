@@ -449,6 +449,9 @@ fn run_scripted(mut link: Link) -> Result<()> {
     sl::sort_chunks(&mut plan, &link);
     sl::create_output_sections(&mut plan, &mut link)?;
     sl::assign_addresses(&mut plan, &mut link)?;
+    if link.stable.is_some() && plan.phdrs.is_none() {
+        crate::stable::split_at_holes(&mut link);
+    }
     sl::assign_segments(&plan, &mut link)?;
     crate::layout::finish(&mut link)?;
     write_outputs(&link)?;

@@ -472,7 +472,13 @@ pub fn write(link: &Link) -> Result<()> {
         let sec = link.section(f, s);
         let os = &lay.secs[sec.out_sec as usize];
         let new = os.addr + sec.out_off;
-        let off = os.offset + (old - os.addr);
+        // The old place may lie in another part of a section the layout split at a hole.
+        let at = lay
+            .secs
+            .iter()
+            .find(|o| o.is_alloc() && !o.is_nobits() && o.addr <= old && old + 5 <= o.addr + o.size)
+            .expect("trampoline inside a section");
+        let off = at.offset + (old - at.addr);
         let rel = (new as i64 - (old as i64 + 5)) as i32;
         let dst = buf.slice(off, 5);
         dst[0] = 0xe9;

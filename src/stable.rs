@@ -651,3 +651,117 @@ pub struct Placement {
     pub trampolines: Vec<(Chunk, u64)>,
     pub size: u64,
 }
+
+/// (file, section) of an input section.
+type InputId = (u32, u32);
+
+/// A stretch of a split section: offsets in the section and its input sections.
+struct Part {
+    start: u64,
+    end: u64,
+    members: Vec<(u32, u32)>,
+}
+
+/// Splits regioned sections with file contents where a stretch of more than a page holds
+/// nothing (the regions of libraries a program of a fleet does not link, reserved room): each
+/// part becomes a section of the same name, and the segment builder gives parts separated by
+/// such a gap their own loads, so the gap costs address space but no file bytes. Only for
+/// layouts whose segments spacer decides (no PHDRS).
+pub fn split_at_holes(link: &mut Link) {
+    let mut i = 0;
+    while i < link.layout.secs.len() {
+        let os = &link.layout.secs[i];
+        let name = String::from_utf8_lossy(&os.name).into_owned();
+        if !os.is_alloc()
+            || os.is_nobits()
+            || !is_regioned(&name)
+            || !os.data.is_empty()
+            || os.synth.is_some()
+            || os.common_off.is_some()
+        {
+            i += 1;
+            continue;
+        }
+        // (start, end, input section; None for a trampoline), offsets in the section.
+        let mut members: Vec<(u64, u64, Option<InputId>)> = os
+            .members
+            .iter()
+            .map(|&(f, s)| {
+                let off = link.section(f, s).out_off;
+                let size = crate::layout::member_size_align(link, f, s).0;
+                (off, off + size, Some((f, s)))
+            })
+            .collect();
+        // Trampolines hold bytes too, at the old places of moved code.
+        let (lo, hi) = (os.addr, os.addr + os.size);
+        members.extend(
+            link.trampolines
+                .values()
+                .filter(|&&t| t >= lo && t < hi)
+                .map(|&t| (t - lo, t - lo + TRAMPOLINE, None)),
+        );
+        members.sort_by_key(|m| m.0);
+        let mut parts: Vec<Part> = Vec::new();
+        for (start, end, m) in members {
+            match parts.last_mut() {
+                Some(p) if start <= p.end.next_multiple_of(PAGE) + PAGE || end == start => {
+                    p.end = p.end.max(end);
+                    p.members.extend(m);
+                }
+                _ => parts.push(Part {
+                    start,
+                    end,
+                    members: m.into_iter().collect(),
+                }),
+            }
+        }
+        if parts.len() < 2 {
+            i += 1;
+            continue;
+        }
+        // What follows the last member (trailing alignment) stays with the last part.
+        let size = os.size;
+        if let Some(last) = parts.last_mut() {
+            last.end = last.end.max(size);
+        }
+        let base = os.clone();
+        let extra = parts.len() - 1;
+        // Later sections move up by the number of new parts.
+        for file in link.files.iter_mut() {
+            for sec in file.sections.iter_mut() {
+                if sec.out_sec != u32::MAX && sec.out_sec as usize > i {
+                    sec.out_sec += extra as u32;
+                }
+            }
+        }
+        for s in link.script_sec.iter_mut().flatten() {
+            if *s > i {
+                *s += extra;
+            }
+        }
+        let mut new_secs = Vec::with_capacity(parts.len());
+        for (
+            k,
+            Part {
+                start,
+                end,
+                members: ms,
+            },
+        ) in parts.into_iter().enumerate()
+        {
+            for &(f, s) in &ms {
+                let sec = &mut link.files[f as usize].sections[s as usize];
+                sec.out_off -= start;
+                sec.out_sec = (i + k) as u32;
+            }
+            let mut part = base.clone();
+            part.addr = base.addr + start;
+            part.lma = base.lma + start;
+            part.size = end - start;
+            part.members = ms;
+            new_secs.push(part);
+        }
+        link.layout.secs.splice(i..=i, new_secs);
+        i += extra + 1;
+    }
+}

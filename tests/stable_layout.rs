@@ -409,6 +409,12 @@ fn ideal_code_sharing(maps: &[PathBuf]) -> Vec<(u64, u64)> {
         .collect()
 }
 
+fn file_size(p: &Path) -> u64 {
+    fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .len()
+}
+
 fn parse_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
 }
@@ -768,10 +774,29 @@ fn fleet_shares_one_layout_file() {
         100.0 * ideal_ratio,
         100.0 * relative
     );
+    // File size: regions, slack and the regions of libraries a program lacks must not cost
+    // more than 15% against ld.bfd.
+    let mut too_big = Vec::new();
+    for (i, (p, _)) in PROGRAMS.iter().enumerate() {
+        let (s, b) = (file_size(&spacer_exes[i]), file_size(&bfd_exes[i]));
+        let overhead = s as f64 / b as f64 - 1.0;
+        let _ = writeln!(
+            report,
+            "  {p:>10}: file size spacer --layout {s}, ld.bfd {b} ({:+.1}%)",
+            100.0 * overhead
+        );
+        if overhead >= 0.15 {
+            too_big.push(p);
+        }
+    }
     println!("{report}");
     assert!(
         sp_sum.ratio() > bf_sum.ratio(),
         "one layout file for the fleet should share more code pages than ld.bfd does\n{report}"
+    );
+    assert!(
+        too_big.is_empty(),
+        "file size overhead of 15% or more against ld.bfd for {too_big:?}\n{report}"
     );
     assert!(
         relative >= 0.9,
