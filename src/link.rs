@@ -513,25 +513,40 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
     if !errors.is_empty() {
         bail!("{}", errors.join("\nspacer: error: "));
     }
-    if link.args.layout.is_some() {
-        // Slots in name order, so that one library's new GOT or PLT entry does not move the
-        // entries every other library's code refers to.
-        let mut got = std::mem::take(&mut link.got);
-        got.sort_by_cached_key(|&(r, k)| (k, link.name(r), r));
+    if let Some(mut st) = link.stable.take() {
+        // Slots the layout file keeps, so that one library's or program's new GOT or PLT
+        // entry does not move the entries every other library's code refers to. A slot whose
+        // entry this link lacks repeats another entry of the table (a harmless copy: for the
+        // PLT, one more call of that IFUNC's resolver at start-up).
+        let named = |link: &Link, r: SymRef| link.name(r).replace(char::is_whitespace, "_");
+        let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut link.got)
+            .into_iter()
+            .map(|(r, k)| {
+                let prefix = if k == GotKind::TpOff { "tpoff:" } else { "" };
+                ((r, k), format!("{prefix}{}", named(link, r)))
+            })
+            .collect();
+        let got = crate::stable::assign_slots(&mut st, "got", got);
         link.got_map = got
             .iter()
             .enumerate()
-            .map(|(i, &e)| (e, i as u32))
+            .filter_map(|(i, e)| Some(((*e)?, i as u32)))
             .collect();
-        link.got = got;
-        let mut plt = std::mem::take(&mut link.plt);
-        plt.sort_by_cached_key(|&r| (link.name(r), r));
+        let filler = got.iter().flatten().next().copied();
+        link.got = got.into_iter().filter_map(|e| e.or(filler)).collect();
+        let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.plt)
+            .into_iter()
+            .map(|r| (r, named(link, r)))
+            .collect();
+        let plt = crate::stable::assign_slots(&mut st, "plt", plt);
         link.plt_map = plt
             .iter()
             .enumerate()
-            .map(|(i, &r)| (r, i as u32))
+            .filter_map(|(i, e)| Some(((*e)?, i as u32)))
             .collect();
-        link.plt = plt;
+        let filler = plt.iter().flatten().next().copied();
+        link.plt = plt.into_iter().filter_map(|e| e.or(filler)).collect();
+        link.stable = Some(st);
     }
     if !undefined.is_empty() && !link.args.no_undefined_error {
         let mut lines = Vec::new();

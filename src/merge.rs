@@ -68,12 +68,18 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
 }
 
 /// Merges the mergeable sections among `members` (the inputs of one output section, in
-/// output order), per kind (entry size, strings or not, alignment).
-pub fn merge_members(link: &mut Link, members: &[(u32, u32)]) -> Result<()> {
+/// output order), per kind (entry size, strings or not, alignment). With `within_sections`,
+/// only duplicates inside one input section are merged: what a section holds then depends on
+/// that section alone, not on which other inputs a program links (the version-stable layout
+/// needs that to keep a library's pages identical across programs).
+pub fn merge_members(link: &mut Link, members: &[(u32, u32)], within_sections: bool) -> Result<()> {
     // (entry size, strings, alignment, bytes) -> (section holding the piece, its offset).
     type Key = (u64, bool, u64, &'static [u8]);
     let mut seen: FastMap<Key, ((u32, u32), u64)> = FastMap::default();
     for &(f, s) in members {
+        if within_sections {
+            seen.clear();
+        }
         let file = &link.files[f as usize];
         let sec = &file.sections[s as usize];
         if !is_mergeable(sec) {

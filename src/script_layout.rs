@@ -1156,7 +1156,7 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
                 os.members.push((*f, *s));
             }
         }
-        crate::merge::merge_members(link, &os.members)?;
+        crate::merge::merge_members(link, &os.members, link.args.layout.is_some())?;
         o.out = Some(idx);
         secs.push(os);
     }
@@ -1206,7 +1206,11 @@ fn assign_addresses_inner(
     for pass in 0..passes {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_mut() {
-            st.new = Default::default();
+            // Each pass lays out afresh; table slots were given out before layout.
+            st.new = crate::stable::LayoutFile {
+                slots: std::mem::take(&mut st.new.slots),
+                ..Default::default()
+            };
             st.moved.clear();
         }
         let mut values = plan.values.clone();
@@ -1538,10 +1542,13 @@ fn assign_addresses_inner(
                     }
                     let _ = sym_updates;
                     let mut size = cur - addr;
-                    if let Some(st) = stable
-                        .as_mut()
-                        .filter(|_| alloc && crate::stable::is_regioned(&o.desc.name))
-                    {
+                    // The TLS template only under the built-in script: a script of its own
+                    // may size or walk it (a kernel's TLS setup), and padding would show.
+                    if let Some(st) = stable.as_mut().filter(|_| {
+                        alloc
+                            && (crate::stable::is_regioned(&o.desc.name)
+                                || (plan.builtin && crate::stable::is_tls_regioned(&o.desc.name)))
+                    }) {
                         // Group the chunks by library, each group laid out on its own.
                         let mut groups: Vec<crate::stable::Group> = Vec::new();
                         for (c, _) in &placed {
@@ -1599,13 +1606,19 @@ fn assign_addresses_inner(
                         }
                         size = cur - addr;
                         // On the first link, the section that follows a regioned one in the
-                        // same segment starts some pages further on, so that regions appended
-                        // later (other programs of a fleet, new libraries) do not move it and
-                        // everything that refers to it. The gap splits the segment, so it costs
-                        // address space only. Scripts with PHDRS decide segments themselves: a
-                        // gap there would be file bytes, so they get none.
-                        if st.old.sections.is_empty() && plan.phdrs.is_none() {
-                            section_headroom = (size / 8).next_multiple_of(PAGE).max(16 * PAGE);
+                        // same segment starts as far on again as the section is long (at least
+                        // 16 pages, at most 64 MiB), so that regions appended later (other
+                        // programs of a fleet bringing libraries of their own, new libraries)
+                        // do not move it and everything that refers to it. The gap splits the
+                        // segment, so it costs address space only. Scripts with PHDRS decide
+                        // segments themselves: a gap there would be file bytes, so they get
+                        // none.
+                        if st.old.sections.is_empty()
+                            && plan.phdrs.is_none()
+                            && crate::stable::is_regioned(&o.desc.name)
+                        {
+                            section_headroom =
+                                size.next_multiple_of(PAGE).clamp(16 * PAGE, 64 << 20);
                         }
                         if final_pass {
                             for (c, off) in placement.trampolines {

@@ -29,6 +29,49 @@ pub fn is_regioned(name: &str) -> bool {
     )
 }
 
+/// The TLS template. Code reaches thread-local variables at offsets from the end of the TLS
+/// block, so the block keeps its size and each variable its offset: libraries get regions here
+/// too, on 16-byte boundaries instead of pages (the template is copied for every thread).
+pub fn is_tls_regioned(name: &str) -> bool {
+    matches!(name, ".tdata" | ".tbss")
+}
+
+/// How regions of an output section are aligned and how much room a new one reserves.
+#[derive(Clone, Copy)]
+pub struct Granule {
+    pub align: u64,
+    /// The section keeps every recorded region's room, not only up to its last byte.
+    pub keep_size: bool,
+}
+
+impl Granule {
+    pub fn of(section: &str) -> Granule {
+        if is_tls_regioned(section) {
+            Granule {
+                align: 16,
+                keep_size: true,
+            }
+        } else {
+            Granule {
+                align: PAGE,
+                keep_size: false,
+            }
+        }
+    }
+
+    /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes for
+    /// TLS, where a new variable is small), or a sixteenth more in pages.
+    fn reserve(&self, size: u64) -> u64 {
+        if size == 0 {
+            0
+        } else if self.keep_size {
+            (size + (size / 8).max(64)).next_multiple_of(self.align)
+        } else {
+            (size + size / 16).next_multiple_of(self.align)
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct LayoutFile {
     /// Output section name -> address.
@@ -37,6 +80,9 @@ pub struct LayoutFile {
     pub regions: BTreeMap<(String, String), (u64, u64)>,
     /// (output section, library) -> input section key -> where it is.
     pub pieces: BTreeMap<(String, String), BTreeMap<String, Rec>>,
+    /// (table, symbol) -> index of its slot in a linker-created table (`got`, `got-tpoff`,
+    /// `plt`).
+    pub slots: BTreeMap<(String, String), u32>,
 }
 
 /// Where the layout file puts one input section inside its library's region.
@@ -101,6 +147,12 @@ impl LayoutFile {
                         .or_default()
                         .insert(key.to_string(), rec);
                 }
+                ["slot", table, name, index] => {
+                    let index = u32::try_from(num(index, i)?).with_context(|| {
+                        format!("{}:{}: slot index out of range", path.display(), i + 1)
+                    })?;
+                    f.slots.insert((table.to_string(), name.to_string()), index);
+                }
                 _ => bail!("{}:{}: unrecognised line '{line}'", path.display(), i + 1),
             }
         }
@@ -116,8 +168,12 @@ impl LayoutFile {
         );
         let _ = writeln!(
             s,
-            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH (hex)"
+            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH /"
         );
+        let _ = writeln!(s, "# slot TABLE SYMBOL INDEX (hex)");
+        for ((table, name), index) in &self.slots {
+            let _ = writeln!(s, "slot {table} {name} {index:#x}");
+        }
         for (name, addr) in &self.sections {
             let _ = writeln!(s, "section {name} {addr:#x}");
             for ((sec, lib), (off, size)) in self.regions.range((name.clone(), String::new())..) {
@@ -235,6 +291,57 @@ pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
     out
 }
 
+/// Slots of a linker-created table (GOT, IFUNC PLT) for `entries` (each with the name the
+/// layout file knows it by): an entry the layout file knows keeps its index, new entries follow
+/// every recorded index in name order, so that one program's or library's new entry does not
+/// move the entries other code refers to. Returns the table, with `None` where a recorded entry
+/// is absent from this link.
+pub fn assign_slots<T: Copy>(
+    layout: &mut Stable,
+    table: &str,
+    mut entries: Vec<(T, String)>,
+) -> Vec<Option<T>> {
+    entries.sort_by(|a, b| a.1.cmp(&b.1));
+    let recorded = |name: &str| layout.old.slots.get(&(table.to_string(), name.to_string()));
+    let mut next = layout
+        .old
+        .slots
+        .iter()
+        .filter(|((t, _), _)| t == table)
+        .map(|(_, &i)| i + 1)
+        .max()
+        .unwrap_or(0);
+    let mut out: Vec<Option<T>> = Vec::new();
+    let mut fresh = Vec::new();
+    for (e, name) in entries {
+        match recorded(&name) {
+            Some(&i) if out.get(i as usize).is_none_or(|x| x.is_none()) => {
+                if out.len() <= i as usize {
+                    out.resize(i as usize + 1, None);
+                }
+                out[i as usize] = Some(e);
+                layout.new.slots.insert((table.to_string(), name), i);
+            }
+            _ => fresh.push((e, name)),
+        }
+    }
+    for (e, name) in fresh {
+        if out.len() <= next as usize {
+            out.resize(next as usize + 1, None);
+        }
+        out[next as usize] = Some(e);
+        layout.new.slots.insert((table.to_string(), name), next);
+        next += 1;
+    }
+    // Entries of other programs stay recorded for them.
+    for (k, &i) in &layout.old.slots {
+        if k.0 == table {
+            layout.new.slots.entry(k.clone()).or_insert(i);
+        }
+    }
+    out
+}
+
 /// State of one link with `--layout`.
 #[derive(Debug, Default)]
 pub struct Stable {
@@ -319,6 +426,7 @@ fn is_current(key: &str) -> bool {
 /// everything else. Returns chunk offsets, trampolines (chunk, offset of the old place) and the
 /// section size.
 pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Placement {
+    let granule = Granule::of(section);
     let mut old_end = 0u64;
     for ((s, lib), &(o, r)) in &st.old.regions {
         if s != section {
@@ -330,7 +438,7 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         }
     }
     // The delta area and new regions start after everything the old layout used.
-    let mut cursor = old_end.next_multiple_of(PAGE);
+    let mut cursor = old_end.next_multiple_of(granule.align);
     let mut out = Placement::default();
     // The section ends where its last byte is: reserved room after it, and the regions of
     // libraries this link lacks, cost address space only when nothing follows them.
@@ -347,11 +455,13 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                     .fold(0u64, |o, p| o.next_multiple_of(p.align) + p.size);
                 // A library with nothing in this section (crti.o's .data, say) takes no
                 // page; it gets a region when it has something to put there.
-                let reserved = (size + size / 16).next_multiple_of(PAGE);
+                let reserved = granule.reserve(size);
                 if reserved == 0 {
                     // Its empty input sections sit at the start of the section.
                     (0, 0)
                 } else {
+                    // After a delta area, the next region starts on its own granule.
+                    cursor = cursor.next_multiple_of(granule.align);
                     let off = cursor;
                     cursor += reserved;
                     (off, reserved)
@@ -540,10 +650,6 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 offs[i] = Some(t);
                 tail = t + p.size;
                 used.push((t, t + p.size));
-            } else if let Some(o) = first_gap(&used, reserved, p.size, p.align) {
-                // Any room left between the pieces of the region.
-                offs[i] = Some(o);
-                used.push((o, o + p.size));
             } else {
                 // Delta area: outside the region, after everything else.
                 cursor = cursor.next_multiple_of(p.align);
@@ -613,7 +719,13 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             out.chunks.push((p.chunk, region_off + o.unwrap()));
         }
     }
-    out.size = end;
+    // Every recorded region keeps its room where the section must keep its size (the TLS
+    // block); elsewhere the section ends at its last byte.
+    out.size = if granule.keep_size {
+        end.max(cursor).max(old_end)
+    } else {
+        end
+    };
     // Regions of libraries this link does not have stay reserved for the links that do.
     for (k, v) in &st.old.regions {
         if k.0 == section {
@@ -624,22 +736,6 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         }
     }
     out
-}
-
-/// The first place in `[0, end)` with room for `size` bytes at `align` that overlaps none of
-/// the `used` ranges.
-fn first_gap(used: &[(u64, u64)], end: u64, size: u64, align: u64) -> Option<u64> {
-    let mut taken = used.to_vec();
-    taken.sort();
-    let mut at = 0u64;
-    for (a, b) in taken.into_iter().chain(std::iter::once((end, end))) {
-        let o = at.next_multiple_of(align);
-        if o + size <= a.min(end) {
-            return Some(o);
-        }
-        at = at.max(b);
-    }
-    None
 }
 
 /// Where the pieces of a regioned section went.

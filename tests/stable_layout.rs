@@ -1,5 +1,5 @@
 //! Version-stable layout (`--layout FILE`) on real library updates: zlib 1.2.13 → 1.3.1,
-//! zstd 1.5.5 → 1.5.6 and lz4 1.9.3 → 1.9.4 (sources from crates.io, see
+//! zstd 1.5.5 → 1.5.6, lz4 1.9.3 → 1.9.4 and Lua 5.4.6 → 5.4.7 (sources from crates.io, see
 //! `common/versions.rs`), linked into the programs of `testdata/stable/`.
 //!
 //! For each single-library update, the program linked against the old and then the new version
@@ -21,8 +21,8 @@ use std::process::Command;
 use common::versions::{self, Built, LibVersion};
 use common::*;
 
-/// The libraries in link order: `-lz -lzstd -llz4`.
-const LIB_ORDER: &[&str] = &["zlib", "zstd", "lz4"];
+/// The libraries in link order: `-lz -lzstd -llz4 -llua`.
+const LIB_ORDER: &[&str] = &["zlib", "zstd", "lz4", "lua"];
 
 /// The test programs and the libraries each uses.
 const PROGRAMS: &[(&str, &[&str])] = &[
@@ -30,6 +30,7 @@ const PROGRAMS: &[(&str, &[&str])] = &[
     ("zlz4", &["zlib", "lz4"]),
     ("zstdlz4", &["zstd", "lz4"]),
     ("zonly", &["zlib"]),
+    ("zlua", &["zlib", "lua"]),
 ];
 
 /// The executable-page share the layout must reach across an update of a library that is under
@@ -43,13 +44,18 @@ fn stable_src_dir() -> PathBuf {
 /// One version of each library.
 #[derive(Clone, Copy)]
 struct VersionSet {
-    libs: [&'static LibVersion; 3],
+    libs: [&'static LibVersion; 4],
 }
 
 impl VersionSet {
     fn old() -> VersionSet {
         VersionSet {
-            libs: [&versions::ZLIB_OLD, &versions::ZSTD_OLD, &versions::LZ4_OLD],
+            libs: [
+                &versions::ZLIB_OLD,
+                &versions::ZSTD_OLD,
+                &versions::LZ4_OLD,
+                &versions::LUA_OLD,
+            ],
         }
     }
 
@@ -123,6 +129,8 @@ fn build(program: &'static str, set: VersionSet) -> Build {
         .map(|(_, b)| format!("-L{}", b.lib_dir.display()))
         .collect();
     lib_flags.extend(libs.iter().map(|l| format!("-l{}", set.get(l).lib)));
+    // Lua needs the C library's maths; the others do not mind.
+    lib_flags.push("-lm".into());
     Build {
         program,
         object,
@@ -447,18 +455,18 @@ fn copy(from: &Path, to: &Path) {
 // Single-library updates
 // ---------------------------------------------------------------------------------------------
 
-/// Old → new version of one library in `zall`, spacer with one layout file against ld.bfd;
+/// Old → new version of one library in `program`, spacer with one layout file against ld.bfd;
 /// then back to the old version with the same layout file.
-fn bump(old: &'static LibVersion, new: &'static LibVersion) {
+fn bump(program: &'static str, old: &'static LibVersion, new: &'static LibVersion) {
     let a_set = VersionSet::old();
     let b_set = a_set.with(new);
-    let a = build("zall", a_set);
-    let b = build("zall", b_set);
+    let a = build(program, a_set);
+    let b = build(program, b_set);
     let dir = scratch_dir("stable", &format!("bump-{}", old.name));
-    let layout = dir.join("zall.layout");
+    let layout = dir.join(format!("{program}.layout"));
 
-    let bfd_a = dir.join("zall-a.bfd");
-    let bfd_b = dir.join("zall-b.bfd");
+    let bfd_a = dir.join(format!("{program}-a.bfd"));
+    let bfd_b = dir.join(format!("{program}-b.bfd"));
     link_ok(&a, Linker::Bfd, None, &bfd_a);
     link_ok(&b, Linker::Bfd, None, &bfd_b);
 
@@ -475,14 +483,22 @@ fn bump(old: &'static LibVersion, new: &'static LibVersion) {
     );
     let lib_fraction = lib_text as f64 / total_text as f64;
 
-    let sp_a = dir.join("zall-a.spacer");
-    let sp_b = dir.join("zall-b.spacer");
+    let sp_a = dir.join(format!("{program}-a.spacer"));
+    let sp_b = dir.join(format!("{program}-b.spacer"));
     link_ok(&a, Linker::Spacer, Some(&layout), &sp_a);
     let layout_after_a = check_layout_file(&layout);
-    check_same(&format!("zall with {}", a_set.describe()), &sp_a, &bfd_a);
+    check_same(
+        &format!("{program} with {}", a_set.describe()),
+        &sp_a,
+        &bfd_a,
+    );
     let notes_b = link_ok(&b, Linker::Spacer, Some(&layout), &sp_b);
     let layout_after_b = check_layout_file(&layout);
-    let out_b = check_same(&format!("zall with {}", b_set.describe()), &sp_b, &bfd_b);
+    let out_b = check_same(
+        &format!("{program} with {}", b_set.describe()),
+        &sp_b,
+        &bfd_b,
+    );
     let version_line = format!("{} {}", new.name, new.version);
     assert!(
         String::from_utf8_lossy(&out_b.stdout).contains(&version_line),
@@ -495,8 +511,8 @@ fn bump(old: &'static LibVersion, new: &'static LibVersion) {
     let l2 = dir.join("again2.layout");
     copy(&layout, &l1);
     copy(&layout, &l2);
-    let again1 = dir.join("zall-b-again1.spacer");
-    let again2 = dir.join("zall-b-again2.spacer");
+    let again1 = dir.join(format!("{program}-b-again1.spacer"));
+    let again2 = dir.join(format!("{program}-b-again2.spacer"));
     link_ok(&b, Linker::Spacer, Some(&l1), &again1);
     link_ok(&b, Linker::Spacer, Some(&l2), &again2);
     assert!(
@@ -513,11 +529,15 @@ fn bump(old: &'static LibVersion, new: &'static LibVersion) {
     let relink_same = fs::read(&again1).unwrap() == fs::read(&sp_b).unwrap();
 
     // Back to the old version with the same layout file (A → B → A').
-    let sp_a2 = dir.join("zall-a2.spacer");
+    let sp_a2 = dir.join(format!("{program}-a2.spacer"));
     link_ok(&a, Linker::Spacer, Some(&layout), &sp_a2);
     check_layout_file(&layout);
     check_same(
-        &format!("zall relinked with {} after {}", a_set.describe(), new.id()),
+        &format!(
+            "{program} relinked with {} after {}",
+            a_set.describe(),
+            new.id()
+        ),
         &sp_a2,
         &bfd_a,
     );
@@ -530,7 +550,7 @@ fn bump(old: &'static LibVersion, new: &'static LibVersion) {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "zall, {} -> {} ({} is {:.1}% of .text: {} of {} bytes)",
+        "{program}, {} -> {} ({} is {:.1}% of .text: {} of {} bytes)",
         old.id(),
         new.id(),
         archive_name,
@@ -607,17 +627,22 @@ fn bump(old: &'static LibVersion, new: &'static LibVersion) {
 
 #[test]
 fn bump_zlib() {
-    bump(&versions::ZLIB_OLD, &versions::ZLIB_NEW);
+    bump("zall", &versions::ZLIB_OLD, &versions::ZLIB_NEW);
 }
 
 #[test]
 fn bump_zstd() {
-    bump(&versions::ZSTD_OLD, &versions::ZSTD_NEW);
+    bump("zall", &versions::ZSTD_OLD, &versions::ZSTD_NEW);
 }
 
 #[test]
 fn bump_lz4() {
-    bump(&versions::LZ4_OLD, &versions::LZ4_NEW);
+    bump("zall", &versions::LZ4_OLD, &versions::LZ4_NEW);
+}
+
+#[test]
+fn bump_lua() {
+    bump("zlua", &versions::LUA_OLD, &versions::LUA_NEW);
 }
 
 // ---------------------------------------------------------------------------------------------

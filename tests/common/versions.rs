@@ -1,4 +1,4 @@
-//! Two released versions each of zlib, zstd and lz4, for the version-stable layout tests
+//! Two released versions each of zlib, zstd, lz4 and Lua, for the version-stable layout tests
 //! (`tests/stable_layout.rs`) and the sharing benchmark (`bench/sharing.sh`).
 //!
 //! The C sources come from crates.io packages that bundle them; each package version is brought
@@ -127,16 +127,44 @@ pub const LZ4_NEW: LibVersion = LibVersion {
     cflags: LZ4_FLAGS,
 };
 
+/// Lua without the stand-alone interpreter and compiler, POSIX but no dynamic loading.
+const LUA_FLAGS: &[&str] = &["-std=gnu99", "-DLUA_USE_POSIX"];
+
+pub const LUA_OLD: LibVersion = LibVersion {
+    name: "lua",
+    lib: "lua",
+    version: "5.4.6",
+    krate: "lua-src",
+    crate_version: "546.0.2",
+    src: "lua-5.4.6",
+    dirs: &["."],
+    exclude: &["lua.c", "luac.c"],
+    cflags: LUA_FLAGS,
+};
+
+pub const LUA_NEW: LibVersion = LibVersion {
+    name: "lua",
+    lib: "lua",
+    version: "5.4.7",
+    krate: "lua-src",
+    crate_version: "547.0.0",
+    src: "lua-5.4.7",
+    dirs: &["."],
+    exclude: &["lua.c", "luac.c"],
+    cflags: LUA_FLAGS,
+};
+
 /// Every library version, old then new for each library.
 pub const ALL: &[&LibVersion] = &[
-    &ZLIB_OLD, &ZLIB_NEW, &ZSTD_OLD, &ZSTD_NEW, &LZ4_OLD, &LZ4_NEW,
+    &ZLIB_OLD, &ZLIB_NEW, &ZSTD_OLD, &ZSTD_NEW, &LZ4_OLD, &LZ4_NEW, &LUA_OLD, &LUA_NEW,
 ];
 
-/// The old and new version of each library, in link order (`-lz -lzstd -llz4`).
+/// The old and new version of each library, in link order (`-lz -lzstd -llz4 -llua`).
 pub const BUMPS: &[(&LibVersion, &LibVersion)] = &[
     (&ZLIB_OLD, &ZLIB_NEW),
     (&ZSTD_OLD, &ZSTD_NEW),
     (&LZ4_OLD, &LZ4_NEW),
+    (&LUA_OLD, &LUA_NEW),
 ];
 
 /// A built library version.
