@@ -12,5 +12,8 @@ CORPUS=$ROOT/target/spacer-corpus/stable/corpus.tsv
 # lookup NAME VERSION COLUMN: 4 = library directory, 5 = include directory
 lookup() { awk -F'\t' -v n="$1" -v v="$2" -v c="$3" '$1 == n && $3 == v { print $c }' "$CORPUS"; }
 
-declare -A LIBFLAG=([zlib]=-lz [zstd]=-lzstd [lz4]=-llz4)
-declare -A USES=([zall]="zlib zstd lz4" [zlz4]="zlib lz4" [zstdlz4]="zstd lz4" [zonly]="zlib")
+# Link order, each library's -l flag, and the libraries each program uses.
+LIBS="zlib zstd lz4 lua"
+declare -A LIBFLAG=([zlib]=-lz [zstd]=-lzstd [lz4]=-llz4 [lua]=-llua)
+declare -A USES=([zall]="zlib zstd lz4" [zlz4]="zlib lz4" [zstdlz4]="zstd lz4" [zonly]="zlib"
+    [zlua]="zlib lua")

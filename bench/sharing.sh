@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Page-sharing benchmark: how many 4 KiB pages two static executables have in
 # common, byte for byte, when one library is updated (zlib 1.2.13 -> 1.3.1,
-# zstd 1.5.5 -> 1.5.6, lz4 1.9.3 -> 1.9.4) and across a fleet of four programs
-# built from the same libraries (testdata/stable/). spacer links with
-# --layout (one layout file per update, one for the whole fleet); ld.bfd,
-# ld.lld and mold link as they normally do. Also reports the file size cost
-# of the layout against ld.bfd and times the zall program (spacer vs ld.bfd
-# build) with hyperfine.
+# zstd 1.5.5 -> 1.5.6, lz4 1.9.3 -> 1.9.4 in zall; Lua 5.4.6 -> 5.4.7 in zlua)
+# and across a fleet of five programs built from the same libraries
+# (testdata/stable/), next to what ideal deduplication of identical input
+# sections would share. spacer links with --layout (one layout file per
+# update, one for the whole fleet); ld.bfd, ld.lld and mold link as they
+# normally do. Also reports the file size cost of the layout against ld.bfd
+# and times the zall program (spacer vs ld.bfd build) with hyperfine.
 #
 # The libraries are the test suite's (tests/stable_layout.rs): they are built
 # once under target/spacer-corpus/stable/ by
@@ -60,9 +61,11 @@ rm -rf "$OUT"
 mkdir -p "$OUT/bin"
 ln -s "$SPACER" "$OUT/bin/ld"
 
-declare -A OLD=([zlib]=1.2.13 [zstd]=1.5.5 [lz4]=1.9.3)
-declare -A NEW=([zlib]=1.3.1 [zstd]=1.5.6 [lz4]=1.9.4)
-PROGRAMS="zall zlz4 zstdlz4 zonly"
+declare -A OLD=([zlib]=1.2.13 [zstd]=1.5.5 [lz4]=1.9.3 [lua]=5.4.6)
+declare -A NEW=([zlib]=1.3.1 [zstd]=1.5.6 [lz4]=1.9.4 [lua]=5.4.7)
+# The program each update is measured on.
+declare -A BUMPED=([zlib]=zall [zstd]=zall [lz4]=zall [lua]=zlua)
+PROGRAMS="zall zlz4 zstdlz4 zonly zlua"
 
 linkers=()
 IFS=, read -ra wanted <<<"$linkers_wanted"
@@ -79,7 +82,7 @@ done
 # versions into $OUT/obj/TAG/PROGRAM.o and sets LINKARGS.
 build() {
     local prog=$1 tag=$2 set=$3 inc=() lflags=() libs=() lib ver
-    for lib in $(echo "zlib zstd lz4"); do
+    for lib in $LIBS; do
         case " ${USES[$prog]} " in *" $lib "*) ;; *) continue ;; esac
         ver=$(echo "$set" | tr ' ' '\n' | sed -n "s/^$lib=//p")
         inc+=("-I$(lookup $lib $ver 5)")
@@ -89,7 +92,7 @@ build() {
     mkdir -p "$OUT/obj/$tag"
     local obj=$OUT/obj/$tag/$prog.o
     [ -f "$obj" ] || gcc -O2 "${inc[@]}" -c "$SRC/$prog.c" -o "$obj"
-    LINKARGS=("$obj" "${lflags[@]}" "${libs[@]}")
+    LINKARGS=("$obj" "${lflags[@]}" "${libs[@]}" -lm)
 }
 
 # link LINKER OUT [LAYOUT] (uses LINKARGS)
@@ -103,6 +106,7 @@ link() {
     esac
     local extra=()
     [ -n "$layout" ] && extra=("-Wl,--layout,$layout")
+    [ "$linker" = ld.bfd ] && extra+=("-Wl,-Map,$out.map")
     gcc -static "${sel[@]}" "${LINKARGS[@]}" "${extra[@]}" -o "$out" 2>"$out.stderr" \
         || { cat "$out.stderr" >&2; die "linking $out with $linker failed"; }
 }
@@ -127,14 +131,14 @@ say() { echo "$*" | tee -a "$REPORT"; }
 
 set_of() { # KIND (old|new-LIB)
     local s="" lib
-    for lib in zlib zstd lz4; do
+    for lib in $LIBS; do
         if [ "$1" = "new-$lib" ]; then s+="$lib=${NEW[$lib]} "; else s+="$lib=${OLD[$lib]} "; fi
     done
     echo "$s"
 }
 
 # --- (a) single-library updates ---------------------------------------------
-say "## Single-library updates of zall (executable pages of the new image found in the old)"
+say "## Single-library updates (executable pages of the new image found in the old)"
 say ""
 header="| update |"
 rule="| --- |"
@@ -142,16 +146,17 @@ for l in "${linkers[@]}"; do header+=" $l |"; rule+=" --- |"; done
 say "$header"
 say "$rule"
 declare -A SIZE_SUM
-for lib in zlib zstd lz4; do
-    row="| $lib ${OLD[$lib]} -> ${NEW[$lib]} |"
+for lib in $LIBS; do
+    prog=${BUMPED[$lib]}
+    row="| $lib ${OLD[$lib]} -> ${NEW[$lib]} ($prog) |"
     for l in "${linkers[@]}"; do
         d=$OUT/bump-$lib/$l
         mkdir -p "$d"
         layout=""
-        [ "$l" = spacer ] && layout=$d/zall.layout
-        build zall old "$(set_of old)"
+        [ "$l" = spacer ] && layout=$d/$prog.layout
+        build $prog old "$(set_of old)"
         link "$l" "$d/a" "$layout"
-        build zall "new-$lib" "$(set_of new-$lib)"
+        build $prog "new-$lib" "$(set_of new-$lib)"
         link "$l" "$d/b" "$layout"
         read -r shared pages pct <<<"$(exec_share "$d/a" "$d/b")"
         row+=" $shared/$pages ($pct%) |"
@@ -159,7 +164,7 @@ for lib in zlib zstd lz4; do
     say "$row"
 done
 # Behaviour check against ld.bfd.
-for lib in zlib zstd lz4; do
+for lib in $LIBS; do
     for l in "${linkers[@]}"; do
         [ "$l" = ld.bfd ] && continue
         [ -d "$OUT/bump-$lib/ld.bfd" ] || continue
@@ -170,15 +175,11 @@ done
 
 # --- (b) the fleet ----------------------------------------------------------
 say ""
-say "## Fleet: four programs on $(set_of old)"
+say "## Fleet: five programs on $(set_of old)"
 say ""
-say "Executable pages of each program found in any other program of the fleet:"
+say "Executable pages of each program found in any other program of the fleet,"
+say "and the code bytes ideal deduplication of identical input sections would share:"
 say ""
-header="| program |"
-rule="| --- |"
-for l in "${linkers[@]}"; do header+=" $l |"; rule+=" --- |"; done
-say "$header"
-say "$rule"
 for l in "${linkers[@]}"; do
     d=$OUT/fleet/$l
     mkdir -p "$d"
@@ -204,11 +205,66 @@ for l in "${linkers[@]}"; do
     done
     FLEET[$l,all]=$(jq -r '.total.exec | "\(.shared)/\(.pages) (\(if .pages > 0 then (1000 * .shared / .pages | round) / 10 else 0 end)%)"' <<<"$json")
 done
+# Ideal deduplication of identical input sections, from ld.bfd's link maps: the
+# code bytes of each program whose input section (same file, same section) another
+# program of the fleet also links. The fleet links the same library files, so
+# such sections have the same bytes and relocations.
+code_inputs() { # MAP -> "file:section size" per code input section
+    awk '
+        function hex(s,   i, c, v) { v = 0; s = tolower(substr(s, 3))
+            for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; v = v * 16 + c }
+            return v }
+        /^Linker script and memory map/ { inmap = 1; next }
+        !inmap { next }
+        /^[^ ]/ { out = $1; pending = ""; next }
+        out != ".text" && out != ".init" && out != ".fini" && out != "__libc_freeres_fn" { next }
+        NF == 1 && $1 ~ /^\./ { pending = $1; next }
+        NF >= 4 && $1 ~ /^\./ && $2 ~ /^0x/ && $3 ~ /^0x/ { if (hex($3) > 0) print $4 ":" $1, hex($3); pending = ""; next }
+        pending != "" && NF >= 3 && $1 ~ /^0x/ && $2 ~ /^0x/ { if (hex($2) > 0) print $3 ":" pending, hex($2); pending = ""; next }
+        { pending = "" }
+    ' "$1"
+}
+declare -A IDEAL
+if [ -d "$OUT/fleet/ld.bfd" ]; then
+    for p in $PROGRAMS; do code_inputs "$OUT/fleet/ld.bfd/$p.map" | sed "s/^/$p /"; done >"$OUT/fleet/inputs.txt"
+    while read -r p shared total; do
+        IDEAL[$p]="$shared $total"
+    done < <(awk '
+        { prog[NR] = $1; key[NR] = $2; size[NR] = $3; if (!seen[$2 SUBSEP $1]++) nprog[$2]++ }
+        END { for (i = 1; i <= NR; i++) { t[prog[i]] += size[i]; if (nprog[key[i]] > 1) s[prog[i]] += size[i] }
+              for (p in t) print p, s[p] + 0, t[p] }' "$OUT/fleet/inputs.txt")
+fi
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }
+header="| program |"; rule="| --- |"
+for l in "${linkers[@]}"; do header+=" $l |"; rule+=" --- |"; done
+[ ${#IDEAL[@]} -gt 0 ] && { header+=" ideal dedup (code bytes) |"; rule+=" --- |"; }
+say "$header"
+say "$rule"
+ideal_s=0; ideal_t=0
 for p in $PROGRAMS all; do
     row="| $p |"
     for l in "${linkers[@]}"; do row+=" ${FLEET[$l,$p]} |"; done
+    if [ ${#IDEAL[@]} -gt 0 ]; then
+        if [ $p = all ]; then
+            row+=" $ideal_s/$ideal_t ($(pct $ideal_s $ideal_t)%) |"
+        else
+            read -r s t <<<"${IDEAL[$p]}"
+            ideal_s=$((ideal_s + s)); ideal_t=$((ideal_t + t))
+            row+=" $s/$t ($(pct $s $t)%) |"
+        fi
+    fi
     say "$row"
 done
+if [ ${#IDEAL[@]} -gt 0 ]; then
+    say ""
+    for l in "${linkers[@]}"; do
+        v=${FLEET[$l,all]}; sh=${v%%/*}; rest=${v#*/}; pg=${rest%% *}
+        rel=$(awk -v s="$sh" -v p="$pg" -v is="$ideal_s" -v it="$ideal_t" 'BEGIN { printf "%.1f", (p > 0 && is > 0) ? 100 * (s / p) / (is / it) : 0 }')
+        verdict=""
+        [ "$l" = spacer ] && verdict=$(awk -v r="$rel" 'BEGIN { print (r >= 90 ? " (target 90%: met)" : " (target 90%: MISSED)") }')
+        say "$l shares $rel% of what ideal deduplication would$verdict"
+    done
+fi
 say ""
 say "Pairwise (executable pages of the row's program found in the column's program):"
 say ""

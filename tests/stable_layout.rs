@@ -702,7 +702,7 @@ fn no_layout_option_is_an_ordinary_link() {
 // A fleet of programs sharing one layout file
 // ---------------------------------------------------------------------------------------------
 
-/// The four programs on the same library versions, linked one after another with one layout
+/// The five programs on the same library versions, linked one after another with one layout
 /// file: every program works; prints how many of each program's code pages exist in another.
 #[test]
 fn fleet_shares_one_layout_file() {
