@@ -410,21 +410,181 @@ fn is_current(key: &str) -> bool {
     !key.contains('#')
 }
 
+/// Ranges of a region this link has given out (disjoint; empty ranges are not kept).
+#[derive(Default)]
+struct Used(BTreeMap<u64, u64>);
+
+impl Used {
+    fn is_free(&self, off: u64, size: u64) -> bool {
+        size == 0
+            || self
+                .0
+                .range(..off + size)
+                .next_back()
+                .is_none_or(|(_, &end)| end <= off)
+    }
+
+    /// Takes `[off, off + size)` if it is free.
+    fn take(&mut self, off: u64, size: u64) -> bool {
+        let ok = self.is_free(off, size);
+        if ok && size > 0 {
+            self.0.insert(off, off + size);
+        }
+        ok
+    }
+
+    /// The free stretches of `[0, end)`.
+    fn gaps(&self, end: u64) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        let mut at = 0;
+        for (&a, &b) in &self.0 {
+            if a > at {
+                gaps.push((at, a.min(end)));
+            }
+            at = at.max(b);
+        }
+        if at < end {
+            gaps.push((at, end));
+        }
+        gaps.retain(|(a, b)| a < b);
+        gaps
+    }
+}
+
+/// What the layout file says about one library in one output section.
+struct OldRegion {
+    pieces: BTreeMap<String, Rec>,
+    /// Content hash -> recorded places with that content.
+    by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>>,
+    reserved: u64,
+}
+
+impl OldRegion {
+    fn new(pieces: BTreeMap<String, Rec>, reserved: u64) -> OldRegion {
+        let mut by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>> = Default::default();
+        for r in pieces.values() {
+            if let Some(h) = r.hash {
+                by_hash.entry(h).or_default().push(*r);
+            }
+        }
+        OldRegion {
+            pieces,
+            by_hash,
+            reserved,
+        }
+    }
+
+    fn unchanged(&self, p: &Piece) -> bool {
+        self.pieces
+            .get(&p.key)
+            .is_some_and(|r| r.hash == Some(p.hash))
+    }
+
+    /// Whether most of the library is new to the layout file and hardly a page of its region
+    /// would keep its bytes if unchanged pieces stayed: then its changed pieces are repacked.
+    fn changed_nearly_everywhere(&self, pieces: &[Piece]) -> bool {
+        if self.pieces.is_empty() || self.pieces.values().any(|r| r.hash.is_none()) {
+            return false;
+        }
+        let total: u64 = pieces.iter().map(|p| p.size).sum();
+        let new: u64 = pieces
+            .iter()
+            .filter(|p| !self.by_hash.contains_key(&p.hash))
+            .map(|p| p.size)
+            .sum();
+        // Per page: (covered by an unchanged piece, covered by anything else).
+        let by_key: rustc_hash::FxHashMap<&str, &Piece> =
+            pieces.iter().map(|p| (p.key.as_str(), p)).collect();
+        let mut pages = vec![(false, false); self.reserved.div_ceil(PAGE) as usize];
+        for (k, r) in self
+            .pieces
+            .iter()
+            .filter(|(k, r)| is_current(k) && r.size > 0)
+        {
+            let base = k.strip_suffix("@moved").unwrap_or(k);
+            let kept = by_key.get(base).is_some_and(|p| r.hash == Some(p.hash));
+            for pg in r.off / PAGE..r.end().div_ceil(PAGE).min(pages.len() as u64) {
+                let st = &mut pages[pg as usize];
+                if kept {
+                    st.0 = true;
+                } else {
+                    st.1 = true;
+                }
+            }
+        }
+        let content = pages.iter().filter(|(a, b)| *a || *b).count();
+        let clean = pages.iter().filter(|(a, b)| *a && !*b).count();
+        new * 2 > total && clean * 10 < content
+    }
+
+    /// Whether `p` can grow at its old offset into room no other record uses.
+    fn grows_in_place(&self, p: &Piece) -> Option<u64> {
+        let o = self.pieces.get(&p.key)?.off;
+        let moved = moved_key(&p.key);
+        let free = o.is_multiple_of(p.align)
+            && o + p.size <= self.reserved
+            && self.pieces.iter().all(|(k, r)| {
+                *k == p.key || *k == moved || !is_current(k) || r.end() <= o || r.off >= o + p.size
+            });
+        free.then_some(o)
+    }
+}
+
+/// Offsets (in the region) for the pieces the layout file has a place for, in order of
+/// preference: the place of the same content under the piece's own key; the place of the same
+/// content under any key (a renamed section, or an older version coming back); the piece's own
+/// old place; the place it moved to last time; growing in place. When `repack`, only unchanged
+/// pieces and pieces other libraries refer to are placed here.
+fn keep_places(
+    old: &OldRegion,
+    pieces: &[Piece],
+    repack: bool,
+    used: &mut Used,
+) -> Vec<Option<u64>> {
+    let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<bool> = pieces.iter().map(|p| seen.insert(p.key.as_str())).collect();
+    for pass in 0..5 {
+        for (i, p) in pieces.iter().enumerate() {
+            if !unique[i] || offs[i].is_some() || (repack && pass > 0 && !p.external) {
+                continue;
+            }
+            let fits = |r: &Rec| p.size <= r.size && r.off.is_multiple_of(p.align);
+            let at = |k: &str| old.pieces.get(k).filter(|r| fits(r)).map(|r| r.off);
+            let o = match pass {
+                0 => at(&p.key).filter(|_| old.unchanged(p)),
+                1 => old.by_hash.get(&p.hash).and_then(|rs| {
+                    rs.iter()
+                        .filter(|r| fits(r) && used.is_free(r.off, p.size))
+                        .map(|r| r.off)
+                        .min()
+                }),
+                2 => at(&p.key),
+                3 => at(&moved_key(&p.key)),
+                _ => old.grows_in_place(p),
+            };
+            if let Some(o) = o.filter(|&o| used.take(o, p.size)) {
+                offs[i] = Some(o);
+            }
+        }
+    }
+    offs
+}
+
 /// Places the chunks of a regioned output section: each library's pieces together in a region
-/// that starts on a page. A library the old layout knows keeps its region; inside it, a piece
-/// whose content the old layout has seen (same hash) goes back to that place, and a piece the
-/// old layout knows by name keeps its offset if it is not larger than before. A piece that grew
-/// goes where it went last time if it fits there, else into room moved pieces left, else to the
-/// free room at the end of the region, else to a delta area after every region of the section;
-/// code that moved leaves a trampoline (a jump to its new place) at its old offset, so that
-/// callers keep their bytes.
+/// that starts on a page (a granule, for the TLS template). A library the old layout knows
+/// keeps its region; inside it, pieces keep their places as `keep_places` says. A piece without
+/// one goes into the room pieces that moved out left (after their trampolines), else to the
+/// free room at the end of the region, else to a delta area after every region of the
+/// section; code that moved leaves a trampoline (a jump to its new place) at its old offset, so
+/// that callers keep their bytes.
 ///
-/// When most of a library's bytes changed, its pages change anyway: then only its unchanged
-/// pieces and the pieces other libraries refer to keep their places (or trampolines); the rest
-/// is packed into the free room of the region, largest first, which keeps the library inside
-/// its region instead of spilling into the delta area. A new library gets a new region after
-/// everything else. Returns chunk offsets, trampolines (chunk, offset of the old place) and the
-/// section size.
+/// When most of a library changed and hardly a page would keep its bytes anyway, keeping every
+/// changed piece at its old offset fragments the region so that grown pieces spill into the
+/// delta area. Then only unchanged pieces and the pieces other libraries refer to keep their
+/// places; the rest is packed into the region's free room, largest first. A new library gets a
+/// new region after everything else. Returns chunk offsets, trampolines (chunk, offset of the
+/// old place) and the section size.
 pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Placement {
     let granule = Granule::of(section);
     let mut old_end = 0u64;
@@ -445,8 +605,6 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
     let mut end = 0u64;
     for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
-        let old_pieces = st.old.pieces.get(&key).cloned().unwrap_or_default();
-        let mut new_pieces = old_pieces.clone();
         let (region_off, reserved) = match st.old.regions.get(&key) {
             Some(&r) => r,
             None => {
@@ -454,115 +612,29 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                     .iter()
                     .fold(0u64, |o, p| o.next_multiple_of(p.align) + p.size);
                 // A library with nothing in this section (crti.o's .data, say) takes no
-                // page; it gets a region when it has something to put there.
-                let reserved = granule.reserve(size);
-                if reserved == 0 {
-                    // Its empty input sections sit at the start of the section.
-                    (0, 0)
-                } else {
-                    // After a delta area, the next region starts on its own granule.
-                    cursor = cursor.next_multiple_of(granule.align);
-                    let off = cursor;
-                    cursor += reserved;
-                    (off, reserved)
+                // room; it gets a region when it has something to put there. Its empty input
+                // sections sit at the start of the section.
+                match granule.reserve(size) {
+                    0 => (0, 0),
+                    reserved => {
+                        cursor = cursor.next_multiple_of(granule.align);
+                        cursor += reserved;
+                        (cursor - reserved, reserved)
+                    }
                 }
             }
         };
-        let unchanged = |p: &Piece| {
-            old_pieces
-                .get(&p.key)
-                .is_some_and(|r| r.hash == Some(p.hash))
-        };
-        let known = |p: &Piece| old_pieces.values().any(|r| r.hash == Some(p.hash));
-        let total: u64 = pieces.iter().map(|p| p.size).sum();
-        let changed: u64 = pieces.iter().filter(|p| !known(p)).map(|p| p.size).sum();
-        // Pages of the region that keep their bytes if unchanged pieces stay: those that only
-        // unchanged pieces of this link cover.
-        let by_key: std::collections::HashMap<&str, &Piece> =
-            pieces.iter().map(|p| (p.key.as_str(), p)).collect();
-        let mut page_state = vec![(false, false); reserved.div_ceil(PAGE) as usize];
-        for (k, r) in old_pieces.iter().filter(|(k, _)| is_current(k)) {
-            let base = k.strip_suffix("@moved").unwrap_or(k);
-            let kept = by_key.get(base).is_some_and(|p| r.hash == Some(p.hash));
-            let pages = r.off / PAGE..r.end().div_ceil(PAGE).min(page_state.len() as u64);
-            for pg in pages.filter(|_| r.size > 0) {
-                let st = &mut page_state[pg as usize];
-                if kept {
-                    st.0 = true;
-                } else {
-                    st.1 = true;
-                }
-            }
-        }
-        let content_pages = page_state.iter().filter(|(a, b)| *a || *b).count();
-        let clean_pages = page_state.iter().filter(|(a, b)| *a && !*b).count();
-        // Repack where the layout file knows contents (version 2), most bytes are new to it
-        // (an older version coming back finds its contents on record) and hardly a page of
-        // the library would keep its bytes anyway.
-        let repack = st.old.regions.contains_key(&key)
-            && old_pieces.values().all(|r| r.hash.is_some())
-            && changed * 2 > total
-            && clean_pages * 10 < content_pages;
-        let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
-        // Ranges this link has given out: a recorded place may overlap another record (a piece
-        // that moved into the room another one left), so every choice is checked against them.
-        let mut used: Vec<(u64, u64)> = Vec::new();
-        let free = |used: &[(u64, u64)], o: u64, size: u64| {
-            used.iter().all(|&(a, b)| b <= o || a >= o + size)
-        };
-        let mut seen = std::collections::HashSet::new();
-        let unique: Vec<bool> = pieces.iter().map(|p| seen.insert(p.key.clone())).collect();
-        // In order of preference: the place of the same content under the piece's own name;
-        // the place of the same content under any name (a renamed section, or an older version
-        // coming back); the piece's own old place; the place it moved to last time; growing in
-        // place into room nothing else uses (the region's slack after it: common when a library
-        // is one big section). A repacked library keeps only what its content or other
-        // libraries pin: what only its own code refers to is free to move.
-        for pass in 0..5 {
-            for (i, p) in pieces.iter().enumerate() {
-                if !unique[i] || offs[i].is_some() || (repack && pass > 0 && !p.external) {
-                    continue;
-                }
-                let fits = |r: &Rec| p.size <= r.size && r.off.is_multiple_of(p.align);
-                let at = |k: &str| old_pieces.get(k).filter(|r| fits(r)).map(|r| r.off);
-                let same_content = || {
-                    old_pieces
-                        .iter()
-                        .filter(|(_, r)| r.hash == Some(p.hash) && fits(r))
-                        .map(|(_, r)| r.off)
-                        .find(|&o| free(&used, o, p.size))
-                };
-                let grows_in_place = || {
-                    let r = old_pieces.get(&p.key)?;
-                    let o = r.off;
-                    let free = o % p.align == 0
-                        && o + p.size <= reserved
-                        && old_pieces.iter().all(|(k, r)| {
-                            k == &p.key
-                                || k == &moved_key(&p.key)
-                                || !is_current(k)
-                                || r.end() <= o
-                                || r.off >= o + p.size
-                        });
-                    free.then_some(o)
-                };
-                let o = match pass {
-                    0 => at(&p.key).filter(|_| unchanged(p)),
-                    1 => same_content(),
-                    2 => at(&p.key),
-                    3 => at(&moved_key(&p.key)),
-                    _ => grows_in_place(),
-                };
-                if let Some(o) = o.filter(|&o| free(&used, o, p.size)) {
-                    offs[i] = Some(o);
-                    used.push((o, o + p.size));
-                }
-            }
-        }
+        let old = OldRegion::new(
+            st.old.pieces.get(&key).cloned().unwrap_or_default(),
+            reserved,
+        );
+        let repack = st.old.regions.contains_key(&key) && old.changed_nearly_everywhere(&pieces);
+        let mut used = Used::default();
+        let mut offs = keep_places(&old, &pieces, repack, &mut used);
         // Trampoline places: the old places of moved code (in a repacked library, only of what
         // other libraries call).
         for (i, p) in pieces.iter().enumerate() {
-            match old_pieces.get(&p.key) {
+            match old.pieces.get(&p.key) {
                 Some(r)
                     if offs[i].is_none()
                         && p.exec
@@ -570,7 +642,7 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                         && r.size >= TRAMPOLINE
                         && r.end() <= reserved =>
                 {
-                    used.push((r.off, r.off + TRAMPOLINE))
+                    used.take(r.off, TRAMPOLINE);
                 }
                 _ => {}
             }
@@ -579,47 +651,29 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         // other moved pieces go there first, on pages that changed anyway. A repacked library
         // may use all of its region that nothing above took.
         let mut holes: Vec<(u64, u64)> = if repack {
-            let mut taken = used.clone();
-            taken.sort();
-            let mut gaps = Vec::new();
-            let mut at = 0;
-            for (a, b) in taken {
-                if a > at {
-                    gaps.push((at, a));
-                }
-                at = at.max(b);
-            }
-            if at < reserved {
-                gaps.push((at, reserved));
-            }
-            gaps
+            used.gaps(reserved)
         } else {
             pieces
                 .iter()
                 .zip(&offs)
-                .zip(&unique)
-                .filter(|((_, o), &u)| u && o.is_none())
-                .filter_map(|((p, _), _)| {
-                    let r = old_pieces.get(&p.key)?;
+                .filter(|(_, o)| o.is_none())
+                .filter_map(|(p, _)| {
+                    let r = old.pieces.get(&p.key)?;
                     let start = if p.exec { r.off + TRAMPOLINE } else { r.off };
                     (start < r.end() && r.end() <= reserved).then_some((start, r.end()))
                 })
                 .collect()
         };
         holes.sort();
+        // The free room at the end of the region: after every record and every placed piece.
         let mut tail = if repack {
             reserved
         } else {
-            old_pieces
+            old.pieces
                 .values()
                 .map(Rec::end)
                 .filter(|&e| e <= reserved)
-                .chain(
-                    pieces
-                        .iter()
-                        .zip(&offs)
-                        .filter_map(|(p, o)| o.map(|o| o + p.size)),
-                )
+                .chain(used.0.values().copied().filter(|&e| e <= reserved))
                 .max()
                 .unwrap_or(0)
         };
@@ -629,86 +683,46 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             rest.sort_by_key(|&i| std::cmp::Reverse(pieces[i].size));
         }
         log::debug!(
-            "{section} {lib}: {changed:#x} of {total:#x} bytes changed, {clean_pages} of \
-             {content_pages} pages clean, repack {repack}, {} pieces kept, free room {:#x}",
+            "{section} {lib}: repack {repack}, {} of {} pieces kept, {} holes",
             offs.iter().filter(|o| o.is_some()).count(),
-            holes.iter().map(|(a, b)| b - a).sum::<u64>()
+            pieces.len(),
+            holes.len()
         );
         for i in rest {
             let p = &pieces[i];
             let in_hole = holes.iter().enumerate().find_map(|(j, &(a, b))| {
                 let o = a.next_multiple_of(p.align);
-                (o + p.size <= b && free(&used, o, p.size)).then_some((j, o))
+                (o + p.size <= b && used.is_free(o, p.size)).then_some((j, o))
             });
             let t = tail.next_multiple_of(p.align);
-            if let Some((j, o)) = in_hole {
+            offs[i] = Some(if let Some((j, o)) = in_hole {
                 // The rest of the hole stays available.
                 holes[j].0 = o + p.size;
-                offs[i] = Some(o);
-                used.push((o, o + p.size));
+                used.take(o, p.size);
+                o
             } else if t + p.size <= reserved {
-                offs[i] = Some(t);
                 tail = t + p.size;
-                used.push((t, t + p.size));
+                used.take(t, p.size);
+                t
             } else {
                 // Delta area: outside the region, after everything else.
-                cursor = cursor.next_multiple_of(p.align);
-                offs[i] = Some(cursor - region_off);
-                cursor += p.size;
-            }
+                cursor = cursor.next_multiple_of(p.align) + p.size;
+                cursor - p.size - region_off
+            });
         }
-        let placed: Vec<(u64, u64)> = pieces
-            .iter()
-            .zip(&offs)
-            .map(|(p, o)| (o.unwrap(), o.unwrap() + p.size))
-            .collect();
-        for (i, p) in pieces.iter().enumerate() {
-            let o = offs[i].unwrap();
+        let offs: Vec<u64> = offs.into_iter().map(|o| o.unwrap_or(0)).collect();
+        for (p, &o) in pieces.iter().zip(&offs) {
             if p.size > 0 {
                 end = end.max(region_off + o + p.size);
             }
-            let rec = Rec {
-                off: o,
-                size: p.size,
-                hash: Some(p.hash),
-            };
-            match old_pieces.get(&p.key) {
-                // In its old place: keep the room it had so that it can grow back.
-                Some(r) if r.off == o => {
-                    new_pieces.insert(
-                        p.key.clone(),
-                        Rec {
-                            size: r.size.max(p.size),
-                            ..rec
-                        },
-                    );
-                }
-                // Repacked without a trampoline: this is its place now; the old one stays on
-                // record under its content hash for the version that had it.
-                Some(r) if repack && !p.external => {
-                    if let Some(h) = r.hash.filter(|&h| h != p.hash) {
-                        new_pieces.insert(history_key(&p.key, h), *r);
-                    }
-                    new_pieces.insert(p.key.clone(), rec);
-                }
-                // Moved: the old place stays reserved (for a trampoline, and for the old
-                // version), the new one is recorded beside it.
-                Some(r) => {
-                    new_pieces.insert(moved_key(&p.key), rec);
-                    // A trampoline only where nothing of this link was placed: without one,
-                    // references use the new place, which is correct, only less shared.
-                    if p.exec && r.size >= TRAMPOLINE {
-                        if free(&placed, r.off, TRAMPOLINE) {
-                            out.trampolines.push((p.chunk, region_off + r.off));
-                        }
-                    } else if !p.exec {
-                        st.moved
-                            .push(format!("{} of {lib} moved within {section}", p.key));
-                    }
-                }
-                None => {
-                    new_pieces.insert(p.key.clone(), rec);
-                }
+        }
+        let (new_pieces, moves) = record_pieces(&old, &pieces, &offs, repack);
+        for (i, moved) in moves {
+            match moved {
+                Moved::Code(at) => out.trampolines.push((pieces[i].chunk, region_off + at)),
+                Moved::Data => st
+                    .moved
+                    .push(format!("{} of {lib} moved within {section}", pieces[i].key)),
             }
         }
         if reserved > 0 {
@@ -716,7 +730,7 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             st.new.pieces.insert(key, new_pieces);
         }
         for (p, o) in pieces.into_iter().zip(offs) {
-            out.chunks.push((p.chunk, region_off + o.unwrap()));
+            out.chunks.push((p.chunk, region_off + o));
         }
     }
     // Every recorded region keeps its room where the section must keep its size (the TLS
@@ -736,6 +750,69 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         }
     }
     out
+}
+
+/// A piece that left the place the layout file had for it.
+enum Moved {
+    /// Code, with a trampoline at this offset of its old place.
+    Code(u64),
+    /// Data, which cannot be redirected.
+    Data,
+}
+
+/// The records of one library's pieces after this link, and the pieces that moved (by index).
+fn record_pieces(
+    old: &OldRegion,
+    pieces: &[Piece],
+    offs: &[u64],
+    repack: bool,
+) -> (BTreeMap<String, Rec>, Vec<(usize, Moved)>) {
+    let mut placed = Used::default();
+    for (p, &o) in pieces.iter().zip(offs).filter(|(p, _)| p.size > 0) {
+        placed.0.insert(o, o + p.size);
+    }
+    let mut moves = Vec::new();
+    let mut new_pieces = old.pieces.clone();
+    for (i, (p, &o)) in pieces.iter().zip(offs).enumerate() {
+        let rec = Rec {
+            off: o,
+            size: p.size,
+            hash: Some(p.hash),
+        };
+        match old.pieces.get(&p.key) {
+            // In its old place: keep the room it had so that it can grow back.
+            Some(r) if r.off == o => {
+                let size = r.size.max(p.size);
+                new_pieces.insert(p.key.clone(), Rec { size, ..rec });
+            }
+            // Repacked without a trampoline: this is its place now; the old one stays on
+            // record under its content hash for the version that had it.
+            Some(r) if repack && !p.external => {
+                if let Some(h) = r.hash.filter(|&h| h != p.hash) {
+                    new_pieces.insert(history_key(&p.key, h), *r);
+                }
+                new_pieces.insert(p.key.clone(), rec);
+            }
+            // Moved: the old place stays reserved (for a trampoline, and for the old version),
+            // the new one is recorded beside it.
+            Some(r) => {
+                new_pieces.insert(moved_key(&p.key), rec);
+                // A trampoline only where nothing of this link was placed: without one,
+                // references use the new place, which is correct, only less shared.
+                if p.exec && r.size >= TRAMPOLINE {
+                    if placed.is_free(r.off, TRAMPOLINE) {
+                        moves.push((i, Moved::Code(r.off)));
+                    }
+                } else if !p.exec {
+                    moves.push((i, Moved::Data));
+                }
+            }
+            None => {
+                new_pieces.insert(p.key.clone(), rec);
+            }
+        }
+    }
+    (new_pieces, moves)
 }
 
 /// Where the pieces of a regioned section went.
