@@ -451,6 +451,7 @@ fn run_scripted(mut link: Link) -> Result<()> {
     sl::assign_addresses(&mut plan, &mut link)?;
     if link.stable.is_some() && plan.phdrs.is_none() {
         crate::stable::split_at_holes(&mut link);
+        crate::stable::cover_relro_room(&mut link, plan.relro);
     }
     sl::assign_segments(&plan, &mut link)?;
     crate::layout::finish(&mut link)?;

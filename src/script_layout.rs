@@ -1799,6 +1799,8 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             // section loaded elsewhere (AT()) starts a new one.
             let mut cur_delta = 0i64;
             let mut pending_tbss: Vec<usize> = Vec::new();
+            let stable = link.stable.is_some();
+            let mut last_nobits = false;
             for &i in &order {
                 let s = &secs[i];
                 let f = seg_flags(s.flags);
@@ -1815,10 +1817,17 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                     Some(c) => {
                         let cf = c.flags.unwrap();
                         // Tbss overlaps what follows; a gap of more than a page or different
-                        // permissions in a new page start a new segment.
+                        // permissions in a new page start a new segment. With a layout file,
+                        // so does file content on a later page than the zero-filled memory
+                        // before it (the room a layout leaves), which would otherwise take
+                        // file bytes.
                         (cf != f && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
                             || s.addr > last_end.next_multiple_of(PAGE) + PAGE
                             || (loaded && delta != cur_delta)
+                            || (stable
+                                && last_nobits
+                                && !s.is_nobits()
+                                && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
                     }
                 };
                 if loaded {
@@ -1842,6 +1851,7 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                 c.secs.append(&mut pending_tbss);
                 c.secs.push(i);
                 last_end = last_end.max(s.addr + s.size);
+                last_nobits = s.is_nobits();
             }
             if let Some(mut c) = cur.take() {
                 c.secs.append(&mut pending_tbss);
@@ -2130,24 +2140,6 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             memsz,
             align,
         });
-    }
-    // A gap between writable loads inside the RELRO range (the headroom a layout file leaves
-    // after a regioned section) must be mapped, or the C library's mprotect of the range
-    // fails: the load before it covers it as zero-filled memory, which costs no file bytes.
-    if let Some(relro) = phdrs.iter().find(|p| p.p_type == elf::PT_GNU_RELRO) {
-        let (a, b) = (relro.vaddr, relro.vaddr + relro.memsz);
-        let mut loads: Vec<usize> = (0..phdrs.len())
-            .filter(|&i| phdrs[i].p_type == elf::PT_LOAD && phdrs[i].flags & elf::PF_W != 0)
-            .collect();
-        loads.sort_by_key(|&i| phdrs[i].vaddr);
-        for w in loads.windows(2) {
-            let (p, q) = (&phdrs[w[0]], &phdrs[w[1]]);
-            let gap_start = (p.vaddr + p.memsz).next_multiple_of(PAGE);
-            let gap_end = q.vaddr / PAGE * PAGE;
-            if gap_start < gap_end && gap_start < b && gap_end > a {
-                phdrs[w[0]].memsz = gap_end - phdrs[w[0]].vaddr;
-            }
-        }
     }
     // PT_PHDR describes the program header table itself, inside the load that carries the
     // headers.
