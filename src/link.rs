@@ -411,10 +411,7 @@ fn run_scripted(mut link: Link) -> Result<()> {
         } else {
             Default::default()
         };
-        link.stable = Some(crate::stable::Stable {
-            old,
-            ..Default::default()
-        });
+        link.stable = Some(crate::stable::Stable::new(old));
     }
     if link.args.strip != crate::args::Strip::None {
         for file in link.files.iter_mut() {

@@ -1552,27 +1552,26 @@ fn assign_addresses_inner(
                         // Group the chunks by library, each group laid out on its own.
                         let mut groups: Vec<crate::stable::Group> = Vec::new();
                         for (c, _) in &placed {
-                            let lib = crate::stable::library_of(link, c);
-                            let gi = match groups.iter().position(|g| g.0 == lib) {
+                            let id = st.identify(link, c);
+                            let gi = match groups.iter().position(|g| *g.0 == *id.library) {
                                 Some(i) => i,
                                 None => {
-                                    groups.push((lib, Vec::new()));
+                                    groups.push((id.library.to_string(), Vec::new()));
                                     groups.len() - 1
                                 }
                             };
                             let (size, a) = chunk_size_align(link, c);
-                            let (hash, external) = st.identify(link, c);
                             groups[gi].1.push(crate::stable::Piece {
                                 chunk: *c,
-                                key: crate::stable::piece_key(link, c),
+                                key: id.key.to_string(),
                                 size,
                                 align: subalign.unwrap_or(a).max(1),
                                 exec: chunk_flags(link, c).0 & elf::SHF_EXECINSTR as u64 != 0,
-                                hash,
-                                external,
+                                hash: id.hash,
+                                external: id.external,
                             });
                         }
-                        let placement = crate::stable::place_regions(st, &o.desc.name, groups);
+                        let placement = st.place(&o.desc.name, groups);
                         placed = placement.chunks;
                         cur = addr + placement.size;
                         // Assignments after the last input description (`. = ALIGN(...)`,

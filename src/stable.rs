@@ -211,6 +211,16 @@ pub struct Piece {
     pub external: bool,
 }
 
+/// Who a piece is: its library, its key, its content hash, and whether code or data of another
+/// library refers to it.
+#[derive(Debug, Clone)]
+pub struct PieceId {
+    pub library: std::sync::Arc<str>,
+    pub key: std::sync::Arc<str>,
+    pub hash: u64,
+    pub external: bool,
+}
+
 /// One library's pieces in a regioned section, in their usual order.
 pub type Group = (String, Vec<Piece>);
 
@@ -353,25 +363,101 @@ pub struct Stable {
     pub moved: Vec<String>,
     /// Input sections referenced from other libraries (computed once, on first use).
     pub external: Option<rustc_hash::FxHashSet<(u32, u32)>>,
-    /// Content hashes of input sections already computed (layout runs several passes).
-    pub hashes: rustc_hash::FxHashMap<(u32, u32), u64>,
+    /// What `identify` found for each chunk.
+    ids: rustc_hash::FxHashMap<Chunk, PieceId>,
+    /// Each regioned section's last placement, for the next layout pass (see `place`).
+    memo: rustc_hash::FxHashMap<String, Memo>,
+}
+
+/// A placement and what it recorded, with a digest of the pieces it was made for.
+#[derive(Debug, Clone)]
+struct Memo {
+    input: u64,
+    placement: Placement,
+    regions: Vec<((String, String), (u64, u64))>,
+    pieces: Vec<((String, String), BTreeMap<String, Rec>)>,
+    moved: Vec<String>,
 }
 
 impl Stable {
-    /// Hash and "referenced from another library" of a chunk.
-    pub fn identify(&mut self, link: &Link, c: &Chunk) -> (u64, bool) {
-        let Chunk::Input(f, s) = *c else {
-            return (0, false);
+    /// The state of a link that reads `old` (empty for a first link).
+    pub fn new(old: LayoutFile) -> Stable {
+        Stable {
+            old,
+            ..Default::default()
+        }
+    }
+
+    /// `place_regions`, once per section and set of pieces: layout runs several passes over
+    /// the same inputs, and the placement depends only on the pieces and the old layout.
+    pub fn place(&mut self, section: &str, groups: Vec<Group>) -> Placement {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for (lib, pieces) in &groups {
+            h.update(lib.as_bytes());
+            for p in pieces {
+                h.update(p.key.as_bytes());
+                for v in [p.size, p.align, p.hash, p.exec as u64, p.external as u64] {
+                    h.update(&v.to_le_bytes());
+                }
+            }
+        }
+        let input = h.digest();
+        if let Some(m) = self.memo.get(section).filter(|m| m.input == input) {
+            let m = m.clone();
+            self.new.regions.extend(m.regions);
+            self.new.pieces.extend(m.pieces);
+            self.moved.extend(m.moved);
+            return m.placement;
+        }
+        let moved_before = self.moved.len();
+        let placement = place_regions(self, section, groups);
+        let ours = |k: &(String, String)| k.0 == section;
+        let memo = Memo {
+            input,
+            placement: placement.clone(),
+            regions: self
+                .new
+                .regions
+                .iter()
+                .filter(|(k, _)| ours(k))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            pieces: self
+                .new
+                .pieces
+                .iter()
+                .filter(|(k, _)| ours(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            moved: self.moved[moved_before..].to_vec(),
         };
-        let hash = *self
-            .hashes
-            .entry((f, s))
-            .or_insert_with(|| content_hash(link, f, s));
-        let external = self
-            .external
-            .get_or_insert_with(|| external_refs(link))
-            .contains(&(f, s));
-        (hash, external)
+        self.memo.insert(section.to_string(), memo);
+        placement
+    }
+
+    /// A chunk's library, key, content hash and whether another library refers to it
+    /// (computed once: layout runs several passes).
+    pub fn identify(&mut self, link: &Link, c: &Chunk) -> PieceId {
+        if let Some(id) = self.ids.get(c) {
+            return id.clone();
+        }
+        let (hash, external) = match *c {
+            Chunk::Input(f, s) => (
+                content_hash(link, f, s),
+                self.external
+                    .get_or_insert_with(|| external_refs(link))
+                    .contains(&(f, s)),
+            ),
+            _ => (0, false),
+        };
+        let id = PieceId {
+            library: library_of(link, c).into(),
+            key: piece_key(link, c).into(),
+            hash,
+            external,
+        };
+        self.ids.insert(*c, id.clone());
+        id
     }
 }
 
@@ -816,7 +902,7 @@ fn record_pieces(
 }
 
 /// Where the pieces of a regioned section went.
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Placement {
     /// Chunks and their offsets in the section.
     pub chunks: Vec<(Chunk, u64)>,
