@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::unikernel as uk;
 use common::*;
 use sha1::{Digest, Sha1};
 
@@ -579,31 +580,6 @@ fn link_time_cxx() {
 // 1b. The unikernel
 // ---------------------------------------------------------------------------------------------
 
-const QEMU: &str = "qemu-system-x86_64";
-/// QEMU's status when the kernel writes its success code to isa-debug-exit.
-const UK_EXIT_SUCCESS: i32 = 85;
-
-fn boot(kernel_elf32: &Path) -> RunResult {
-    let mut cmd = Command::new(QEMU);
-    cmd.args([
-        "-nodefaults",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-accel",
-        "tcg",
-        "-m",
-        "64",
-        "-serial",
-        "stdio",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-kernel",
-    ])
-    .arg(kernel_elf32);
-    run_with_timeout(&mut cmd, Duration::from_secs(60))
-}
-
 fn tool_ok(cmd: &mut Command) {
     let line = display_command(cmd);
     let r = run_with_timeout(cmd, TOOL_TIMEOUT);
@@ -633,10 +609,7 @@ fn unikernel_page_digests() {
     }
     let dir = scratch_dir("digests", "unikernel");
     let build = dir.join("build");
-    let script = manifest_dir().join("testdata/unikernel/build.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script).arg(linker_dir()).arg(&build);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    let r = run_with_timeout(&mut uk::build_command(true, &build), LINK_TIMEOUT);
     let log = format!("{}{}", r.stdout_str(), r.stderr_str());
     assert!(
         r.success(),
@@ -713,11 +686,7 @@ fn unikernel_page_digests() {
     });
 
     // Boot both kernels.
-    if find_in_path(QEMU).is_none() {
-        if in_ci() {
-            panic!("{QEMU} not found (install qemu-system-x86, see scripts/setup.sh)");
-        }
-        eprintln!("SKIPPED booting the unikernel: {QEMU} not found");
+    if !uk::qemu_available() {
         return;
     }
     let stripped = dir.join("kernel");
@@ -735,10 +704,10 @@ fn unikernel_page_digests() {
             .arg(&stripped)
             .arg(&elf32),
     );
-    let reference = boot(&build.join("kernel.elf32"));
-    let digests = boot(&elf32);
+    let reference = uk::boot(&build.join("kernel.elf32"));
+    let digests = uk::boot(&elf32);
     assert!(
-        reference.code() == Some(UK_EXIT_SUCCESS)
+        reference.code() == Some(uk::EXIT_SUCCESS)
             && reference.stdout_str().contains("boot: exit status 0"),
         "the unikernel linked without --page-digests did not boot ({}):\n{}{}",
         reference.describe(),
@@ -746,7 +715,7 @@ fn unikernel_page_digests() {
         reference.stderr_str()
     );
     assert!(
-        digests.code() == Some(UK_EXIT_SUCCESS) && digests.stdout == reference.stdout,
+        digests.code() == Some(uk::EXIT_SUCCESS) && digests.stdout == reference.stdout,
         "the unikernel linked with --page-digests ({}) boots differently ({}):\n{}\n--- serial:\n{}",
         elf32.display(),
         digests.describe(),

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use common::elf_layout::{entry_difference, layout, segment_differences, Layout, Section};
 use common::*;
 
 /// Compiler flags for the freestanding objects.
@@ -97,165 +98,6 @@ fn run_linker(spacer: bool, args: &[&str], out: &Path) -> (String, RunResult) {
 // Reading the outputs
 // ---------------------------------------------------------------------------------------------
 
-fn tool(args: &[&str]) -> String {
-    let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..]);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "`{}` failed ({}):\n{}",
-        display_command(&cmd),
-        r.describe(),
-        excerpt(&r.stderr, 4000)
-    );
-    r.stdout_str()
-}
-
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("bad hex number {s:?}: {e}"))
-}
-
-#[derive(Clone, PartialEq, Eq, Debug)]
-struct Section {
-    kind: String,
-    addr: u64,
-    size: u64,
-    /// readelf's flag letters, reduced to W, A, X and T.
-    flags: String,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-struct Segment {
-    kind: String,
-    vaddr: u64,
-    paddr: u64,
-    filesz: u64,
-    memsz: u64,
-    flags: String,
-    align: u64,
-}
-
-impl std::fmt::Display for Segment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} vaddr {:#x} paddr {:#x} filesz {:#x} memsz {:#x} flags {} align {:#x}",
-            self.kind, self.vaddr, self.paddr, self.filesz, self.memsz, self.flags, self.align
-        )
-    }
-}
-
-struct Layout {
-    entry: u64,
-    /// Allocated sections in section-header order.
-    alloc: Vec<(String, Section)>,
-    /// Non-allocated sections (other than the symbol and string tables) and their addresses.
-    nonalloc: BTreeMap<String, u64>,
-    segments: Vec<Segment>,
-    /// Section names per program header ("Section to Segment mapping").
-    mapping: Vec<String>,
-    /// Defined symbols: name -> sorted (value, nm class letter); local names may repeat.
-    symbols: BTreeMap<String, Vec<(u64, char)>>,
-}
-
-fn layout(path: &Path) -> Layout {
-    let p = path.to_str().unwrap();
-    let entry = tool(&["readelf", "-hW", p])
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Entry point address:"))
-        .map(|v| hex(v.trim()))
-        .expect("readelf -h shows the entry point");
-
-    let mut alloc = Vec::new();
-    let mut nonalloc = BTreeMap::new();
-    for line in tool(&["readelf", "-SW", p]).lines() {
-        // "  [ 2] .text  PROGBITS  0000000000401000 001000 0011cd 00  AX  0   0 16"
-        let Some(rest) = line.trim_start().strip_prefix('[') else {
-            continue;
-        };
-        let Some((_, rest)) = rest.split_once(']') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() < 9
-            || f[0] == "Name"
-            || !f[1]
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
-            continue;
-        }
-        // With no flags the flags column is missing.
-        let flags = if f.len() >= 10 { f[6] } else { "" };
-        let sec = Section {
-            kind: f[1].to_string(),
-            addr: hex(f[2]),
-            size: hex(f[4]),
-            flags: flags.chars().filter(|c| "WAXT".contains(*c)).collect(),
-        };
-        if sec.flags.contains('A') {
-            alloc.push((f[0].to_string(), sec));
-        } else if !matches!(f[1], "SYMTAB" | "STRTAB") {
-            nonalloc.insert(f[0].to_string(), sec.addr);
-        }
-    }
-
-    let mut segments = Vec::new();
-    let mut mapping = Vec::new();
-    let mut in_mapping = false;
-    for line in tool(&["readelf", "-lW", p]).lines() {
-        let t = line.trim();
-        if t.starts_with("Section to Segment mapping") {
-            in_mapping = true;
-            continue;
-        }
-        if in_mapping {
-            let mut words = t.split_whitespace();
-            if words.next().is_some_and(|n| n.parse::<u32>().is_ok()) {
-                mapping.push(words.collect::<Vec<_>>().join(" "));
-            }
-            continue;
-        }
-        let f: Vec<&str> = t.split_whitespace().collect();
-        if f.len() >= 7 && f[1].starts_with("0x") && f[2].starts_with("0x") {
-            segments.push(Segment {
-                kind: f[0].to_string(),
-                vaddr: hex(f[2]),
-                paddr: hex(f[3]),
-                filesz: hex(f[4]),
-                memsz: hex(f[5]),
-                flags: f[6..f.len() - 1].join(""),
-                align: hex(f[f.len() - 1]),
-            });
-        }
-    }
-
-    let mut symbols: BTreeMap<String, Vec<(u64, char)>> = BTreeMap::new();
-    for line in tool(&["nm", "--defined-only", p]).lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 3 {
-            let class = f[1].chars().next().unwrap();
-            symbols
-                .entry(f[2].to_string())
-                .or_default()
-                .push((hex(f[0]), class));
-        }
-    }
-    for v in symbols.values_mut() {
-        v.sort_unstable();
-    }
-
-    Layout {
-        entry,
-        alloc,
-        nonalloc,
-        segments,
-        mapping,
-        symbols,
-    }
-}
-
 fn fmt_sym(v: Option<&Vec<(u64, char)>>) -> String {
     match v {
         None => "undefined".to_string(),
@@ -267,37 +109,47 @@ fn fmt_sym(v: Option<&Vec<(u64, char)>>) -> String {
     }
 }
 
+/// What the script decides about an allocated section: type, address, size and the W/A/X/T
+/// flags.
+fn placement(s: &Section) -> (&str, u64, u64, String) {
+    (&s.kind, s.addr, s.size, s.waxt())
+}
+
 fn fmt_sec(s: Option<&Section>) -> String {
     match s {
         None => "absent".to_string(),
         Some(s) => format!(
             "{} at {:#x} size {:#x} flags {}",
-            s.kind, s.addr, s.size, s.flags
+            s.kind,
+            s.addr,
+            s.size,
+            s.waxt()
         ),
     }
 }
 
+/// Non-allocated sections (other than the symbol and string tables) and their addresses.
+fn nonalloc(l: &Layout) -> BTreeMap<&str, u64> {
+    l.sections
+        .iter()
+        .filter(|(_, s)| !s.is_alloc() && !matches!(s.kind.as_str(), "SYMTAB" | "STRTAB"))
+        .map(|(n, s)| (n.as_str(), s.addr))
+        .collect()
+}
+
 /// Every way spacer's output differs from ld.bfd's in what the script decides.
 fn differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
-    let mut diffs = Vec::new();
-    if bfd.entry != spacer.entry {
-        diffs.push(format!(
-            "entry point: bfd {:#x}, spacer {:#x}",
-            bfd.entry, spacer.entry
-        ));
-    }
+    let mut diffs: Vec<String> = entry_difference(bfd, spacer).into_iter().collect();
 
     // Allocated sections.
-    let b_alloc: BTreeMap<&str, &Section> =
-        bfd.alloc.iter().map(|(n, s)| (n.as_str(), s)).collect();
-    let s_alloc: BTreeMap<&str, &Section> =
-        spacer.alloc.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let b_alloc: BTreeMap<&str, &Section> = bfd.alloc().map(|(n, s)| (n.as_str(), s)).collect();
+    let s_alloc: BTreeMap<&str, &Section> = spacer.alloc().map(|(n, s)| (n.as_str(), s)).collect();
     let mut names: Vec<&str> = b_alloc.keys().chain(s_alloc.keys()).copied().collect();
     names.sort_unstable();
     names.dedup();
     for name in &names {
         let (b, s) = (b_alloc.get(name).copied(), s_alloc.get(name).copied());
-        if b != s {
+        if b.map(placement) != s.map(placement) {
             diffs.push(format!(
                 "allocated section {name}: bfd {}; spacer {}",
                 fmt_sec(b),
@@ -305,7 +157,7 @@ fn differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
             ));
         }
     }
-    let order = |l: &Layout| l.alloc.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    let order = |l: &Layout| l.alloc().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     if order(bfd) != order(spacer) {
         diffs.push(format!(
             "allocated sections in header order:\n    bfd    {:?}\n    spacer {:?}",
@@ -315,14 +167,15 @@ fn differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
     }
 
     // Non-allocated sections: the same ones, all at address 0.
-    let b_na: Vec<&String> = bfd.nonalloc.keys().collect();
-    let s_na: Vec<&String> = spacer.nonalloc.keys().collect();
+    let (b_nonalloc, s_nonalloc) = (nonalloc(bfd), nonalloc(spacer));
+    let b_na: Vec<&str> = b_nonalloc.keys().copied().collect();
+    let s_na: Vec<&str> = s_nonalloc.keys().copied().collect();
     if b_na != s_na {
         diffs.push(format!(
             "non-allocated sections: bfd {b_na:?}, spacer {s_na:?}"
         ));
     }
-    for (name, addr) in &spacer.nonalloc {
+    for (name, addr) in &s_nonalloc {
         if *addr != 0 {
             diffs.push(format!(
                 "non-allocated section {name}: spacer gives it address {addr:#x}, not 0"
@@ -331,43 +184,7 @@ fn differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
     }
 
     // Program headers.
-    if bfd.segments.len() != spacer.segments.len() {
-        diffs.push(format!(
-            "program headers: bfd has {}, spacer {}",
-            bfd.segments.len(),
-            spacer.segments.len()
-        ));
-    }
-    for i in 0..bfd.segments.len().max(spacer.segments.len()) {
-        match (bfd.segments.get(i), spacer.segments.get(i)) {
-            (Some(b), Some(s)) => {
-                // The alignment of PT_GNU_STACK means nothing.
-                let same = if b.kind == "GNU_STACK" {
-                    b.kind == s.kind && b.flags == s.flags
-                } else {
-                    b == s
-                };
-                if !same {
-                    diffs.push(format!(
-                        "program header {i}:\n    bfd    {b}\n    spacer {s}"
-                    ));
-                }
-            }
-            (Some(b), None) => diffs.push(format!("program header {i}: bfd {b}; spacer none")),
-            (None, Some(s)) => diffs.push(format!("program header {i}: bfd none; spacer {s}")),
-            (None, None) => {}
-        }
-    }
-    for i in 0..bfd.mapping.len().max(spacer.mapping.len()) {
-        let (b, s) = (bfd.mapping.get(i), spacer.mapping.get(i));
-        if b != s {
-            diffs.push(format!(
-                "sections in program header {i}: bfd {:?}, spacer {:?}",
-                b.map_or("<none>", |x| x.as_str()),
-                s.map_or("<none>", |x| x.as_str())
-            ));
-        }
-    }
+    diffs.extend(segment_differences(bfd, spacer));
 
     // Symbols: every one either output defines.
     let mut syms: Vec<&String> = bfd.symbols.keys().chain(spacer.symbols.keys()).collect();

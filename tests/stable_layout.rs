@@ -18,6 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::share::{share, Count, ImageShare};
 use common::versions::{self, Built, LibVersion};
 use common::*;
 
@@ -210,89 +211,6 @@ fn check_same(what: &str, exe: &Path, reference: &Path) -> Behaviour {
         );
     }
     got
-}
-
-/// The `{pages, shared}` counts of one image in `spacer share --json`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Count {
-    pages: u64,
-    shared: u64,
-}
-
-impl Count {
-    fn ratio(&self) -> f64 {
-        if self.pages == 0 {
-            0.0
-        } else {
-            self.shared as f64 / self.pages as f64
-        }
-    }
-}
-
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{} ({:.1}%)",
-            self.shared,
-            self.pages,
-            100.0 * self.ratio()
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct ImageShare {
-    exec: Count,
-    read_only: Count,
-    writable: Count,
-}
-
-/// `"key": {"pages": N, "shared": M}` in one line of `spacer share --json`.
-fn json_count(line: &str, key: &str) -> Option<Count> {
-    let pat = format!("\"{key}\": {{");
-    let rest = &line[line.find(&pat)? + pat.len()..];
-    let body = &rest[..rest.find('}')?];
-    let num = |name: &str| -> Option<u64> {
-        let p = format!("\"{name}\":");
-        let s = body[body.find(&p)? + p.len()..].trim_start();
-        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        s[..end].parse().ok()
-    };
-    Some(Count {
-        pages: num("pages")?,
-        shared: num("shared")?,
-    })
-}
-
-/// `spacer share --json images...`: per image, how many of its pages exist in another image.
-fn share(images: &[&Path]) -> Vec<ImageShare> {
-    let mut cmd = Command::new(spacer_exe());
-    cmd.arg("share").arg("--json").args(images);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "spacer share failed ({})\n$ {}\n{}",
-        r.describe(),
-        display_command(&cmd),
-        r.stderr_str()
-    );
-    let out = r.stdout_str();
-    let parsed: Vec<ImageShare> = out
-        .lines()
-        .filter(|l| l.contains("\"path\":"))
-        .map(|l| ImageShare {
-            exec: json_count(l, "exec").unwrap_or_else(|| panic!("no exec count in {l}")),
-            read_only: json_count(l, "read_only").unwrap_or_default(),
-            writable: json_count(l, "writable").unwrap_or_default(),
-        })
-        .collect();
-    assert_eq!(
-        parsed.len(),
-        images.len(),
-        "cannot read spacer share --json output:\n{out}"
-    );
-    parsed
 }
 
 /// One input section as a GNU ld link map lists it.

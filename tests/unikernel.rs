@@ -27,24 +27,21 @@
 //!     -kernel target/spacer-tests/unikernel/bfd/kernel.elf32
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const QEMU: &str = "qemu-system-x86_64";
-/// How long one boot may take (TCG on two cores; the kernel needs well under a second).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+use common::elf_layout::{entry_difference, layout, segment_differences, Layout};
+use common::unikernel::{boot_in, build_command, log_tail, qemu_available, EXIT_SUCCESS};
+use common::*;
+
 /// How long one build of the kernel may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
-/// QEMU's exit status when the kernel writes its success code (0x2a) to isa-debug-exit:
-/// `(0x2a << 1) | 1`.
-const EXIT_SUCCESS: i32 = 85;
 
 /// Lines the ld.bfd-linked kernel must print, in this order (other lines may come between).
 /// They show that the boot code, the constructor and init tables (sorted by the script), the
@@ -140,174 +137,15 @@ const SECTIONS: &[&str] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Paths and tools
-// ---------------------------------------------------------------------------------------------
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `target/spacer-tests` (or the same under CARGO_TARGET_DIR).
-fn tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("spacer-tests")
-}
-
-fn spacer_exe() -> PathBuf {
-    match std::env::var_os("SPACER_EXE") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_spacer")),
-    }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
-        .unwrap_or(false)
-}
-
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// FNV-1a of a string, for a directory name per spacer binary.
-fn fnv(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// `target/spacer-tests/uk-bin/<hash of the spacer path>/`, holding `ld` -> spacer, for gcc's
-/// `-B`.  One directory per spacer binary, so that concurrent debug and release runs (or a run
-/// with SPACER_EXE) do not repoint each other's link.
-fn linker_dir() -> PathBuf {
-    let exe = spacer_exe();
-    let dir = tests_dir().join("uk-bin").join(fnv(&exe.to_string_lossy()));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    let link = dir.join("ld");
-    if fs::read_link(&link).ok().as_deref() != Some(exe.as_path()) {
-        let tmp = dir.join(format!("ld.tmp.{}", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&exe, &tmp)
-            .unwrap_or_else(|e| panic!("symlink {} -> {}: {e}", tmp.display(), exe.display()));
-        fs::rename(&tmp, &link).unwrap_or_else(|e| panic!("renaming to {}: {e}", link.display()));
-    }
-    dir
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running commands
-// ---------------------------------------------------------------------------------------------
-
-struct Output {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Output {
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-
-    fn describe(&self) -> String {
-        use std::os::unix::process::ExitStatusExt;
-        match self.status {
-            None => format!("timed out after {:.0?} and was killed", self.elapsed),
-            Some(s) => match (s.code(), s.signal()) {
-                (Some(c), _) => format!("exit status {c}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
-                _ => format!("{s}"),
-            },
-        }
-    }
-}
-
-/// Runs `cmd` in its own process group with no standard input, capturing both outputs; after
-/// `timeout` the whole group is killed (build.sh's gcc children too).
-fn run(cmd: &mut Command, timeout: Duration) -> Output {
-    let start = Instant::now();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let status = loop {
-        match child.try_wait().expect("waiting for a child process") {
-            Some(status) => break Some(status),
-            None if start.elapsed() > timeout => {
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-        elapsed: start.elapsed(),
-    }
-}
-
-/// Output of a tool that must succeed (readelf, nm).
-fn tool(args: &[&str]) -> String {
-    let out = run(
-        Command::new(args[0]).args(&args[1..]),
-        Duration::from_secs(60),
-    );
-    if out.code() != Some(0) {
-        panic!(
-            "{} failed ({}):\n{}{}",
-            args.join(" "),
-            out.describe(),
-            out.stdout,
-            out.stderr
-        );
-    }
-    out.stdout
-}
-
-// ---------------------------------------------------------------------------------------------
 // Building and booting
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq)]
-enum Linker {
-    Bfd,
-    Spacer,
-}
-
-impl Linker {
-    fn name(self) -> &'static str {
-        match self {
-            Linker::Bfd => "bfd",
-            Linker::Spacer => "spacer",
-        }
+/// The name of a build's directory (`target/spacer-tests/unikernel/<name>/`), as the messages
+/// call it too.
+fn label(linker: Linker) -> &'static str {
+    match linker {
+        Linker::Bfd => "bfd",
+        Linker::Spacer => "spacer",
     }
 }
 
@@ -328,36 +166,30 @@ impl Build {
     /// Panics with the end of the build log unless the build succeeded.
     fn require(&self) {
         if !self.ok {
-            const TAIL: usize = 12;
-            let lines: Vec<&str> = self.log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(TAIL)..].join("\n");
             panic!(
                 "building the unikernel with {} failed; the end of the build log (all of it is \
-                 in {}):\n{tail}",
-                self.linker.name(),
+                 in {}):\n{}",
+                label(self.linker),
                 self.dir.join("build.log").display(),
+                log_tail(&self.log, 12)
             );
         }
     }
 }
 
+/// Runs build.sh in a process group of its own, so that a timeout kills its gcc children too.
 fn build(linker: Linker) -> Build {
-    let dir = tests_dir().join("unikernel").join(linker.name());
-    let linker_arg = match linker {
-        Linker::Bfd => String::new(),
-        Linker::Spacer => linker_dir().to_string_lossy().into_owned(),
-    };
-    let script = manifest_dir().join("testdata/unikernel/build.sh");
-    let out = run(
-        Command::new("bash").arg(&script).arg(&linker_arg).arg(&dir),
+    let dir = tests_dir().join("unikernel").join(label(linker));
+    let out = run_group_with_timeout(
+        &mut build_command(linker == Linker::Spacer, &dir),
         BUILD_TIMEOUT,
     );
-    let ok = out.code() == Some(0);
-    let mut log = format!("{}{}", out.stdout, out.stderr);
+    let ok = out.success();
+    let mut log = format!("{}{}", out.stdout_str(), out.stderr_str());
     let _ = writeln!(
         log,
         "build.sh {}: {} after {:.2?}",
-        linker.name(),
+        label(linker),
         out.describe(),
         out.elapsed
     );
@@ -367,7 +199,7 @@ fn build(linker: Linker) -> Build {
     }
     eprintln!(
         "unikernel: build with {}: {} in {:.2?}",
-        linker.name(),
+        label(linker),
         if ok { "ok" } else { "FAILED" },
         out.elapsed
     );
@@ -407,12 +239,13 @@ fn builds() -> &'static (Build, Build) {
 }
 
 struct Boot {
-    out: Output,
+    out: RunResult,
+    serial: String,
 }
 
 impl Boot {
     fn serial(&self) -> &str {
-        &self.out.stdout
+        &self.serial
     }
 
     fn report(&self, name: &str) -> String {
@@ -420,41 +253,21 @@ impl Boot {
             "--- {name}: qemu {} after {:.2?}; serial output:\n{}--- {name}: qemu stderr:\n{}",
             self.out.describe(),
             self.out.elapsed,
-            self.out.stdout,
-            self.out.stderr
+            self.serial,
+            self.out.stderr_str()
         )
     }
 }
 
 fn boot(build: &Build) -> Boot {
-    let out = run(
-        Command::new(QEMU)
-            .args([
-                "-nodefaults",
-                "-display",
-                "none",
-                "-no-reboot",
-                "-accel",
-                "tcg",
-                "-m",
-                "64",
-                "-serial",
-                "stdio",
-                "-device",
-                "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                "-kernel",
-            ])
-            .arg(build.dir.join("kernel.elf32")),
-        BOOT_TIMEOUT,
+    let out = boot_in(
+        &build.dir,
+        &format!("unikernel: boot of the {} kernel", label(build.linker)),
     );
-    let _ = fs::write(build.dir.join("serial.txt"), &out.stdout);
-    eprintln!(
-        "unikernel: boot of the {} kernel: {} in {:.2?}",
-        build.linker.name(),
-        out.describe(),
-        out.elapsed
-    );
-    Boot { out }
+    Boot {
+        serial: out.stdout_str(),
+        out,
+    }
 }
 
 /// The expected lines that do not appear, in order, in `serial`.
@@ -476,11 +289,7 @@ fn missing_lines(serial: &str) -> Vec<&'static str> {
 
 #[test]
 fn unikernel_boots_identically() {
-    if find_in_path(QEMU).is_none() {
-        if in_ci() {
-            panic!("{QEMU} not found (install qemu-system-x86, see scripts/setup.sh)");
-        }
-        eprintln!("SKIPPED unikernel_boots_identically: {QEMU} not found (apt-get install qemu-system-x86)");
+    if !qemu_available() {
         return;
     }
     let (bfd, spacer) = builds();
@@ -556,155 +365,7 @@ fn unikernel_boots_identically() {
 // Layout
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, PartialEq, Clone)]
-struct Section {
-    kind: String,
-    addr: u64,
-    size: u64,
-    flags: String,
-    align: u64,
-}
-
-#[derive(Debug, PartialEq)]
-struct Segment {
-    kind: String,
-    vaddr: u64,
-    paddr: u64,
-    filesz: u64,
-    memsz: u64,
-    flags: String,
-    align: u64,
-}
-
-impl std::fmt::Display for Segment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} vaddr {:#x} paddr {:#x} filesz {:#x} memsz {:#x} flags {} align {:#x}",
-            self.kind, self.vaddr, self.paddr, self.filesz, self.memsz, self.flags, self.align
-        )
-    }
-}
-
-struct Layout {
-    entry: u64,
-    sections: BTreeMap<String, Section>,
-    /// Allocated sections in section-header order.
-    alloc_order: Vec<String>,
-    segments: Vec<Segment>,
-    /// Section names per program header, as readelf's "Section to Segment mapping" shows them.
-    mapping: Vec<String>,
-    /// Defined symbols: name -> sorted addresses (local names may repeat).
-    symbols: BTreeMap<String, Vec<u64>>,
-}
-
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("bad hex number {s:?}: {e}"))
-}
-
-fn layout(path: &Path) -> Layout {
-    let p = path.to_str().unwrap();
-    let headers = tool(&["readelf", "-hW", p]);
-    let entry = headers
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Entry point address:"))
-        .map(|v| hex(v.trim()))
-        .expect("readelf -h shows the entry point");
-
-    let mut sections = BTreeMap::new();
-    let mut alloc_order = Vec::new();
-    for line in tool(&["readelf", "-SW", p]).lines() {
-        // "  [ 2] .text  PROGBITS  0000000000100010 001010 0011cd 00  AX  0   0 16"
-        let Some(rest) = line.trim_start().strip_prefix('[') else {
-            continue;
-        };
-        let Some((_, rest)) = rest.split_once(']') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() < 9
-            || f[0] == "Name"
-            || !f[1]
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
-            continue;
-        }
-        // With no flags the flags column is missing.
-        let (flags, align) = if f.len() >= 10 {
-            (f[6].to_string(), f[9])
-        } else {
-            (String::new(), f[8])
-        };
-        let sec = Section {
-            kind: f[1].to_string(),
-            addr: hex(f[2]),
-            size: hex(f[4]),
-            flags,
-            align: align.parse().unwrap_or(0),
-        };
-        if sec.flags.contains('A') {
-            alloc_order.push(f[0].to_string());
-        }
-        sections.insert(f[0].to_string(), sec);
-    }
-
-    let mut segments = Vec::new();
-    let mut mapping = Vec::new();
-    let mut in_mapping = false;
-    for line in tool(&["readelf", "-lW", p]).lines() {
-        let t = line.trim();
-        if t.starts_with("Section to Segment mapping") {
-            in_mapping = true;
-            continue;
-        }
-        if in_mapping {
-            // "   01     .rodata .uk_ctortab ..." (an empty segment has only its number)
-            let mut words = t.split_whitespace();
-            if words.next().is_some_and(|n| n.parse::<u32>().is_ok()) {
-                mapping.push(words.collect::<Vec<_>>().join(" "));
-            }
-            continue;
-        }
-        let f: Vec<&str> = t.split_whitespace().collect();
-        if f.len() >= 7 && f[1].starts_with("0x") && f[2].starts_with("0x") {
-            // Type Offset VirtAddr PhysAddr FileSiz MemSiz Flg(1-3 words) Align
-            let align = f[f.len() - 1];
-            segments.push(Segment {
-                kind: f[0].to_string(),
-                vaddr: hex(f[2]),
-                paddr: hex(f[3]),
-                filesz: hex(f[4]),
-                memsz: hex(f[5]),
-                flags: f[6..f.len() - 1].join(""),
-                align: hex(align),
-            });
-        }
-    }
-
-    let mut symbols: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for line in tool(&["nm", "--defined-only", p]).lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 3 {
-            symbols.entry(f[2].to_string()).or_default().push(hex(f[0]));
-        }
-    }
-    for addrs in symbols.values_mut() {
-        addrs.sort_unstable();
-    }
-
-    Layout {
-        entry,
-        sections,
-        alloc_order,
-        segments,
-        mapping,
-        symbols,
-    }
-}
-
-fn fmt_addrs(addrs: Option<&Vec<u64>>) -> String {
+fn fmt_addrs(addrs: Option<&[u64]>) -> String {
     match addrs {
         None => "undefined".to_string(),
         Some(a) => a
@@ -717,18 +378,11 @@ fn fmt_addrs(addrs: Option<&Vec<u64>>) -> String {
 
 /// Every way spacer's `kernel.dbg` differs from ld.bfd's in what the script decides.
 fn layout_differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
-    let mut diffs = Vec::new();
-
-    if bfd.entry != spacer.entry {
-        diffs.push(format!(
-            "entry point: bfd {:#x}, spacer {:#x}",
-            bfd.entry, spacer.entry
-        ));
-    }
+    let mut diffs: Vec<String> = entry_difference(bfd, spacer).into_iter().collect();
 
     // Output sections: the script names them, places them and fixes their order.
     for name in SECTIONS {
-        match (bfd.sections.get(*name), spacer.sections.get(*name)) {
+        match (bfd.section(name), spacer.section(name)) {
             (None, None) => diffs.push(format!("section {name}: missing from both outputs")),
             (Some(_), None) => diffs.push(format!("section {name}: missing in spacer's output")),
             (None, Some(_)) => diffs.push(format!("section {name}: missing in bfd's output")),
@@ -752,12 +406,7 @@ fn layout_differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
                     ));
                 }
                 // TLS and writability (W, A, X, T) matter; readelf's other letters do not.
-                let key = |f: &str| {
-                    f.chars()
-                        .filter(|c| "WAXT".contains(*c))
-                        .collect::<String>()
-                };
-                if key(&b.flags) != key(&s.flags) {
+                if b.waxt() != s.waxt() {
                     diffs.push(format!(
                         "section {name}: flags bfd {}, spacer {}",
                         b.flags, s.flags
@@ -768,11 +417,11 @@ fn layout_differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
     }
     // Any other allocated section ld.bfd made (or spacer made and ld.bfd did not).
     let known: BTreeSet<&str> = SECTIONS.iter().copied().collect();
-    for name in bfd.alloc_order.iter().chain(&spacer.alloc_order) {
+    for (name, _) in bfd.alloc().chain(spacer.alloc()) {
         if known.contains(name.as_str()) {
             continue;
         }
-        let (b, s) = (bfd.sections.get(name), spacer.sections.get(name));
+        let (b, s) = (bfd.section(name), spacer.section(name));
         if b.map(|x| (x.addr, x.size)) != s.map(|x| (x.addr, x.size)) {
             diffs.push(format!(
                 "allocated section {name}: bfd {}, spacer {}",
@@ -789,10 +438,10 @@ fn layout_differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
     }
     let order = |l: &Layout| -> Vec<String> {
         let mut v: Vec<(u64, String)> = l
-            .alloc_order
-            .iter()
-            .filter(|n| l.sections[*n].size > 0)
-            .map(|n| (l.sections[n].addr, n.clone()))
+            .alloc()
+            .map(|(n, _)| (n, l.section(n).unwrap()))
+            .filter(|(_, s)| s.size > 0)
+            .map(|(n, s)| (s.addr, n.clone()))
             .collect();
         v.sort();
         v.into_iter().map(|(_, n)| n).collect()
@@ -807,13 +456,6 @@ fn layout_differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
 
     // Program headers: PHDRS fixes their number, order, types and flags, and the sections
     // decide addresses and sizes.  File offsets are the linker's choice.
-    if bfd.segments.len() != spacer.segments.len() {
-        diffs.push(format!(
-            "program headers: bfd has {}, spacer {}",
-            bfd.segments.len(),
-            spacer.segments.len()
-        ));
-    }
     let loads = |l: &Layout| l.segments.iter().filter(|s| s.kind == "LOAD").count();
     if loads(bfd) != loads(spacer) {
         diffs.push(format!(
@@ -822,62 +464,32 @@ fn layout_differences(bfd: &Layout, spacer: &Layout) -> Vec<String> {
             loads(spacer)
         ));
     }
-    for i in 0..bfd.segments.len().max(spacer.segments.len()) {
-        match (bfd.segments.get(i), spacer.segments.get(i)) {
-            (Some(b), Some(s)) => {
-                // The alignment of a segment with no sections (PT_GNU_STACK) is not decided
-                // by the script.
-                let same = if b.kind == "GNU_STACK" {
-                    b.kind == s.kind && b.flags == s.flags
-                } else {
-                    b == s
-                };
-                if !same {
-                    diffs.push(format!(
-                        "program header {i}:\n    bfd    {b}\n    spacer {s}"
-                    ));
-                }
-            }
-            (Some(b), None) => diffs.push(format!("program header {i}: bfd {b}, spacer none")),
-            (None, Some(s)) => diffs.push(format!("program header {i}: bfd none, spacer {s}")),
-            (None, None) => {}
-        }
-    }
-    for i in 0..bfd.mapping.len().max(spacer.mapping.len()) {
-        let (b, s) = (bfd.mapping.get(i), spacer.mapping.get(i));
-        if b != s {
-            diffs.push(format!(
-                "sections in program header {i}: bfd {:?}, spacer {:?}",
-                b.map_or("<none>", |x| x.as_str()),
-                s.map_or("<none>", |x| x.as_str())
-            ));
-        }
-    }
+    diffs.extend(segment_differences(bfd, spacer));
 
     // The script's symbols, then every other symbol ld.bfd's output defines: with the input
     // order the script fixes, every function and variable lands at the same address.
     for name in SCRIPT_SYMBOLS {
-        let (b, s) = (bfd.symbols.get(*name), spacer.symbols.get(*name));
+        let (b, s) = (bfd.symbol_values(name), spacer.symbol_values(name));
         if b != s {
             diffs.push(format!(
                 "script symbol {name}: bfd {}, spacer {}",
-                fmt_addrs(b),
-                fmt_addrs(s)
+                fmt_addrs(b.as_deref()),
+                fmt_addrs(s.as_deref())
             ));
         }
     }
     let script: BTreeSet<&str> = SCRIPT_SYMBOLS.iter().copied().collect();
     let mut other = Vec::new();
-    for (name, b) in &bfd.symbols {
+    for name in bfd.symbols.keys() {
         if script.contains(name.as_str()) {
             continue;
         }
-        let s = spacer.symbols.get(name);
-        if s != Some(b) {
+        let (b, s) = (bfd.symbol_values(name), spacer.symbol_values(name));
+        if s != b {
             other.push(format!(
                 "symbol {name}: bfd {}, spacer {}",
-                fmt_addrs(Some(b)),
-                fmt_addrs(s)
+                fmt_addrs(b.as_deref()),
+                fmt_addrs(s.as_deref())
             ));
         }
     }
@@ -899,7 +511,7 @@ fn unikernel_layout_matches_gnu_ld() {
     let s = layout(&spacer.kernel_dbg());
     let diffs = layout_differences(&b, &s);
     if !diffs.is_empty() {
-        let note = match (b.sections.get(".rodata"), s.sections.get(".rodata")) {
+        let note = match (b.section(".rodata"), s.section(".rodata")) {
             (Some(x), Some(y)) if x.size != y.size => {
                 "\nnote: .rodata sizes differ, which moves every later section of its segment \
                  (.uk_ctortab, .uk_inittab, .uk_libinfo, .init_array); the corpus has no string \

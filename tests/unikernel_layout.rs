@@ -28,16 +28,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
+use common::share::{share, ImageShare};
+use common::unikernel::{boot_in, build_command, log_tail, qemu_available, EXIT_SUCCESS};
 use common::*;
-
-const QEMU: &str = "qemu-system-x86_64";
-/// How long one boot may take (TCG; the kernel needs well under a second).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
-/// QEMU's exit status when the kernel writes its success code (0x2a) to isa-debug-exit.
-const EXIT_SUCCESS: i32 = 85;
 
 /// The libraries, as build.sh links them.
 const LIBS: &[&str] = &[
@@ -105,14 +99,7 @@ fn build(root: &Path, kind: Kind, changed: bool, layout: &Path) -> Kernel {
         kind.name(),
         if changed { "b" } else { "a" }
     ));
-    let linker = match kind {
-        Kind::Bfd => PathBuf::new(),
-        Kind::Layout | Kind::Plain => linker_dir().to_path_buf(),
-    };
-    let mut cmd = Command::new("bash");
-    cmd.arg(manifest_dir().join("testdata/unikernel/build.sh"))
-        .arg(&linker)
-        .arg(&dir);
+    let mut cmd = build_command(kind != Kind::Bfd, &dir);
     if changed {
         cmd.env(format!("EXTRA_CFLAGS_{CHANGED_LIB}"), CHANGE_CFLAGS);
     } else {
@@ -136,13 +123,11 @@ fn build(root: &Path, kind: Kind, changed: bool, layout: &Path) -> Kernel {
         r.elapsed
     );
     if !r.success() {
-        const TAIL: usize = 12;
-        let lines: Vec<&str> = log.lines().collect();
         panic!(
             "building {what} failed ({}); the end of the build log (all of it is in {}):\n{}",
             r.describe(),
             dir.join("build.log").display(),
-            lines[lines.len().saturating_sub(TAIL)..].join("\n")
+            log_tail(&log, 12)
         );
     }
     Kernel { what, dir }
@@ -150,32 +135,7 @@ fn build(root: &Path, kind: Kind, changed: bool, layout: &Path) -> Kernel {
 
 /// Boots `kernel.elf32` under QEMU; returns the serial output and how QEMU ended.
 fn boot(k: &Kernel) -> RunResult {
-    let mut cmd = Command::new(QEMU);
-    cmd.args([
-        "-nodefaults",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-accel",
-        "tcg",
-        "-m",
-        "64",
-        "-serial",
-        "stdio",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-kernel",
-    ])
-    .arg(k.dir.join("kernel.elf32"));
-    let r = run_with_timeout(&mut cmd, BOOT_TIMEOUT);
-    let _ = fs::write(k.dir.join("serial.txt"), &r.stdout);
-    eprintln!(
-        "unikernel_layout: boot of {}: {} in {:.2?}",
-        k.what,
-        r.describe(),
-        r.elapsed
-    );
-    r
+    boot_in(&k.dir, &format!("unikernel_layout: boot of {}", k.what))
 }
 
 /// Boots `k`, which must exit successfully and print exactly `reference`'s serial output.
@@ -194,21 +154,6 @@ fn check_boot(k: &Kernel, reference: &[u8]) -> Result<(), String> {
         excerpt(&r.stdout, 4000),
         r.stderr_str()
     ))
-}
-
-/// Output of a tool that must succeed (nm).
-fn tool(args: &[&str]) -> String {
-    let mut cmd = Command::new(args[0]);
-    cmd.args(&args[1..]);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "{} failed ({}):\n{}",
-        display_command(&cmd),
-        r.describe(),
-        r.stderr_str()
-    );
-    r.stdout_str()
 }
 
 /// Defined symbols of an ELF file: name -> (nm type letter, sorted addresses).
@@ -247,88 +192,9 @@ fn address(syms: &BTreeMap<String, (char, Vec<u64>)>, name: &str) -> Option<u64>
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// spacer share --json (as tests/stable_layout.rs reads it)
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Count {
-    pages: u64,
-    shared: u64,
-}
-
-impl Count {
-    fn ratio(&self) -> f64 {
-        if self.pages == 0 {
-            0.0
-        } else {
-            self.shared as f64 / self.pages as f64
-        }
-    }
-}
-
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{} ({:.1}%)",
-            self.shared,
-            self.pages,
-            100.0 * self.ratio()
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct ImageShare {
-    exec: Count,
-    total: Count,
-}
-
-/// `"key": {"pages": N, "shared": M}` in one line of `spacer share --json`.
-fn json_count(line: &str, key: &str) -> Option<Count> {
-    let pat = format!("\"{key}\": {{");
-    let rest = &line[line.find(&pat)? + pat.len()..];
-    let body = &rest[..rest.find('}')?];
-    let num = |name: &str| -> Option<u64> {
-        let p = format!("\"{name}\":");
-        let s = body[body.find(&p)? + p.len()..].trim_start();
-        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        s[..end].parse().ok()
-    };
-    Some(Count {
-        pages: num("pages")?,
-        shared: num("shared")?,
-    })
-}
-
 /// `spacer share --json a b`: how many of b's pages exist in a.
 fn share_of_b_in_a(a: &Path, b: &Path) -> ImageShare {
-    let mut cmd = Command::new(spacer_exe());
-    cmd.arg("share").arg("--json").arg(a).arg(b);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "spacer share failed ({})\n$ {}\n{}",
-        r.describe(),
-        display_command(&cmd),
-        r.stderr_str()
-    );
-    let out = r.stdout_str();
-    let images: Vec<ImageShare> = out
-        .lines()
-        .filter(|l| l.contains("\"path\":"))
-        .map(|l| ImageShare {
-            exec: json_count(l, "exec").unwrap_or_else(|| panic!("no exec count in {l}")),
-            total: json_count(l, "total").unwrap_or_else(|| panic!("no total count in {l}")),
-        })
-        .collect();
-    assert_eq!(
-        images.len(),
-        2,
-        "cannot read spacer share --json output:\n{out}"
-    );
-    images[1]
+    share(&[a, b])[1]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,14 +213,7 @@ fn unikernel_update_keeps_layout() {
             return;
         }
     }
-    if find_in_path(QEMU).is_none() {
-        if in_ci() {
-            panic!("{QEMU} not found (install qemu-system-x86, see scripts/setup.sh)");
-        }
-        eprintln!(
-            "SKIPPED unikernel_update_keeps_layout: {QEMU} not found (apt-get install \
-             qemu-system-x86)"
-        );
+    if !qemu_available() {
         return;
     }
     let root = scratch_dir("unikernel_layout", "run");

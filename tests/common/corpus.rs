@@ -41,7 +41,7 @@ pub fn corpus_dir() -> PathBuf {
 pub fn zstd() -> &'static Lib {
     static LIB: OnceLock<Lib> = OnceLock::new();
     LIB.get_or_init(|| {
-        let _lock = CorpusLock::acquire();
+        let _lock = DirLock::acquire(&corpus_dir());
         let lib_dir = vendored_sources().join(format!("zstd-sys-{ZSTD_SYS_VERSION}/zstd/lib"));
         let mut sources = Vec::new();
         for sub in ["common", "compress", "decompress", "dictBuilder"] {
@@ -67,7 +67,7 @@ pub fn zstd() -> &'static Lib {
 pub fn lua() -> &'static Lib {
     static LIB: OnceLock<Lib> = OnceLock::new();
     LIB.get_or_init(|| {
-        let _lock = CorpusLock::acquire();
+        let _lock = DirLock::acquire(&corpus_dir());
         let src_dir = vendored_sources().join(format!("lua-src-{LUA_SRC_VERSION}/{LUA_DIR}"));
         let sources: Vec<PathBuf> = files_with_extension(&src_dir, &["c"])
             .into_iter()
@@ -89,26 +89,27 @@ pub fn lua() -> &'static Lib {
     })
 }
 
-/// An exclusive lock on `target/spacer-corpus/.lock`, held while sources are fetched and
-/// libraries are built.
-struct CorpusLock(fs::File);
+/// An exclusive lock on `<dir>/.lock` (`target/spacer-corpus/.lock`, say), held while sources
+/// are fetched and libraries are built.
+pub(super) struct DirLock(fs::File);
 
-impl CorpusLock {
-    fn acquire() -> CorpusLock {
-        let dir = corpus_dir();
-        fs::create_dir_all(&dir).unwrap();
+impl DirLock {
+    pub(super) fn acquire(dir: &Path) -> DirLock {
+        fs::create_dir_all(dir).unwrap();
+        let path = dir.join(".lock");
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(".lock"))
+            .open(&path)
             .unwrap();
-        file.lock().expect("locking target/spacer-corpus/.lock");
-        CorpusLock(file)
+        file.lock()
+            .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+        DirLock(file)
     }
 }
 
-impl Drop for CorpusLock {
+impl Drop for DirLock {
     fn drop(&mut self) {
         let _ = self.0.unlock();
     }
@@ -136,39 +137,53 @@ lua-src = "={LUA_SRC_VERSION}"
 [workspace]
 "#
         );
-        let stamp = project.join("vendor.stamp");
-        if fs::read_to_string(&stamp).ok().as_deref() == Some(manifest.as_str()) && vendor.is_dir()
-        {
-            return vendor;
-        }
-        fs::create_dir_all(project.join("src")).unwrap();
-        fs::write(project.join("Cargo.toml"), &manifest).unwrap();
-        fs::write(project.join("src/lib.rs"), "").unwrap();
-        let _ = fs::remove_file(&stamp);
-        if vendor.exists() {
-            fs::remove_dir_all(&vendor).unwrap();
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&project)
-            .args(["vendor", "--versioned-dirs", "--quiet", "vendor"])
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("CARGO_TARGET_DIR");
-        let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-        assert!(
-            r.success(),
-            "fetching the corpus sources failed ({}); this needs crates.io to be reachable\n$ {}\n{}",
-            r.describe(),
-            display_command(&cmd),
-            excerpt(&r.stderr, 6000)
-        );
-        fs::write(&stamp, &manifest).unwrap();
+        cargo_vendor(&project, &manifest, &vendor, "the corpus sources");
         vendor
     })
     .clone()
 }
 
-fn files_with_extension(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+/// Writes the throwaway cargo project `project` with `manifest` and runs `cargo vendor` in it,
+/// into `<project>/vendor`, unless a stamp file shows that this manifest was vendored already
+/// and `wanted` (a directory that vendoring produces) exists.  `what` names the sources in the
+/// message if fetching them fails.  Must be called with the lock of the project's tree held.
+pub(super) fn cargo_vendor(project: &Path, manifest: &str, wanted: &Path, what: &str) {
+    let vendor = project.join("vendor");
+    let stamp = project.join("vendor.stamp");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(manifest) && wanted.is_dir() {
+        return;
+    }
+    fs::create_dir_all(project.join("src")).unwrap();
+    fs::write(project.join("Cargo.toml"), manifest).unwrap();
+    fs::write(project.join("src/lib.rs"), "").unwrap();
+    let _ = fs::remove_file(&stamp);
+    if vendor.exists() {
+        fs::remove_dir_all(&vendor).unwrap();
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(project)
+        .args(["vendor", "--versioned-dirs", "--quiet", "vendor"])
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("CARGO_TARGET_DIR");
+    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    assert!(
+        r.success(),
+        "fetching {what} failed ({}); this needs crates.io to be reachable\n$ {}\n{}",
+        r.describe(),
+        display_command(&cmd),
+        excerpt(&r.stderr, 6000)
+    );
+    assert!(
+        wanted.is_dir(),
+        "cargo vendor did not produce {}",
+        wanted.display()
+    );
+    fs::write(&stamp, manifest).unwrap();
+}
+
+/// The files in `dir` (not below it) whose extension is one of `exts`, sorted.
+pub(super) fn files_with_extension(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -190,14 +205,7 @@ fn build_library(name: &str, root: &Path, sources: &[PathBuf], flags: &[String])
         "no sources for {name} in {}",
         root.display()
     );
-    let mut key = Fnv::default();
-    key.str(&Driver::Gcc.identity());
-    for f in flags {
-        key.str(f);
-    }
-    for s in sources {
-        key.str(&s.to_string_lossy()).file(s);
-    }
+    let key = sources_key(&Driver::Gcc.identity(), flags, sources);
     let build = corpus_dir().join("build");
     let dir = build.join(format!("{name}-{}", key.hex()));
     let archive = dir.join(format!("lib{name}.a"));
@@ -206,16 +214,57 @@ fn build_library(name: &str, root: &Path, sources: &[PathBuf], flags: &[String])
     }
 
     let tmp = build.join(format!("{name}.tmp.{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).unwrap();
+    build_archive(
+        &tmp,
+        &dir,
+        root,
+        sources,
+        flags,
+        &format!("lib{name}.a"),
+        &[],
+    );
+    archive
+}
+
+/// The cache key of a library build: the compiler, the flags, and the sources' names and
+/// contents.
+pub(super) fn sources_key(compiler: &str, flags: &[String], sources: &[PathBuf]) -> Fnv {
+    let mut key = Fnv::default();
+    key.str(compiler);
+    for f in flags {
+        key.str(f);
     }
-    fs::create_dir_all(&tmp).unwrap();
-    // Object names must be unique inside the archive: derive them from the relative path.
+    for s in sources {
+        key.str(&s.to_string_lossy()).file(s);
+    }
+    key
+}
+
+/// Compiles `sources` with gcc and `flags` (in parallel) and archives the objects as
+/// `<dir>/<archive>`, with `files` (name, contents) beside it: all built in the fresh directory
+/// `tmp`, which then replaces `dir`.  Object names come from the sources' paths relative to
+/// `root`, so that they are unique inside the archive.
+pub(super) fn build_archive(
+    tmp: &Path,
+    dir: &Path,
+    root: &Path,
+    sources: &[PathBuf],
+    flags: &[String],
+    archive: &str,
+    files: &[(&str, &str)],
+) {
+    if tmp.exists() {
+        fs::remove_dir_all(tmp).unwrap();
+    }
+    fs::create_dir_all(tmp).unwrap();
     let jobs: Vec<(PathBuf, PathBuf)> = sources
         .iter()
         .map(|s| {
             let rel = s.strip_prefix(root).unwrap_or(s).to_string_lossy();
-            let obj = format!("{}.o", rel.replace(['/', '.'], "_"));
+            let obj = format!(
+                "{}.o",
+                rel.trim_start_matches("./").replace(['/', '.'], "_")
+            );
             (s.clone(), tmp.join(obj))
         })
         .collect();
@@ -233,10 +282,12 @@ fn build_library(name: &str, root: &Path, sources: &[PathBuf], flags: &[String])
         }
     });
     let objects: Vec<PathBuf> = jobs.iter().map(|(_, o)| o.clone()).collect();
-    make_archive(&tmp.join(format!("lib{name}.a")), &objects);
-    if dir.exists() {
-        fs::remove_dir_all(&dir).unwrap();
+    make_archive(&tmp.join(archive), &objects);
+    for (name, contents) in files {
+        fs::write(tmp.join(name), contents).unwrap();
     }
-    fs::rename(&tmp, &dir).unwrap();
-    archive
+    if dir.exists() {
+        fs::remove_dir_all(dir).unwrap();
+    }
+    fs::rename(tmp, dir).unwrap();
 }

@@ -4,11 +4,18 @@
 //!
 //! Everything generated lives under the cargo target directory: `target/spacer-tests/` for
 //! objects, executables and scratch directories, `target/spacer-corpus/` for the third-party
-//! libraries (see `corpus.rs`).
+//! libraries (see `corpus.rs` and `versions.rs`).
+//!
+//! Helpers for fewer tests live in submodules: `elf_layout.rs` (an output's layout as readelf
+//! and nm show it, compared with GNU ld's), `share.rs` (reading `spacer share --json`) and
+//! `unikernel.rs` (building the test unikernel and booting it under QEMU).
 
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod elf_layout;
+pub mod share;
+pub mod unikernel;
 pub mod versions;
 
 use std::collections::HashMap;
@@ -16,7 +23,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -264,6 +271,18 @@ pub fn describe_status(status: Option<ExitStatus>, timed_out: bool, elapsed: Dur
 
 /// Runs `cmd` with no standard input, capturing its output, and kills it after `timeout`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> RunResult {
+    run_with_timeout_impl(cmd, timeout, false)
+}
+
+/// Like [`run_with_timeout`], but runs `cmd` in a process group of its own and kills the whole
+/// group after `timeout`: a script's children (build.sh's gcc, say) die with it, rather than
+/// keep its output open.
+pub fn run_group_with_timeout(cmd: &mut Command, timeout: Duration) -> RunResult {
+    cmd.process_group(0);
+    run_with_timeout_impl(cmd, timeout, true)
+}
+
+fn run_with_timeout_impl(cmd: &mut Command, timeout: Duration, group: bool) -> RunResult {
     let start = Instant::now();
     let mut child = match cmd
         .stdin(Stdio::null())
@@ -303,6 +322,11 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> RunResult {
         }
         if start.elapsed() > timeout {
             timed_out = true;
+            if group {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+            }
             let _ = child.kill();
             break child.wait().ok();
         }
@@ -316,6 +340,21 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> RunResult {
         timed_out,
         elapsed,
     }
+}
+
+/// The standard output of a tool that must succeed (readelf, nm): `args` is the command line.
+pub fn tool(args: &[&str]) -> String {
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..]);
+    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    assert!(
+        r.success(),
+        "`{}` failed ({}):\n{}",
+        display_command(&cmd),
+        r.describe(),
+        excerpt(&r.stderr, 4000)
+    );
+    r.stdout_str()
 }
 
 /// A command line as one string, quoted so that it can be pasted into a shell.
@@ -461,12 +500,17 @@ impl Driver {
         }
     }
 
-    /// Version and target of the compiler, part of every object cache key.
+    /// Name, version and target of the compiler, part of every object cache key.
     fn identity(self) -> String {
+        format!("{} {}", self.program(), self.version())
+    }
+
+    /// Version and target of the compiler (`-dumpfullversion -dumpmachine`, one line each).
+    fn version(self) -> String {
         static CACHE: OnceLock<Mutex<HashMap<Driver, String>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
-        if let Some(id) = cache.lock().unwrap().get(&self) {
-            return id.clone();
+        if let Some(v) = cache.lock().unwrap().get(&self) {
+            return v.clone();
         }
         let r = run_with_timeout(
             Command::new(self.program()).args(["-dumpfullversion", "-dumpmachine"]),
@@ -479,9 +523,9 @@ impl Driver {
             r.describe(),
             r.stderr_str()
         );
-        let id = format!("{} {}", self.program(), r.stdout_str().trim());
-        cache.lock().unwrap().insert(self, id.clone());
-        id
+        let v = r.stdout_str().trim().to_string();
+        cache.lock().unwrap().insert(self, v.clone());
+        v
     }
 }
 

@@ -13,13 +13,12 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::{
-    compile_to, corpus::corpus_dir, display_command, excerpt, make_archive, run_with_timeout, Fnv,
-    COMPILE_TIMEOUT, LINK_TIMEOUT,
+use super::corpus::{
+    build_archive, cargo_vendor, corpus_dir, files_with_extension, sources_key, DirLock,
 };
+use super::Driver;
 
 /// Flags every library version is compiled with.
 pub const LIB_CFLAGS: &[&str] = &["-O2", "-ffunction-sections", "-fdata-sections"];
@@ -191,7 +190,7 @@ impl LibVersion {
             return b.clone();
         }
         let built = {
-            let _lock = StableLock::acquire();
+            let _lock = DirLock::acquire(&stable_dir());
             build_version(self)
         };
         done.lock().unwrap().insert(self.id(), built.clone());
@@ -201,32 +200,6 @@ impl LibVersion {
 
 pub fn stable_dir() -> PathBuf {
     corpus_dir().join("stable")
-}
-
-/// An exclusive lock on `target/spacer-corpus/stable/.lock`, held while sources are fetched and
-/// libraries are built.
-struct StableLock(fs::File);
-
-impl StableLock {
-    fn acquire() -> StableLock {
-        let dir = stable_dir();
-        fs::create_dir_all(&dir).unwrap();
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-            .unwrap();
-        file.lock()
-            .expect("locking target/spacer-corpus/stable/.lock");
-        StableLock(file)
-    }
-}
-
-impl Drop for StableLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
 }
 
 /// `cargo vendor` of one package version, in its own project; returns the package's directory.
@@ -252,59 +225,9 @@ publish = false
 "#,
         v.name, v.version, v.krate, v.crate_version
     );
-    let stamp = project.join("vendor.stamp");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(manifest.as_str()) && package.is_dir() {
-        return package;
-    }
-    fs::create_dir_all(project.join("src")).unwrap();
-    fs::write(project.join("Cargo.toml"), &manifest).unwrap();
-    fs::write(project.join("src/lib.rs"), "").unwrap();
-    let _ = fs::remove_file(&stamp);
-    if vendor.exists() {
-        fs::remove_dir_all(&vendor).unwrap();
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&project)
-        .args(["vendor", "--versioned-dirs", "--quiet", "vendor"])
-        .env("CARGO_TERM_COLOR", "never")
-        .env_remove("CARGO_TARGET_DIR");
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "fetching {} {} ({} {}) failed ({}); this needs crates.io to be reachable\n$ {}\n{}",
-        v.name,
-        v.version,
-        v.krate,
-        v.crate_version,
-        r.describe(),
-        display_command(&cmd),
-        excerpt(&r.stderr, 6000)
-    );
-    assert!(
-        package.is_dir(),
-        "cargo vendor did not produce {}",
-        package.display()
-    );
-    fs::write(&stamp, &manifest).unwrap();
+    let what = format!("{} {} ({} {})", v.name, v.version, v.krate, v.crate_version);
+    cargo_vendor(&project, &manifest, &package, &what);
     package
-}
-
-fn compiler_identity() -> String {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        let r = run_with_timeout(
-            Command::new("gcc").args(["-dumpfullversion", "-dumpmachine"]),
-            COMPILE_TIMEOUT,
-        );
-        assert!(
-            r.success(),
-            "`gcc -dumpfullversion` failed: {}",
-            r.stderr_str()
-        );
-        r.stdout_str().trim().to_string()
-    })
-    .clone()
 }
 
 fn build_version(v: &LibVersion) -> Built {
@@ -312,19 +235,14 @@ fn build_version(v: &LibVersion) -> Built {
     let root = package.join(v.src);
     let mut sources = Vec::new();
     for d in v.dirs {
-        let dir = root.join(d);
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "S"))
-                    && !v
-                        .exclude
+        sources.extend(
+            files_with_extension(&root.join(d), &["c", "S"])
+                .into_iter()
+                .filter(|p| {
+                    !v.exclude
                         .contains(&p.file_name().unwrap().to_str().unwrap_or(""))
-            })
-            .collect();
-        files.sort();
-        sources.extend(files);
+                }),
+        );
     }
     assert!(
         !sources.is_empty(),
@@ -339,14 +257,7 @@ fn build_version(v: &LibVersion) -> Built {
         .chain([format!("-I{}", root.display())])
         .collect();
 
-    let mut key = Fnv::default();
-    key.str(&compiler_identity());
-    for f in &flags {
-        key.str(f);
-    }
-    for s in &sources {
-        key.str(&s.to_string_lossy()).file(s);
-    }
+    let key = sources_key(&Driver::Gcc.version(), &flags, &sources);
     let stamp_text = format!("{} {}\n", v.id(), key.hex());
     let dir = stable_dir().join(v.id());
     let archive = dir.join(format!("lib{}.a", v.lib));
@@ -361,41 +272,15 @@ fn build_version(v: &LibVersion) -> Built {
     }
 
     let tmp = stable_dir().join(format!("{}.tmp.{}", v.id(), std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).unwrap();
-    }
-    fs::create_dir_all(&tmp).unwrap();
-    let jobs: Vec<(PathBuf, PathBuf)> = sources
-        .iter()
-        .map(|s| {
-            let rel = s.strip_prefix(&root).unwrap_or(s).to_string_lossy();
-            let obj = format!(
-                "{}.o",
-                rel.trim_start_matches("./").replace(['/', '.'], "_")
-            );
-            (s.clone(), tmp.join(obj))
-        })
-        .collect();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((src, obj)) = jobs.get(i) else { break };
-                compile_to(super::Driver::Gcc, src, &flags, obj);
-            });
-        }
-    });
-    let objects: Vec<PathBuf> = jobs.iter().map(|(_, o)| o.clone()).collect();
-    make_archive(&tmp.join(format!("lib{}.a", v.lib)), &objects);
-    fs::write(tmp.join("build.stamp"), &stamp_text).unwrap();
-    if dir.exists() {
-        fs::remove_dir_all(&dir).unwrap();
-    }
-    fs::rename(&tmp, &dir).unwrap();
+    build_archive(
+        &tmp,
+        &dir,
+        &root,
+        &sources,
+        &flags,
+        &format!("lib{}.a", v.lib),
+        &[("build.stamp", &stamp_text)],
+    );
     built
 }
 
