@@ -747,6 +747,78 @@ fn fleet_shares_one_layout_file() {
     );
 }
 
+/// The whole fleet updated to every library's new version with the layout file of the old
+/// fleet: every program still behaves like its ld.bfd twin (also after `strip`), and the new
+/// programs share code pages with the old ones (libc, and the libraries' unchanged functions).
+#[test]
+fn fleet_update_to_new_versions() {
+    let old_set = VersionSet::old();
+    let mut new_set = old_set;
+    for (_, new) in versions::BUMPS {
+        new_set = new_set.with(new);
+    }
+    let dir = scratch_dir("stable", "fleet-update");
+    let layout = dir.join("fleet.layout");
+    let mut report = format!(
+        "fleet updated from {} to {}, executable pages of each new program found in the old fleet:\n",
+        old_set.describe(),
+        new_set.describe()
+    );
+    let mut images: Vec<[PathBuf; 4]> = Vec::new();
+    for (round, set) in [("old", old_set), ("new", new_set)] {
+        for (i, (program, _)) in PROGRAMS.iter().enumerate() {
+            let b = build(program, set);
+            let bfd = dir.join(format!("{program}-{round}.bfd"));
+            let sp = dir.join(format!("{program}-{round}.spacer"));
+            link_ok(&b, Linker::Bfd, None, &bfd);
+            link_ok(&b, Linker::Spacer, Some(&layout), &sp);
+            check_layout_file(&layout);
+            check_same(&format!("{program} with {}", set.describe()), &sp, &bfd);
+            if round == "old" {
+                images.push([sp, bfd, PathBuf::new(), PathBuf::new()]);
+            } else {
+                images[i][2] = sp;
+                images[i][3] = bfd;
+            }
+        }
+    }
+    // A stripped image keeps working (its sections split at holes and the room left in the
+    // RELRO range survive strip).
+    let stripped = dir.join("zall-new.stripped");
+    let st = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&images[0][2])
+        .status()
+        .expect("running strip");
+    assert!(st.success(), "strip failed on {}", images[0][2].display());
+    check_same(
+        "zall with the new versions, stripped",
+        &stripped,
+        &images[0][3],
+    );
+
+    let mut better = true;
+    for (i, (p, _)) in PROGRAMS.iter().enumerate() {
+        let [_, _, sp_new, bfd_new] = &images[i];
+        let olds_sp: Vec<&Path> = images.iter().map(|x| x[0].as_path()).collect();
+        let olds_bfd: Vec<&Path> = images.iter().map(|x| x[1].as_path()).collect();
+        let with = |olds: &[&Path], new: &Path| {
+            let mut all = olds.to_vec();
+            all.push(new);
+            share(&all).last().unwrap().exec
+        };
+        let (s, f) = (with(&olds_sp, sp_new), with(&olds_bfd, bfd_new));
+        let _ = writeln!(report, "  {p:>10}: spacer --layout {s}  ld.bfd {f}");
+        better &= s.ratio() > f.ratio();
+    }
+    println!("{report}");
+    assert!(
+        better,
+        "after the update, some program shares no more with the old fleet than ld.bfd\n{report}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // For bench/sharing.sh
 // ---------------------------------------------------------------------------------------------
