@@ -501,6 +501,47 @@ fn unknown_option() {
 }
 
 /// Sanity check of the fixtures: the freestanding objects do link when nothing is wrong.
+/// A broken layout file (`--layout`) is reported with its name and line, nothing is written,
+/// and the file itself is left as it was.
+#[test]
+fn broken_layout_file() {
+    let case = Case::new("broken_layout_file");
+    let obj = case.compile("duplicate_a.c", FREESTANDING);
+    let cases: &[(&str, &str, &str)] = &[
+        ("header", "# some other file\n", "layout-header.txt:1"),
+        (
+            "line",
+            "# spacer layout v2\nsection .text 0x401000\nregion .text\n",
+            "layout-line.txt:3",
+        ),
+        (
+            "number",
+            "# spacer layout v2\nsection .text 0x40zz00\n",
+            "layout-number.txt:2",
+        ),
+        (
+            "slot",
+            "# spacer layout v2\nslot got stdout 0x1ffffffff\n",
+            "layout-slot.txt:2",
+        ),
+    ];
+    for (name, text, mention) in cases {
+        let file = case.path(&format!("layout-{name}.txt"));
+        fs::write(&file, text).unwrap();
+        let layout = file.to_str().unwrap().to_string();
+        let args = [
+            "-static", "-e", "main", "-o", "out/prog", &obj, "--layout", &layout,
+        ];
+        case.expect_error(&args, &[mention]);
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            *text,
+            "a failed link changed the layout file {}",
+            file.display()
+        );
+    }
+}
+
 #[test]
 fn fixtures_link_when_intact() {
     let case = Case::new("fixtures_link_when_intact");
