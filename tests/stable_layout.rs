@@ -747,6 +747,58 @@ fn fleet_shares_one_layout_file() {
     );
 }
 
+/// Several updates in a row on one layout file (zlib, then lz4, then zstd, then all three back
+/// to their old versions): after each, zall behaves like its ld.bfd twin and shares more of its
+/// code pages with the previous image than ld.bfd's build does.
+#[test]
+fn successive_updates() {
+    let dir = scratch_dir("stable", "successive");
+    let layout = dir.join("zall.layout");
+    let old = VersionSet::old();
+    let steps = [
+        ("old", old),
+        ("zlib", old.with(&versions::ZLIB_NEW)),
+        (
+            "zlib+lz4",
+            old.with(&versions::ZLIB_NEW).with(&versions::LZ4_NEW),
+        ),
+        (
+            "zlib+lz4+zstd",
+            old.with(&versions::ZLIB_NEW)
+                .with(&versions::LZ4_NEW)
+                .with(&versions::ZSTD_NEW),
+        ),
+        ("back to old", old),
+    ];
+    let mut report = String::from("zall through successive updates on one layout file:\n");
+    let mut prev: Option<(PathBuf, PathBuf)> = None;
+    let mut better = true;
+    for (i, (name, set)) in steps.iter().enumerate() {
+        let b = build("zall", *set);
+        let sp = dir.join(format!("zall-{i}.spacer"));
+        let bfd = dir.join(format!("zall-{i}.bfd"));
+        link_ok(&b, Linker::Bfd, None, &bfd);
+        link_ok(&b, Linker::Spacer, Some(&layout), &sp);
+        check_layout_file(&layout);
+        check_same(&format!("zall, step {i} ({name})"), &sp, &bfd);
+        if let Some((psp, pbfd)) = &prev {
+            let s = share(&[psp, &sp])[1].exec;
+            let f = share(&[pbfd, &bfd])[1].exec;
+            let _ = writeln!(
+                report,
+                "  step {i} ({name}): spacer --layout {s}  ld.bfd {f}"
+            );
+            better &= s.ratio() > f.ratio();
+        }
+        prev = Some((sp, bfd));
+    }
+    println!("{report}");
+    assert!(
+        better,
+        "an update shared no more than ld.bfd's build\n{report}"
+    );
+}
+
 /// The whole fleet updated to every library's new version with the layout file of the old
 /// fleet: every program still behaves like its ld.bfd twin (also after `strip`), and the new
 /// programs share code pages with the old ones (libc, and the libraries' unchanged functions).
