@@ -1703,7 +1703,15 @@ fn phdr_count(plan: &Plan, link: &Link) -> usize {
             let hdr = has(&|s| s.synth == Some(Synth::EhFrameHdr)) as usize;
             let dynamic = has(&|s| s.synth == Some(Synth::Dynamic)) as usize;
             let relro = (plan.builtin && link.args.relro) as usize;
-            loads + tls + note + hdr + dynamic + 1 + relro
+            let guess = loads + tls + note + hdr + dynamic + 1 + relro;
+            // A layout file splits segments at the room it leaves and at holes, a number known
+            // only after layout: leave room for 64 program headers (under a page). Static PIEs
+            // need them inside their first load.
+            if link.args.layout.is_some() {
+                guess.max(64)
+            } else {
+                guess
+            }
         }
     }
 }
@@ -2160,6 +2168,29 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             memsz: size,
             align: 8,
         };
+    }
+    // Static executables find their program headers (for PT_TLS, and a static PIE for its
+    // relocations) through AT_PHDR, which the kernel derives from the load that maps them. A
+    // layout file adds loads; should there be more program headers than the room kept for
+    // them, refuse rather than write an image that does not start.
+    if plan.builtin {
+        let end = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr as u64;
+        let mapped = phdrs.iter().any(|p| {
+            p.p_type == elf::PT_LOAD
+                && p.offset <= crate::layout::EHDR_SIZE
+                && end <= p.offset + p.filesz
+        });
+        if !mapped {
+            bail!(
+                "the {nphdr} program headers do not fit in front of the first section, so no \
+                 load maps them{}",
+                if link.args.layout.is_some() {
+                    " (--layout: too many separate loads)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     link.layout.phdrs = phdrs;
     let tls: Vec<&OutputSection> = link

@@ -602,3 +602,83 @@ fn symbol_names(exe: &Path) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Version-stable layout (--layout): the same programs, static and static-pie, C and C++
+// ---------------------------------------------------------------------------------------------
+
+/// Links `p` with a fresh layout file, then again with the file the first link wrote; both
+/// executables must behave like the ld.bfd-linked one.
+fn check_with_layout(p: Program) {
+    let layout = tests_dir()
+        .join("layout-files")
+        .join(format!("{}.layout", p.name));
+    fs::create_dir_all(layout.parent().unwrap()).unwrap();
+    let _ = fs::remove_file(&layout);
+    let flag = format!("-Wl,--layout,{}", layout.display());
+    let p = p.spacer_ldflags(&[&flag]);
+    p.check();
+    assert!(
+        layout.is_file(),
+        "no layout file written at {}",
+        layout.display()
+    );
+    p.check();
+}
+
+#[test]
+fn layout_c_stdio() {
+    check_with_layout(
+        Program::c("layout_c_stdio", &["c_stdio.c"])
+            .ldflags(&["-static", "-lm"])
+            .expect_stdout_of("c_stdio"),
+    );
+}
+
+#[test]
+fn layout_static_pie_c_stdio() {
+    check_with_layout(
+        Program::c("layout_static_pie_c_stdio", &["c_stdio.c"])
+            .cflags(&["-fPIE"])
+            .ldflags(&["-static-pie", "-lm"])
+            .expect_stdout_of("c_stdio"),
+    );
+}
+
+#[test]
+fn layout_c_tls_and_ifunc() {
+    check_with_layout(tls_program("layout_c_tls", &[]).ldflags(&["-static"]));
+    check_with_layout(
+        Program::c("layout_static_pie_c_ifunc", &["c_ifunc.c"])
+            .cflags(&["-fPIE", "-DSKIP_POINTER_EQUALITY"])
+            .ldflags(&["-static-pie"])
+            .expect_stdout_of("static_pie_c_ifunc"),
+    );
+}
+
+#[test]
+fn layout_cxx_exceptions() {
+    for (name, pie) in [
+        ("layout_cxx_exceptions", false),
+        ("layout_static_pie_cxx_exceptions", true),
+    ] {
+        let p = Program::cxx(name, &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"])
+            .expect_stdout_of("cxx_exceptions");
+        let p = if pie {
+            p.cflags(&["-fPIE"]).ldflags(&["-static-pie"])
+        } else {
+            p.ldflags(&["-static"])
+        };
+        check_with_layout(p);
+    }
+}
+
+#[test]
+fn layout_cxx_thread_local() {
+    check_with_layout(
+        Program::cxx("layout_cxx_thread_local", &["cxx_thread_local.cpp"])
+            .cflags(&["-pthread"])
+            .ldflags(&["-static", "-pthread"])
+            .expect_stdout_of("cxx_thread_local"),
+    );
+}

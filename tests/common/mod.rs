@@ -739,6 +739,8 @@ pub struct Program {
     pub args: Vec<String>,
     pub expected_file: Option<String>,
     pub expected_status: i32,
+    /// Link flags for spacer only (after `ldflags`), e.g. `-Wl,--layout,FILE`.
+    pub spacer_ldflags: Vec<String>,
 }
 
 /// Both executables of a successful comparison, for further checks.
@@ -765,6 +767,7 @@ impl Program {
             args: Vec::new(),
             expected_file: Some(name.to_string()),
             expected_status: 0,
+            spacer_ldflags: Vec::new(),
         }
     }
 
@@ -799,6 +802,13 @@ impl Program {
     /// Flags for the link step, after the inputs (e.g. `-lm`, `-Wl,--gc-sections`).
     pub fn ldflags(mut self, flags: &[&str]) -> Self {
         self.ldflags.extend(flags.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Link flags given to spacer only (ld.bfd does not know them).
+    pub fn spacer_ldflags(mut self, flags: &[&str]) -> Self {
+        self.spacer_ldflags
+            .extend(flags.iter().map(|s| s.to_string()));
         self
     }
 
@@ -891,11 +901,17 @@ impl Program {
         let reference = run_program(&reference_exe, &self.args, &dir);
         self.check_reference(&reference, &reference_link);
 
+        let spacer_flags: Vec<String> = self
+            .ldflags
+            .iter()
+            .chain(&self.spacer_ldflags)
+            .cloned()
+            .collect();
         let spacer_link = link(
             self.driver,
             Linker::Spacer,
             &inputs,
-            &self.ldflags,
+            &spacer_flags,
             &spacer_exe,
         );
         if !spacer_link.ok() {
