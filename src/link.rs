@@ -389,6 +389,13 @@ pub fn run(args: Args) -> Result<()> {
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     check_duplicates(&link)?;
     if link.args.relocatable {
+        if let Some(path) = &link.args.layout {
+            // Addresses are decided by the final link; that is where the layout file belongs.
+            eprintln!(
+                "spacer: warning: --layout {} has no effect with -r (give it to the final link)",
+                path.display()
+            );
+        }
         return crate::relocatable::link_relocatable(&mut link);
     }
     run_scripted(link)
