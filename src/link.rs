@@ -412,6 +412,11 @@ fn write_outputs(link: &Link) -> Result<()> {
 fn run_scripted(mut link: Link) -> Result<()> {
     use crate::script_layout as sl;
     let mut plan = sl::load(&link.args)?;
+    // Held until this function returns, after the layout file is written back.
+    let _layout_lock = match &link.args.layout {
+        Some(path) => Some(crate::stable::LayoutLock::acquire(path)?),
+        None => None,
+    };
     if let Some(path) = &link.args.layout {
         let old = if path.exists() {
             crate::stable::LayoutFile::read(path)?

@@ -196,6 +196,38 @@ impl LayoutFile {
     }
 }
 
+/// An exclusive lock on a layout file (on `FILE.lock` beside it, since the file itself is
+/// replaced by rename), held from reading the file to writing it back: programs of a fleet
+/// linked in parallel (`make -j`) then take turns, and none loses the regions another wrote.
+pub struct LayoutLock {
+    /// Open for as long as the lock is held: closing it releases the lock.
+    _file: std::fs::File,
+}
+
+impl LayoutLock {
+    pub fn acquire(layout: &Path) -> Result<LayoutLock> {
+        use std::os::fd::AsRawFd;
+        let mut name = layout.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the layout lock {}", path.display()))?;
+        // SAFETY: flock on a file descriptor this function owns; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "cannot lock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(LayoutLock { _file: file })
+    }
+}
+
 /// One piece of a library in a regioned section: the chunk, its key (`member:section`), size
 /// and alignment.
 pub struct Piece {

@@ -747,6 +747,46 @@ fn fleet_shares_one_layout_file() {
     );
 }
 
+/// The programs of a fleet linked at the same time (as `make -j` would) with one layout file:
+/// links take turns on the file, so every program's regions end up in it, and every program
+/// works.
+#[test]
+fn fleet_linked_in_parallel() {
+    let set = VersionSet::old();
+    let dir = scratch_dir("stable", "fleet-parallel");
+    let layout = dir.join("fleet.layout");
+    let builds: Vec<(&str, Build)> = PROGRAMS.iter().map(|(p, _)| (*p, build(p, set))).collect();
+    std::thread::scope(|s| {
+        for (program, b) in &builds {
+            let (dir, layout) = (&dir, &layout);
+            s.spawn(move || {
+                link_ok(
+                    b,
+                    Linker::Spacer,
+                    Some(layout),
+                    &dir.join(format!("{program}.spacer")),
+                );
+            });
+        }
+    });
+    let text = check_layout_file(&layout);
+    for (program, b) in &builds {
+        let bfd = dir.join(format!("{program}.bfd"));
+        link_ok(b, Linker::Bfd, None, &bfd);
+        let sp = dir.join(format!("{program}.spacer"));
+        check_same(&format!("{program}, linked in parallel"), &sp, &bfd);
+        let region = format!("region .text {program}.o ");
+        assert!(
+            text.lines().any(|l| l.starts_with(&region)),
+            "the layout file lost {program}'s region (links in parallel overwrote each other):\n{}",
+            text.lines()
+                .filter(|l| l.starts_with("region .text"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
 /// Several updates in a row on one layout file (zlib, then lz4, then zstd, then all three back
 /// to their old versions): after each, zall behaves like its ld.bfd twin and shares more of its
 /// code pages with the previous image than ld.bfd's build does.
