@@ -1289,12 +1289,16 @@ fn assign_addresses_inner(
                         }
                         match stable.as_ref() {
                             Some(st) if jump && st.old.sections.is_empty() => {
+                                // Under the built-in script at least a page: the first
+                                // segment (headers, notes, IRELATIVE relocations) grows with
+                                // a fleet's IFUNCs.
                                 let headroom = match segment_start {
                                     Some(start) => {
                                         (dot.saturating_sub(start) / 8).next_multiple_of(PAGE)
                                     }
                                     None => 0,
-                                };
+                                }
+                                .max(if plan.builtin { PAGE } else { 0 });
                                 dot = new_dot + headroom;
                                 segment_start = Some(dot);
                             }
