@@ -1,0 +1,167 @@
+//! The layout file: its text format (version 2, documented in docs/stable-layout.md) and the
+//! lock that links sharing one file take turns on.
+
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+const HEADER: &str = "# spacer layout v2";
+/// Files written before pieces carried content hashes; still read.
+const HEADER_V1: &str = "# spacer layout v1";
+
+#[derive(Debug, Default, Clone)]
+pub struct LayoutFile {
+    /// Output section name -> address.
+    pub sections: BTreeMap<String, u64>,
+    /// (output section, library) -> (offset in the section, reserved size).
+    pub regions: BTreeMap<(String, String), (u64, u64)>,
+    /// (output section, library) -> input section key -> where it is.
+    pub pieces: BTreeMap<(String, String), BTreeMap<String, Rec>>,
+    /// (table, symbol) -> index of its slot in a linker-created table (`got`, `got-tpoff`,
+    /// `plt`).
+    pub slots: BTreeMap<(String, String), u32>,
+}
+
+/// Where the layout file puts one input section inside its library's region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    /// Offset in the region.
+    pub off: u64,
+    /// Room it has there.
+    pub size: u64,
+    /// Content hash of the input section that was placed there (None: written by version 1).
+    pub hash: Option<u64>,
+}
+
+impl Rec {
+    pub fn end(&self) -> u64 {
+        self.off + self.size
+    }
+}
+
+impl LayoutFile {
+    pub fn read(path: &Path) -> Result<LayoutFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read layout file {}", path.display()))?;
+        let mut f = LayoutFile::default();
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, l)) if l.trim() == HEADER || l.trim() == HEADER_V1 => {}
+            _ => bail!(
+                "{}:1: not a spacer layout file (expected '{HEADER}')",
+                path.display()
+            ),
+        }
+        let num = |s: &str, line: usize| -> Result<u64> {
+            let t = s.trim_start_matches("0x");
+            u64::from_str_radix(t, 16)
+                .with_context(|| format!("{}:{}: invalid number '{s}'", path.display(), line + 1))
+        };
+        for (i, line) in lines {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["section", name, addr] => {
+                    f.sections.insert(name.to_string(), num(addr, i)?);
+                }
+                ["region", sec, lib, off, size] => {
+                    f.regions.insert(
+                        (sec.to_string(), lib.to_string()),
+                        (num(off, i)?, num(size, i)?),
+                    );
+                }
+                ["piece", sec, lib, key, off, size, rest @ ..] if rest.len() <= 1 => {
+                    let rec = Rec {
+                        off: num(off, i)?,
+                        size: num(size, i)?,
+                        hash: rest.first().map(|h| num(h, i)).transpose()?,
+                    };
+                    f.pieces
+                        .entry((sec.to_string(), lib.to_string()))
+                        .or_default()
+                        .insert(key.to_string(), rec);
+                }
+                ["slot", table, name, index] => {
+                    let index = u32::try_from(num(index, i)?).with_context(|| {
+                        format!("{}:{}: slot index out of range", path.display(), i + 1)
+                    })?;
+                    f.slots.insert((table.to_string(), name.to_string()), index);
+                }
+                _ => bail!("{}:{}: unrecognised line '{line}'", path.display(), i + 1),
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "{HEADER}");
+        let _ = writeln!(
+            s,
+            "# section NAME ADDRESS / region SECTION LIBRARY OFFSET RESERVED /"
+        );
+        let _ = writeln!(
+            s,
+            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH /"
+        );
+        let _ = writeln!(s, "# slot TABLE SYMBOL INDEX (hex)");
+        for ((table, name), index) in &self.slots {
+            let _ = writeln!(s, "slot {table} {name} {index:#x}");
+        }
+        for (name, addr) in &self.sections {
+            let _ = writeln!(s, "section {name} {addr:#x}");
+            for ((sec, lib), (off, size)) in self.regions.range((name.clone(), String::new())..) {
+                if sec != name {
+                    break;
+                }
+                let _ = writeln!(s, "region {sec} {lib} {off:#x} {size:#x}");
+                if let Some(pieces) = self.pieces.get(&(sec.clone(), lib.clone())) {
+                    for (key, r) in pieces {
+                        let _ = write!(s, "piece {sec} {lib} {key} {:#x} {:#x}", r.off, r.size);
+                        let _ = match r.hash {
+                            Some(h) => writeln!(s, " {h:016x}"),
+                            None => writeln!(s),
+                        };
+                    }
+                }
+            }
+        }
+        s
+    }
+}
+
+/// An exclusive lock on a layout file (on `FILE.lock` beside it, since the file itself is
+/// replaced by rename), held from reading the file to writing it back: programs of a fleet
+/// linked in parallel (`make -j`) then take turns, and none loses the regions another wrote.
+pub struct LayoutLock {
+    /// Open for as long as the lock is held: closing it releases the lock.
+    _file: std::fs::File,
+}
+
+impl LayoutLock {
+    pub fn acquire(layout: &Path) -> Result<LayoutLock> {
+        use std::os::fd::AsRawFd;
+        let mut name = layout.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the layout lock {}", path.display()))?;
+        // SAFETY: flock on a file descriptor this function owns; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "cannot lock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(LayoutLock { _file: file })
+    }
+}

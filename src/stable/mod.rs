@@ -1,0 +1,358 @@
+//! Version-stable layout (`--layout FILE`): every input library gets its own page-aligned
+//! region in the output sections that hold code and data, and a layout file carried from one
+//! link to the next keeps output sections and regions at the same addresses. Pages of a
+//! library that did not change then keep their bytes when another library changes, and
+//! programs that share a layout file place the same library at the same address.
+//!
+//! The file format is documented in docs/stable-layout.md.
+
+mod file;
+mod place;
+mod sections;
+
+pub use file::{LayoutFile, LayoutLock, Rec};
+pub use place::{place_regions, Placement};
+pub use sections::{cover_relro_room, split_at_holes};
+
+use crate::link::Link;
+use crate::script_layout::Chunk;
+use object::{elf, LittleEndian as LE};
+use std::collections::BTreeMap;
+
+pub const PAGE: u64 = 4096;
+
+/// Output sections whose inputs are grouped into per-library regions on pages. Sections whose
+/// order carries meaning (.init/.fini fragments, constructor tables, .eh_frame with its
+/// terminator) keep the script's order; the TLS template has regions of its own
+/// (`is_tls_regioned`).
+pub fn is_regioned(name: &str) -> bool {
+    matches!(
+        name,
+        ".text" | ".rodata" | ".data" | ".data.rel.ro" | ".bss"
+    )
+}
+
+/// The TLS template. Code reaches thread-local variables at offsets from the end of the TLS
+/// block, so the block keeps its size and each variable its offset: libraries get regions here
+/// too, on 16-byte boundaries instead of pages (the template is copied for every thread).
+pub fn is_tls_regioned(name: &str) -> bool {
+    matches!(name, ".tdata" | ".tbss")
+}
+
+/// How regions of an output section are aligned and how much room a new one reserves.
+#[derive(Clone, Copy)]
+pub struct Granule {
+    pub align: u64,
+    /// The section keeps every recorded region's room, not only up to its last byte.
+    pub keep_size: bool,
+}
+
+impl Granule {
+    pub fn of(section: &str) -> Granule {
+        if is_tls_regioned(section) {
+            Granule {
+                align: 16,
+                keep_size: true,
+            }
+        } else {
+            Granule {
+                align: PAGE,
+                keep_size: false,
+            }
+        }
+    }
+
+    /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes for
+    /// TLS, where a new variable is small), or a sixteenth more in pages.
+    fn reserve(&self, size: u64) -> u64 {
+        if size == 0 {
+            0
+        } else if self.keep_size {
+            (size + (size / 8).max(64)).next_multiple_of(self.align)
+        } else {
+            (size + size / 16).next_multiple_of(self.align)
+        }
+    }
+}
+
+/// One piece of a library in a regioned section: the chunk, its key (`member:section`), size
+/// and alignment.
+pub struct Piece {
+    pub chunk: Chunk,
+    pub key: String,
+    pub size: u64,
+    pub align: u64,
+    /// Code: a moved piece leaves a trampoline.
+    pub exec: bool,
+    /// Content hash (see `content_hash`).
+    pub hash: u64,
+    /// Referenced from another library: its address matters to pages outside its own.
+    pub external: bool,
+}
+
+/// Who a piece is: its library, its key, its content hash, and whether code or data of another
+/// library refers to it.
+#[derive(Debug, Clone)]
+pub struct PieceId {
+    pub library: std::sync::Arc<str>,
+    pub key: std::sync::Arc<str>,
+    pub hash: u64,
+    pub external: bool,
+}
+
+/// One library's pieces in a regioned section, in their usual order.
+pub type Group = (String, Vec<Piece>);
+
+/// The key of an input section inside its library: archive member (or object) and section
+/// name, without directories, so that it matches across versions.
+pub fn piece_key(link: &Link, c: &Chunk) -> String {
+    match c {
+        Chunk::Input(f, s) => {
+            let name = &link.files[*f as usize].name;
+            let member = match name.rfind('(') {
+                Some(i) if name.ends_with(')') => &name[i + 1..name.len() - 1],
+                _ => name.rsplit('/').next().unwrap_or(name),
+            };
+            let sec = String::from_utf8_lossy(link.section(*f, *s).name);
+            format!("{member}:{sec}").replace(char::is_whitespace, "_")
+        }
+        Chunk::Synth(k) => format!("<linker>:{k:?}"),
+        Chunk::Common => "<linker>:COMMON".into(),
+    }
+}
+
+/// The content hash of an input section: xxh3 of its bytes and of its relocations, with each
+/// relocation's target named by symbol (or, for section symbols, by section name) rather than
+/// by index, so that the same function compiled into two versions of a library hashes the
+/// same where its code and what it refers to are the same.
+pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
+    let file = &link.files[f as usize];
+    let sec = &file.sections[s as usize];
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&sec.size.to_le_bytes());
+    h.update(sec.data);
+    for r in sec.relocs {
+        h.update(&r.r_offset.get(LE).to_le_bytes());
+        h.update(&r.r_type(LE, false).to_le_bytes());
+        h.update(&r.r_addend.get(LE).to_le_bytes());
+        let sym = r.r_sym(LE, false) as usize;
+        match file.symbols.get(sym) {
+            Some(t) if t.typ == elf::STT_SECTION => {
+                let name = file
+                    .sections
+                    .get(t.shndx as usize)
+                    .map_or(&b""[..], |x| x.name);
+                h.update(b"\0section:");
+                h.update(name);
+            }
+            Some(t) => {
+                h.update(b"\0symbol:");
+                h.update(t.name);
+            }
+            None => h.update(b"\0?"),
+        }
+    }
+    h.digest()
+}
+
+/// Input sections that code or data of another library refers to (through any relocation of
+/// an allocated section other than `.eh_frame`, whose references are rewritten anyway).
+pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
+    let libs: Vec<String> = (0..link.files.len() as u32)
+        .map(|f| library_of(link, &Chunk::Input(f, 0)))
+        .collect();
+    let mut out = rustc_hash::FxHashSet::default();
+    for (f, file) in link.files.iter().enumerate() {
+        for sec in &file.sections {
+            if !sec.is_included() || !sec.is_alloc() || sec.name == b".eh_frame" {
+                continue;
+            }
+            for r in sec.relocs {
+                let target = link.symref(f as u32, r.r_sym(LE, false));
+                if let Some((tf, ts)) = link.def_section(target) {
+                    if tf as usize != f && libs[tf as usize] != libs[f] {
+                        out.insert((tf, ts));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Slots of a linker-created table (GOT, IFUNC PLT) for `entries` (each with the name the
+/// layout file knows it by): an entry the layout file knows keeps its index, new entries follow
+/// every recorded index in name order, so that one program's or library's new entry does not
+/// move the entries other code refers to. Returns the table, with `None` where a recorded entry
+/// is absent from this link.
+pub fn assign_slots<T: Copy>(
+    layout: &mut Stable,
+    table: &str,
+    mut entries: Vec<(T, String)>,
+) -> Vec<Option<T>> {
+    entries.sort_by(|a, b| a.1.cmp(&b.1));
+    let recorded = |name: &str| layout.old.slots.get(&(table.to_string(), name.to_string()));
+    let mut next = layout
+        .old
+        .slots
+        .iter()
+        .filter(|((t, _), _)| t == table)
+        .map(|(_, &i)| i + 1)
+        .max()
+        .unwrap_or(0);
+    let mut out: Vec<Option<T>> = Vec::new();
+    let mut fresh = Vec::new();
+    for (e, name) in entries {
+        match recorded(&name) {
+            Some(&i) if out.get(i as usize).is_none_or(|x| x.is_none()) => {
+                if out.len() <= i as usize {
+                    out.resize(i as usize + 1, None);
+                }
+                out[i as usize] = Some(e);
+                layout.new.slots.insert((table.to_string(), name), i);
+            }
+            _ => fresh.push((e, name)),
+        }
+    }
+    for (e, name) in fresh {
+        if out.len() <= next as usize {
+            out.resize(next as usize + 1, None);
+        }
+        out[next as usize] = Some(e);
+        layout.new.slots.insert((table.to_string(), name), next);
+        next += 1;
+    }
+    // Entries of other programs stay recorded for them.
+    for (k, &i) in &layout.old.slots {
+        if k.0 == table {
+            layout.new.slots.entry(k.clone()).or_insert(i);
+        }
+    }
+    out
+}
+
+/// State of one link with `--layout`.
+#[derive(Debug, Default)]
+pub struct Stable {
+    /// The layout the previous link wrote (empty for the first link).
+    pub old: LayoutFile,
+    /// This link's layout, written when the link succeeds.
+    pub new: LayoutFile,
+    /// What moved although the layout file had a place for it.
+    pub moved: Vec<String>,
+    /// Input sections referenced from other libraries (computed once, on first use).
+    pub external: Option<rustc_hash::FxHashSet<(u32, u32)>>,
+    /// What `identify` found for each chunk.
+    ids: rustc_hash::FxHashMap<Chunk, PieceId>,
+    /// Each regioned section's last placement, for the next layout pass (see `place`).
+    memo: rustc_hash::FxHashMap<String, Memo>,
+}
+
+/// A placement and what it recorded, with a digest of the pieces it was made for.
+#[derive(Debug, Clone)]
+struct Memo {
+    input: u64,
+    placement: Placement,
+    regions: Vec<((String, String), (u64, u64))>,
+    pieces: Vec<((String, String), BTreeMap<String, Rec>)>,
+    moved: Vec<String>,
+}
+
+impl Stable {
+    /// The state of a link that reads `old` (empty for a first link).
+    pub fn new(old: LayoutFile) -> Stable {
+        Stable {
+            old,
+            ..Default::default()
+        }
+    }
+
+    /// `place_regions`, once per section and set of pieces: layout runs several passes over
+    /// the same inputs, and the placement depends only on the pieces and the old layout.
+    pub fn place(&mut self, section: &str, groups: Vec<Group>) -> Placement {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for (lib, pieces) in &groups {
+            h.update(lib.as_bytes());
+            for p in pieces {
+                h.update(p.key.as_bytes());
+                for v in [p.size, p.align, p.hash, p.exec as u64, p.external as u64] {
+                    h.update(&v.to_le_bytes());
+                }
+            }
+        }
+        let input = h.digest();
+        if let Some(m) = self.memo.get(section).filter(|m| m.input == input) {
+            let m = m.clone();
+            self.new.regions.extend(m.regions);
+            self.new.pieces.extend(m.pieces);
+            self.moved.extend(m.moved);
+            return m.placement;
+        }
+        let moved_before = self.moved.len();
+        let placement = place_regions(self, section, groups);
+        let ours = |k: &(String, String)| k.0 == section;
+        let memo = Memo {
+            input,
+            placement: placement.clone(),
+            regions: self
+                .new
+                .regions
+                .iter()
+                .filter(|(k, _)| ours(k))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            pieces: self
+                .new
+                .pieces
+                .iter()
+                .filter(|(k, _)| ours(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            moved: self.moved[moved_before..].to_vec(),
+        };
+        self.memo.insert(section.to_string(), memo);
+        placement
+    }
+
+    /// A chunk's library, key, content hash and whether another library refers to it
+    /// (computed once: layout runs several passes).
+    pub fn identify(&mut self, link: &Link, c: &Chunk) -> PieceId {
+        if let Some(id) = self.ids.get(c) {
+            return id.clone();
+        }
+        let (hash, external) = match *c {
+            Chunk::Input(f, s) => (
+                content_hash(link, f, s),
+                self.external
+                    .get_or_insert_with(|| external_refs(link))
+                    .contains(&(f, s)),
+            ),
+            _ => (0, false),
+        };
+        let id = PieceId {
+            library: library_of(link, c).into(),
+            key: piece_key(link, c).into(),
+            hash,
+            external,
+        };
+        self.ids.insert(*c, id.clone());
+        id
+    }
+}
+
+/// The library an input belongs to: the archive's file name, or the object's file name.
+/// Directories are left out so that two versions built in different places match.
+pub fn library_of(link: &Link, c: &Chunk) -> String {
+    match c {
+        Chunk::Input(f, _) => {
+            let name = &link.files[*f as usize].name;
+            let path = match name.rfind('(') {
+                Some(i) if name.ends_with(')') => &name[..i],
+                _ => name.as_str(),
+            };
+            let base = path.rsplit('/').next().unwrap_or(path);
+            base.replace(char::is_whitespace, "_")
+        }
+        _ => "<linker>".to_string(),
+    }
+}
