@@ -172,6 +172,19 @@ fn link_ok(b: &Build, linker: Linker, layout: Option<&Path>, out: &Path) -> Stri
     r.result.stderr_str()
 }
 
+/// Links `b` with ld.bfd and with spacer on `layout` into `dir/NAME.bfd` and `dir/NAME.spacer`;
+/// the layout file must be written and the spacer build must behave like the ld.bfd one.
+/// Returns (spacer build, ld.bfd build).
+fn link_both(b: &Build, layout: &Path, dir: &Path, name: &str, what: &str) -> (PathBuf, PathBuf) {
+    let bfd = dir.join(format!("{name}.bfd"));
+    let sp = dir.join(format!("{name}.spacer"));
+    link_ok(b, Linker::Bfd, None, &bfd);
+    link_ok(b, Linker::Spacer, Some(layout), &sp);
+    check_layout_file(layout);
+    check_same(what, &sp, &bfd);
+    (sp, bfd)
+}
+
 /// What a run printed and how it ended.
 struct Behaviour {
     stdout: Vec<u8>,
@@ -631,12 +644,13 @@ fn fleet_shares_one_layout_file() {
     let mut bfd_exes = Vec::new();
     for (program, _) in PROGRAMS {
         let b = build(program, set);
-        let bfd = dir.join(format!("{program}.bfd"));
-        let sp = dir.join(format!("{program}.spacer"));
-        link_ok(&b, Linker::Bfd, None, &bfd);
-        link_ok(&b, Linker::Spacer, Some(&layout), &sp);
-        check_layout_file(&layout);
-        check_same(&format!("{program} in the fleet"), &sp, &bfd);
+        let (sp, bfd) = link_both(
+            &b,
+            &layout,
+            &dir,
+            program,
+            &format!("{program} in the fleet"),
+        );
         spacer_exes.push(sp);
         bfd_exes.push(bfd);
     }
@@ -815,12 +829,8 @@ fn successive_updates() {
     let mut better = true;
     for (i, (name, set)) in steps.iter().enumerate() {
         let b = build("zall", *set);
-        let sp = dir.join(format!("zall-{i}.spacer"));
-        let bfd = dir.join(format!("zall-{i}.bfd"));
-        link_ok(&b, Linker::Bfd, None, &bfd);
-        link_ok(&b, Linker::Spacer, Some(&layout), &sp);
-        check_layout_file(&layout);
-        check_same(&format!("zall, step {i} ({name})"), &sp, &bfd);
+        let what = format!("zall, step {i} ({name})");
+        let (sp, bfd) = link_both(&b, &layout, &dir, &format!("zall-{i}"), &what);
         if let Some((psp, pbfd)) = &prev {
             let s = share(&[psp, &sp])[1].exec;
             let f = share(&[pbfd, &bfd])[1].exec;
@@ -860,12 +870,8 @@ fn fleet_update_to_new_versions() {
     for (round, set) in [("old", old_set), ("new", new_set)] {
         for (i, (program, _)) in PROGRAMS.iter().enumerate() {
             let b = build(program, set);
-            let bfd = dir.join(format!("{program}-{round}.bfd"));
-            let sp = dir.join(format!("{program}-{round}.spacer"));
-            link_ok(&b, Linker::Bfd, None, &bfd);
-            link_ok(&b, Linker::Spacer, Some(&layout), &sp);
-            check_layout_file(&layout);
-            check_same(&format!("{program} with {}", set.describe()), &sp, &bfd);
+            let what = format!("{program} with {}", set.describe());
+            let (sp, bfd) = link_both(&b, &layout, &dir, &format!("{program}-{round}"), &what);
             if round == "old" {
                 images.push([sp, bfd, PathBuf::new(), PathBuf::new()]);
             } else {
