@@ -54,7 +54,7 @@ pub struct Link {
     pub needs_got_base: bool,
     /// Code moved by the layout file: section -> address of its old place, which holds a jump
     /// to it and which references from other sections keep using.
-    pub trampolines: FastMap<(u32, u32), u64>,
+    pub trampolines: FastMap<(u32, u32, u64), u64>,
     /// `--layout`: the version-stable layout of this link.
     pub stable: Option<crate::stable::Stable>,
     /// Position-independent output (`-pie`, as in `-static-pie`).
@@ -229,10 +229,10 @@ impl Link {
             return None;
         }
         let (f, _, sym) = self.definition(r)?;
-        if sym.typ == elf::STT_SECTION || sym.value != 0 || sym.shndx >= elf::SHN_LORESERVE as u32 {
+        if sym.typ == elf::STT_SECTION || sym.shndx >= elf::SHN_LORESERVE as u32 {
             return None;
         }
-        self.trampolines.get(&(f, sym.shndx)).copied()
+        self.trampolines.get(&(f, sym.shndx, sym.value)).copied()
     }
 
     /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.

@@ -468,10 +468,10 @@ pub fn write(link: &Link) -> Result<()> {
     })?;
 
     // Trampolines: at the old place of code the layout file moved, a jump to the new place.
-    for (&(f, s), &old) in &link.trampolines {
+    for (&(f, s, value), &old) in &link.trampolines {
         let sec = link.section(f, s);
         let os = &lay.secs[sec.out_sec as usize];
-        let new = os.addr + sec.out_off;
+        let new = os.addr + sec.out_off + value;
         // The old place may lie in another part of a section the layout split at a hole.
         let at = lay
             .secs

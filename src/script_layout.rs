@@ -1202,7 +1202,7 @@ fn assign_addresses_inner(
     // Output section of each script symbol (None: absolute), decided in the final pass.
     let mut sym_sec: Vec<Option<usize>> = vec![None; plan.values.len()];
     // Trampolines of code the layout file moved: (section, address of the old place).
-    let mut tramps: Vec<((u32, u32), u64)> = Vec::new();
+    let mut tramps: Vec<((u32, u32, u64), u64)> = Vec::new();
     for pass in 0..passes {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_mut() {
@@ -1573,6 +1573,7 @@ fn assign_addresses_inner(
                                 exec: chunk_flags(link, c).0 & elf::SHF_EXECINSTR as u64 != 0,
                                 hash: id.hash,
                                 external: id.external,
+                                funcs: id.funcs.clone(),
                             });
                         }
                         let placement = st.place(&o.desc.name, groups);
@@ -1624,9 +1625,9 @@ fn assign_addresses_inner(
                                 size.next_multiple_of(PAGE).clamp(16 * PAGE, 64 << 20);
                         }
                         if final_pass {
-                            for (c, off) in placement.trampolines {
+                            for (c, value, off) in placement.trampolines {
                                 if let Chunk::Input(f, s) = c {
-                                    tramps.push(((f, s), addr + off));
+                                    tramps.push(((f, s, value), addr + off));
                                 }
                             }
                         }

@@ -89,6 +89,11 @@ impl Kernel {
 /// Builds the unikernel with build.sh into `<root>/<kind>-<a|b>/`; `changed` selects the
 /// second version of libukdebug.  Panics with the end of the build log on failure.
 fn build(root: &Path, kind: Kind, changed: bool, layout: &Path) -> Kernel {
+    build_with(root, kind, changed, layout, "")
+}
+
+/// `build`, with `cflags` added to the changed library's compiler flags in both versions.
+fn build_with(root: &Path, kind: Kind, changed: bool, layout: &Path, cflags: &str) -> Kernel {
     let what = format!(
         "kernel {} ({})",
         if changed { "B" } else { "A" },
@@ -100,11 +105,12 @@ fn build(root: &Path, kind: Kind, changed: bool, layout: &Path) -> Kernel {
         if changed { "b" } else { "a" }
     ));
     let mut cmd = build_command(kind != Kind::Bfd, &dir);
-    if changed {
-        cmd.env(format!("EXTRA_CFLAGS_{CHANGED_LIB}"), CHANGE_CFLAGS);
+    let extra = if changed {
+        format!("{cflags} {CHANGE_CFLAGS}")
     } else {
-        cmd.env_remove(format!("EXTRA_CFLAGS_{CHANGED_LIB}"));
-    }
+        cflags.to_string()
+    };
+    cmd.env(format!("EXTRA_CFLAGS_{CHANGED_LIB}"), extra.trim());
     match kind {
         Kind::Layout => cmd.env(
             "EXTRA_LDFLAGS",
@@ -404,4 +410,99 @@ fn unikernel_update_keeps_layout() {
             root.display()
         );
     }
+}
+
+/// The jump target of a `jmp rel32` at `addr` in `elf`, if there is one.
+fn jump_at(elf: &Path, addr: u64) -> Option<u64> {
+    let out = tool(&[
+        "objdump",
+        "-d",
+        &format!("--start-address={addr:#x}"),
+        &format!("--stop-address={:#x}", addr + 5),
+        elf.to_str().unwrap(),
+    ]);
+    let line = out.lines().find(|l| l.contains("\tjmp "))?;
+    let target = line.split("jmp").nth(1)?.split_whitespace().next()?;
+    u64::from_str_radix(target, 16).ok()
+}
+
+/// The same update with libukdebug compiled as Unikraft compiles by default, without
+/// -ffunction-sections: all of the library's code is one input section, so kvprintf's longer
+/// code moves the functions behind it. With the layout file the section moves and leaves a
+/// jump at every function's old address: both kernels boot like ld.bfd's, every function of
+/// libukdebug that moved has a jump to its new address at its old one, and B shares more of
+/// its code pages with A than ld.bfd's B does.
+#[test]
+fn unikernel_update_without_function_sections() {
+    for (t, p) in [("gcc", "gcc"), ("nm", "binutils"), ("objdump", "binutils")] {
+        if !require_tool(t, p) {
+            return;
+        }
+    }
+    if !qemu_available() {
+        return;
+    }
+    let root = scratch_dir("unikernel_layout", "no-function-sections");
+    let layout = root.join("kernel.layout");
+    let flags = "-fno-function-sections -fno-data-sections";
+    let bfd_a = build_with(&root, Kind::Bfd, false, &layout, flags);
+    let bfd_b = build_with(&root, Kind::Bfd, true, &layout, flags);
+    let lay_a = build_with(&root, Kind::Layout, false, &layout, flags);
+    let lay_b = build_with(&root, Kind::Layout, true, &layout, flags);
+    let reference = boot(&bfd_a);
+    assert!(
+        reference.code() == Some(EXIT_SUCCESS) && reference.stdout_str().contains("Hello world!"),
+        "the ld.bfd-linked kernel A (the reference) did not boot ({})\n{}",
+        reference.describe(),
+        reference.stdout_str()
+    );
+    for k in [&bfd_b, &lay_a, &lay_b] {
+        if let Err(e) = check_boot(k, &reference.stdout) {
+            panic!("{e}");
+        }
+    }
+
+    let (sa, sb) = (symbols(&lay_a.dbg()), symbols(&lay_b.dbg()));
+    let mut moved = 0;
+    let mut wrong = Vec::new();
+    for f in functions_of(&lay_a.dir, CHANGED_LIB) {
+        let (Some(a), Some(b)) = (address(&sa, &f), address(&sb, &f)) else {
+            continue;
+        };
+        if a == b {
+            continue;
+        }
+        moved += 1;
+        match jump_at(&lay_b.dbg(), a) {
+            Some(t) if t == b => {}
+            other => wrong.push(format!(
+                "  {f}: at its old address {a:#x} {} (it is now at {b:#x})",
+                match other {
+                    Some(t) => format!("a jump to {t:#x}"),
+                    None => "no jump".to_string(),
+                }
+            )),
+        }
+    }
+    let s = share_of_b_in_a(&lay_a.dbg(), &lay_b.dbg()).exec;
+    let f = share_of_b_in_a(&bfd_a.dbg(), &bfd_b.dbg()).exec;
+    println!(
+        "unikernel without -ffunction-sections in {CHANGED_LIB}, {CHANGED_FUNCTION} changed: \
+         executable pages of B found in A: spacer --layout {s}, ld.bfd {f}; {moved} functions \
+         of {CHANGED_LIB} moved, each with a jump at its old address"
+    );
+    assert!(
+        moved > 0,
+        "test premise: no function of {CHANGED_LIB} moved, so nothing was tested"
+    );
+    assert!(
+        wrong.is_empty(),
+        "functions of {CHANGED_LIB} moved without a jump at their old address:\n{}\nkernels in {}",
+        wrong.join("\n"),
+        root.display()
+    );
+    assert!(
+        s.ratio() > f.ratio(),
+        "spacer --layout shares {s} of B's code pages with A, no more than ld.bfd's {f}"
+    );
 }

@@ -289,9 +289,12 @@ pub fn apply_section(
         let sv = if discarded {
             0
         } else {
-            // Code and data outside the moved function keep calling its old place.
+            // Code and data keep calling a moved function's old place, also from inside the
+            // moved section itself, so that every address of the function taken through a
+            // relocation is the same one (function pointers compare equal). Only `.eh_frame`
+            // describes the code where it really is.
             match link.trampoline(target) {
-                Some(t) if alloc && eh.is_none() && tsec != Some((file, sec)) => t,
+                Some(t) if alloc && eh.is_none() => t,
                 _ => link.sym_addr(target),
             }
         };

@@ -21,7 +21,14 @@ pub struct LayoutFile {
     /// (table, symbol) -> index of its slot in a linker-created table (`got`, `got-tpoff`,
     /// `plt`).
     pub slots: BTreeMap<(String, String), u32>,
+    /// (output section, library) -> input section key -> function symbol -> its offset in
+    /// the input section, for functions not at its start (code compiled without
+    /// -ffunction-sections): where jumps go when such a section moves.
+    pub syms: BTreeMap<(String, String), PieceFunctions>,
 }
+
+/// Input section key -> function symbol -> its offset in the input section.
+pub type PieceFunctions = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Where the layout file puts one input section inside its library's region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +92,14 @@ impl LayoutFile {
                         .or_default()
                         .insert(key.to_string(), rec);
                 }
+                ["sym", sec, lib, key, name, off] => {
+                    f.syms
+                        .entry((sec.to_string(), lib.to_string()))
+                        .or_default()
+                        .entry(key.to_string())
+                        .or_default()
+                        .insert(name.to_string(), num(off, i)?);
+                }
                 ["slot", table, name, index] => {
                     let index = u32::try_from(num(index, i)?).with_context(|| {
                         format!("{}:{}: slot index out of range", path.display(), i + 1)
@@ -108,7 +123,10 @@ impl LayoutFile {
             s,
             "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH /"
         );
-        let _ = writeln!(s, "# slot TABLE SYMBOL INDEX (hex)");
+        let _ = writeln!(
+            s,
+            "# sym SECTION LIBRARY KEY FUNCTION OFFSET / slot TABLE SYMBOL INDEX (hex)"
+        );
         for ((table, name), index) in &self.slots {
             let _ = writeln!(s, "slot {table} {name} {index:#x}");
         }
@@ -126,6 +144,10 @@ impl LayoutFile {
                             Some(h) => writeln!(s, " {h:016x}"),
                             None => writeln!(s),
                         };
+                        let syms = self.syms.get(&(sec.clone(), lib.clone()));
+                        for (name, off) in syms.and_then(|m| m.get(key)).into_iter().flatten() {
+                            let _ = writeln!(s, "sym {sec} {lib} {key} {name} {off:#x}");
+                        }
                     }
                 }
             }

@@ -10,7 +10,7 @@ mod file;
 mod place;
 mod sections;
 
-pub use file::{LayoutFile, LayoutLock, Rec};
+pub use file::{LayoutFile, LayoutLock, PieceFunctions, Rec};
 pub use place::{place_regions, Placement};
 pub use sections::{cover_relro_room, split_at_holes};
 
@@ -88,6 +88,8 @@ pub struct Piece {
     pub hash: u64,
     /// Referenced from another library: its address matters to pages outside its own.
     pub external: bool,
+    /// Function symbols inside it, not at its start, with their offsets.
+    pub funcs: std::sync::Arc<[(String, u64)]>,
 }
 
 /// Who a piece is: its library, its key, its content hash, and whether code or data of another
@@ -98,6 +100,7 @@ pub struct PieceId {
     pub key: std::sync::Arc<str>,
     pub hash: u64,
     pub external: bool,
+    pub funcs: std::sync::Arc<[(String, u64)]>,
 }
 
 /// One library's pieces in a regioned section, in their usual order.
@@ -153,6 +156,36 @@ pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
         }
     }
     h.digest()
+}
+
+/// The function symbols of a code section that are not at its start (one section holding many
+/// functions, as without -ffunction-sections), by name, with their offsets; names that occur
+/// twice are left out, since the layout file could not tell them apart.
+fn functions_inside(link: &Link, f: u32, s: u32) -> Vec<(String, u64)> {
+    let file = &link.files[f as usize];
+    if file.sections[s as usize].flags & elf::SHF_EXECINSTR as u64 == 0 {
+        return Vec::new();
+    }
+    let mut funcs: Vec<(String, u64)> = file
+        .symbols
+        .iter()
+        .filter(|y| y.typ == elf::STT_FUNC && y.shndx == s && y.value > 0 && !y.name.is_empty())
+        .map(|y| {
+            let name = String::from_utf8_lossy(y.name).replace(char::is_whitespace, "_");
+            (name, y.value)
+        })
+        .collect();
+    funcs.sort();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (n, _) in &funcs {
+        *counts.entry(n.as_str()).or_default() += 1;
+    }
+    let unique: Vec<(String, u64)> = funcs
+        .iter()
+        .filter(|(n, _)| counts[n.as_str()] == 1)
+        .cloned()
+        .collect();
+    unique
 }
 
 /// Input sections that code or data of another library refers to (through any relocation of
@@ -255,6 +288,7 @@ struct Memo {
     placement: Placement,
     regions: Vec<((String, String), (u64, u64))>,
     pieces: Vec<((String, String), BTreeMap<String, Rec>)>,
+    syms: Vec<((String, String), PieceFunctions)>,
     moved: Vec<String>,
 }
 
@@ -285,6 +319,7 @@ impl Stable {
             let m = m.clone();
             self.new.regions.extend(m.regions);
             self.new.pieces.extend(m.pieces);
+            self.new.syms.extend(m.syms);
             self.moved.extend(m.moved);
             return m.placement;
         }
@@ -304,6 +339,13 @@ impl Stable {
             pieces: self
                 .new
                 .pieces
+                .iter()
+                .filter(|(k, _)| ours(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            syms: self
+                .new
+                .syms
                 .iter()
                 .filter(|(k, _)| ours(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -334,6 +376,10 @@ impl Stable {
             key: piece_key(link, c).into(),
             hash,
             external,
+            funcs: match *c {
+                Chunk::Input(f, s) => functions_inside(link, f, s).into(),
+                _ => Vec::new().into(),
+            },
         };
         self.ids.insert(*c, id.clone());
         id

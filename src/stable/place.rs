@@ -67,13 +67,15 @@ impl Used {
 /// What the layout file says about one library in one output section.
 struct OldRegion {
     pieces: BTreeMap<String, Rec>,
+    /// Input section key -> function symbol -> offset (see `LayoutFile::syms`).
+    syms: super::PieceFunctions,
     /// Content hash -> recorded places with that content.
     by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>>,
     reserved: u64,
 }
 
 impl OldRegion {
-    fn new(pieces: BTreeMap<String, Rec>, reserved: u64) -> OldRegion {
+    fn new(pieces: BTreeMap<String, Rec>, syms: super::PieceFunctions, reserved: u64) -> OldRegion {
         let mut by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>> = Default::default();
         for r in pieces.values() {
             if let Some(h) = r.hash {
@@ -82,9 +84,24 @@ impl OldRegion {
         }
         OldRegion {
             pieces,
+            syms,
             by_hash,
             reserved,
         }
+    }
+
+    /// Whether code that other libraries call has functions inside it (not at its start) at
+    /// other offsets than last time: staying would move them under their callers, while moving
+    /// the section leaves a jump at each function's old address.
+    fn functions_shifted(&self, p: &Piece) -> bool {
+        let Some(old) = self.syms.get(&p.key) else {
+            return false;
+        };
+        p.exec
+            && p.external
+            && p.funcs
+                .iter()
+                .any(|(name, off)| old.get(name).is_some_and(|o| o != off))
     }
 
     fn unchanged(&self, p: &Piece) -> bool {
@@ -172,9 +189,9 @@ fn keep_places(
                         .map(|r| r.off)
                         .min()
                 }),
-                2 => at(&p.key),
+                2 => at(&p.key).filter(|_| !old.functions_shifted(p)),
                 3 => at(&moved_key(&p.key)),
-                _ => old.grows_in_place(p),
+                _ => old.grows_in_place(p).filter(|_| !old.functions_shifted(p)),
             };
             if let Some(o) = o.filter(|&o| used.take(o, p.size)) {
                 offs[i] = Some(o);
@@ -239,13 +256,14 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         };
         let old = OldRegion::new(
             st.old.pieces.get(&key).cloned().unwrap_or_default(),
+            st.old.syms.get(&key).cloned().unwrap_or_default(),
             reserved,
         );
         let repack = st.old.regions.contains_key(&key) && old.changed_nearly_everywhere(&pieces);
         let mut used = Used::default();
         let mut offs = keep_places(&old, &pieces, repack, &mut used);
-        // Trampoline places: the old places of moved code (in a repacked library, only of what
-        // other libraries call).
+        // Trampoline places: the old places of moved code, and of the functions inside it (in a
+        // repacked library, only of what other libraries call).
         for (i, p) in pieces.iter().enumerate() {
             match old.pieces.get(&p.key) {
                 Some(r)
@@ -256,6 +274,14 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                         && r.end() <= reserved =>
                 {
                     used.take(r.off, TRAMPOLINE);
+                    let recorded = old.syms.get(&p.key);
+                    for (name, _) in p.funcs.iter() {
+                        if let Some(&o) = recorded.and_then(|m| m.get(name)) {
+                            if r.off + o + TRAMPOLINE <= r.end() {
+                                used.take(r.off + o, TRAMPOLINE);
+                            }
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -270,6 +296,8 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                 .iter()
                 .zip(&offs)
                 .filter(|(_, o)| o.is_none())
+                // Not the old place of code with functions inside: jumps go to each of them.
+                .filter(|(p, _)| !(p.exec && old.syms.contains_key(&p.key)))
                 .filter_map(|(p, _)| {
                     let r = old.pieces.get(&p.key)?;
                     let start = if p.exec { r.off + TRAMPOLINE } else { r.off };
@@ -332,14 +360,37 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         let (new_pieces, moves) = record_pieces(&old, &pieces, &offs, repack);
         for (i, moved) in moves {
             match moved {
-                Moved::Code(at) => out.trampolines.push((pieces[i].chunk, region_off + at)),
+                Moved::Code(value, at) => {
+                    out.trampolines
+                        .push((pieces[i].chunk, value, region_off + at))
+                }
                 Moved::Data => st
                     .moved
                     .push(format!("{} of {lib} moved within {section}", pieces[i].key)),
             }
         }
+        // Functions inside code sections: where they are now, except for code that moved,
+        // whose jumps stay at the old offsets.
+        let mut new_syms = old.syms.clone();
+        for (p, &o) in pieces.iter().zip(&offs) {
+            let moved = old
+                .pieces
+                .get(&p.key)
+                .is_some_and(|r| (p.external || !repack) && r.off != o);
+            if moved {
+                continue;
+            }
+            if p.funcs.is_empty() {
+                new_syms.remove(&p.key);
+            } else {
+                new_syms.insert(p.key.clone(), p.funcs.iter().cloned().collect());
+            }
+        }
         if reserved > 0 {
             st.new.regions.insert(key.clone(), (region_off, reserved));
+            if !new_syms.is_empty() {
+                st.new.syms.insert(key.clone(), new_syms);
+            }
             st.new.pieces.insert(key, new_pieces);
         }
         for (p, o) in pieces.into_iter().zip(offs) {
@@ -360,6 +411,9 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             if let Some(p) = st.old.pieces.get(k) {
                 st.new.pieces.entry(k.clone()).or_insert_with(|| p.clone());
             }
+            if let Some(y) = st.old.syms.get(k) {
+                st.new.syms.entry(k.clone()).or_insert_with(|| y.clone());
+            }
         }
     }
     out
@@ -367,8 +421,9 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
 
 /// A piece that left the place the layout file had for it.
 enum Moved {
-    /// Code, with a trampoline at this offset of its old place.
-    Code(u64),
+    /// Code: a trampoline at an offset of its old place (second) jumps to an offset inside
+    /// the moved section (first: its start, or a function in it).
+    Code(u64, u64),
     /// Data, which cannot be redirected.
     Data,
 }
@@ -414,7 +469,23 @@ fn record_pieces(
                 // references use the new place, which is correct, only less shared.
                 if p.exec && r.size >= TRAMPOLINE {
                     if placed.is_free(r.off, TRAMPOLINE) {
-                        moves.push((i, Moved::Code(r.off)));
+                        moves.push((i, Moved::Code(0, r.off)));
+                        // And one at each function's old address, where it can be had.
+                        let mut spots = Used::default();
+                        spots.take(r.off, TRAMPOLINE);
+                        let old_funcs = old.syms.get(&p.key);
+                        for (name, value) in p.funcs.iter() {
+                            let Some(&o) = old_funcs.and_then(|m| m.get(name)) else {
+                                continue;
+                            };
+                            let at = r.off + o;
+                            if at + TRAMPOLINE <= r.end()
+                                && placed.is_free(at, TRAMPOLINE)
+                                && spots.take(at, TRAMPOLINE)
+                            {
+                                moves.push((i, Moved::Code(*value, at)));
+                            }
+                        }
                     }
                 } else if !p.exec {
                     moves.push((i, Moved::Data));
@@ -433,7 +504,8 @@ fn record_pieces(
 pub struct Placement {
     /// Chunks and their offsets in the section.
     pub chunks: Vec<(Chunk, u64)>,
-    /// Code that moved: (chunk, offset of its old place, where a jump to it goes).
-    pub trampolines: Vec<(Chunk, u64)>,
+    /// Code that moved: (chunk, offset inside it a jump goes to, offset in the section of the
+    /// old place where the jump is).
+    pub trampolines: Vec<(Chunk, u64, u64)>,
     pub size: u64,
 }
