@@ -229,7 +229,11 @@ impl Link {
             return None;
         }
         let (f, _, sym) = self.definition(r)?;
-        if sym.typ == elf::STT_SECTION || sym.shndx >= elf::SHN_LORESERVE as u32 {
+        // Functions and plain labels only: an IFUNC's references go to its PLT entry, and a
+        // section symbol plus addend is not a function's entry.
+        if !matches!(sym.typ, elf::STT_FUNC | elf::STT_NOTYPE)
+            || sym.shndx >= elf::SHN_LORESERVE as u32
+        {
             return None;
         }
         self.trampolines.get(&(f, sym.shndx, sym.value)).copied()
