@@ -529,9 +529,7 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
     }
     if let Some(mut st) = link.stable.take() {
         // Slots the layout file keeps, so that one library's or program's new GOT or PLT
-        // entry does not move the entries every other library's code refers to. A slot whose
-        // entry this link lacks repeats another entry of the table (a harmless copy: for the
-        // PLT, one more call of that IFUNC's resolver at start-up).
+        // entry does not move the entries every other library's code refers to.
         let named = |link: &Link, r: SymRef| link.name(r).replace(char::is_whitespace, "_");
         let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut link.got)
             .into_iter()
@@ -540,26 +538,12 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
                 ((r, k), format!("{prefix}{}", named(link, r)))
             })
             .collect();
-        let got = crate::stable::assign_slots(&mut st, "got", got);
-        link.got_map = got
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| Some(((*e)?, i as u32)))
-            .collect();
-        let filler = got.iter().flatten().next().copied();
-        link.got = got.into_iter().filter_map(|e| e.or(filler)).collect();
+        (link.got, link.got_map) = crate::stable::assign_slots(&mut st, "got", got);
         let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.plt)
             .into_iter()
             .map(|r| (r, named(link, r)))
             .collect();
-        let plt = crate::stable::assign_slots(&mut st, "plt", plt);
-        link.plt_map = plt
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| Some(((*e)?, i as u32)))
-            .collect();
-        let filler = plt.iter().flatten().next().copied();
-        link.plt = plt.into_iter().filter_map(|e| e.or(filler)).collect();
+        (link.plt, link.plt_map) = crate::stable::assign_slots(&mut st, "plt", plt);
         link.stable = Some(st);
     }
     if !undefined.is_empty() && !link.args.no_undefined_error {

@@ -166,7 +166,6 @@ pub struct LayoutLock {
 
 impl LayoutLock {
     pub fn acquire(layout: &Path) -> Result<LayoutLock> {
-        use std::os::fd::AsRawFd;
         let mut name = layout.as_os_str().to_owned();
         name.push(".lock");
         let path = std::path::PathBuf::from(name);
@@ -176,14 +175,8 @@ impl LayoutLock {
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open the layout lock {}", path.display()))?;
-        // SAFETY: flock on a file descriptor this function owns; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!(
-                "cannot lock {}: {}",
-                path.display(),
-                std::io::Error::last_os_error()
-            );
-        }
+        file.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(LayoutLock { _file: file })
     }
 }

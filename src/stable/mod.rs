@@ -216,13 +216,14 @@ pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
 /// Slots of a linker-created table (GOT, IFUNC PLT) for `entries` (each with the name the
 /// layout file knows it by): an entry the layout file knows keeps its index, new entries follow
 /// every recorded index in name order, so that one program's or library's new entry does not
-/// move the entries other code refers to. Returns the table, with `None` where a recorded entry
-/// is absent from this link.
-pub fn assign_slots<T: Copy>(
+/// move the entries other code refers to. Returns the table and each entry's index. A recorded
+/// slot whose entry this link lacks repeats another entry of the table (a harmless copy: for
+/// the PLT, one more call of that IFUNC's resolver at start-up).
+pub fn assign_slots<T: Copy + Eq + std::hash::Hash>(
     layout: &mut Stable,
     table: &str,
     mut entries: Vec<(T, String)>,
-) -> Vec<Option<T>> {
+) -> (Vec<T>, crate::symbols::FastMap<T, u32>) {
     entries.sort_by(|a, b| a.1.cmp(&b.1));
     let recorded = |name: &str| layout.old.slots.get(&(table.to_string(), name.to_string()));
     let mut next = layout
@@ -261,7 +262,16 @@ pub fn assign_slots<T: Copy>(
             layout.new.slots.entry(k.clone()).or_insert(i);
         }
     }
-    out
+    let index = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some(((*e)?, i as u32)))
+        .collect();
+    let filler = out.iter().flatten().next().copied();
+    (
+        out.into_iter().filter_map(|e| e.or(filler)).collect(),
+        index,
+    )
 }
 
 /// State of one link with `--layout`.
@@ -279,6 +289,17 @@ pub struct Stable {
     ids: rustc_hash::FxHashMap<Chunk, PieceId>,
     /// Each regioned section's last placement, for the next layout pass (see `place`).
     memo: rustc_hash::FxHashMap<String, Memo>,
+}
+
+/// The records of one output section in a map keyed by (output section, library).
+fn of_section<V: Clone>(
+    map: &BTreeMap<(String, String), V>,
+    section: &str,
+) -> Vec<((String, String), V)> {
+    map.iter()
+        .filter(|(k, _)| k.0 == section)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A placement and what it recorded, with a digest of the pieces it was made for.
@@ -325,31 +346,12 @@ impl Stable {
         }
         let moved_before = self.moved.len();
         let placement = place_regions(self, section, groups);
-        let ours = |k: &(String, String)| k.0 == section;
         let memo = Memo {
             input,
             placement: placement.clone(),
-            regions: self
-                .new
-                .regions
-                .iter()
-                .filter(|(k, _)| ours(k))
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
-            pieces: self
-                .new
-                .pieces
-                .iter()
-                .filter(|(k, _)| ours(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            syms: self
-                .new
-                .syms
-                .iter()
-                .filter(|(k, _)| ours(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            regions: of_section(&self.new.regions, section),
+            pieces: of_section(&self.new.pieces, section),
+            syms: of_section(&self.new.syms, section),
             moved: self.moved[moved_before..].to_vec(),
         };
         self.memo.insert(section.to_string(), memo);
