@@ -1747,6 +1747,18 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         headers: bool,
         name: String,
     }
+    impl Seg {
+        /// A segment of the built-in layout other than a load: no headers, no script name.
+        fn extra(p_type: u32, flags: u32, secs: Vec<usize>) -> Seg {
+            Seg {
+                p_type,
+                flags: Some(flags),
+                secs,
+                headers: false,
+                name: String::new(),
+            }
+        }
+    }
     let mut segs: Vec<Seg> = Vec::new();
     match &plan.phdrs {
         Some(decls) => {
@@ -1896,13 +1908,7 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                 .filter(|&i| secs[i].is_tls())
                 .collect();
             if !tls.is_empty() {
-                segs.push(Seg {
-                    p_type: elf::PT_TLS,
-                    flags: Some(elf::PF_R),
-                    secs: tls,
-                    headers: false,
-                    name: String::new(),
-                });
+                segs.push(Seg::extra(elf::PT_TLS, elf::PF_R, tls));
             }
             let notes: Vec<usize> = order
                 .iter()
@@ -1912,13 +1918,7 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             if !notes.is_empty() {
                 segs.insert(
                     segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
-                    Seg {
-                        p_type: elf::PT_NOTE,
-                        flags: Some(elf::PF_R),
-                        secs: notes,
-                        headers: false,
-                        name: String::new(),
-                    },
+                    Seg::extra(elf::PT_NOTE, elf::PF_R, notes),
                 );
             }
             if let Some(i) = order
@@ -1928,13 +1928,7 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             {
                 segs.insert(
                     segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
-                    Seg {
-                        p_type: elf::PT_DYNAMIC,
-                        flags: Some(elf::PF_R | elf::PF_W),
-                        secs: vec![i],
-                        headers: false,
-                        name: String::new(),
-                    },
+                    Seg::extra(elf::PT_DYNAMIC, elf::PF_R | elf::PF_W, vec![i]),
                 );
             }
             if let Some(i) = order
@@ -1942,25 +1936,14 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
                 .copied()
                 .find(|&i| secs[i].synth == Some(Synth::EhFrameHdr))
             {
-                segs.push(Seg {
-                    p_type: elf::PT_GNU_EH_FRAME,
-                    flags: Some(elf::PF_R),
-                    secs: vec![i],
-                    headers: false,
-                    name: String::new(),
-                });
+                segs.push(Seg::extra(elf::PT_GNU_EH_FRAME, elf::PF_R, vec![i]));
             }
-            segs.push(Seg {
-                p_type: elf::PT_GNU_STACK,
-                flags: Some(if exec_stack {
-                    elf::PF_R | elf::PF_W | elf::PF_X
-                } else {
-                    elf::PF_R | elf::PF_W
-                }),
-                secs: Vec::new(),
-                headers: false,
-                name: String::new(),
-            });
+            let stack = if exec_stack {
+                elf::PF_R | elf::PF_W | elf::PF_X
+            } else {
+                elf::PF_R | elf::PF_W
+            };
+            segs.push(Seg::extra(elf::PT_GNU_STACK, stack, Vec::new()));
             if plan.builtin && link.args.relro {
                 if let Some((a, b)) = plan.relro {
                     let rel: Vec<usize> = order

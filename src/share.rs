@@ -111,11 +111,7 @@ pub fn render_text(images: &[ImageShare]) -> String {
         "image", "exec", "read-only", "writable", "zero", "total"
     );
     let cell = |c: Count| format!("{}/{} {:5.1}%", c.shared, c.pages, c.pct());
-    let mut tot = ImageShare {
-        path: "total".into(),
-        ..Default::default()
-    };
-    for r in images {
+    for r in images.iter().chain([&total(images)]) {
         let _ = writeln!(
             s,
             "{:<40} {:>18} {:>18} {:>18} {:>6} {:>18}",
@@ -126,22 +122,23 @@ pub fn render_text(images: &[ImageShare]) -> String {
             r.zero,
             cell(r.total())
         );
+    }
+    s
+}
+
+/// The counts of all images together.
+fn total(images: &[ImageShare]) -> ImageShare {
+    let mut tot = ImageShare {
+        path: "total".into(),
+        ..Default::default()
+    };
+    for r in images {
         tot.exec.add(r.exec);
         tot.ro.add(r.ro);
         tot.rw.add(r.rw);
         tot.zero += r.zero;
     }
-    let _ = writeln!(
-        s,
-        "{:<40} {:>18} {:>18} {:>18} {:>6} {:>18}",
-        tot.path,
-        cell(tot.exec),
-        cell(tot.ro),
-        cell(tot.rw),
-        tot.zero,
-        cell(tot.total())
-    );
-    s
+    tot
 }
 
 fn json_str(s: &str) -> String {
@@ -161,7 +158,6 @@ fn json_str(s: &str) -> String {
 pub fn render_json(images: &[ImageShare]) -> String {
     let count = |c: Count| format!("{{\"pages\": {}, \"shared\": {}}}", c.pages, c.shared);
     let mut parts = Vec::new();
-    let mut tot = ImageShare::default();
     for r in images {
         parts.push(format!(
             "    {{\"path\": {}, \"digests_from_section\": {}, \"exec\": {}, \"read_only\": {}, \"writable\": {}, \"zero_pages\": {}, \"total\": {}}}",
@@ -173,11 +169,8 @@ pub fn render_json(images: &[ImageShare]) -> String {
             r.zero,
             count(r.total())
         ));
-        tot.exec.add(r.exec);
-        tot.ro.add(r.ro);
-        tot.rw.add(r.rw);
-        tot.zero += r.zero;
     }
+    let tot = total(images);
     format!(
         "{{\n  \"page_size\": 4096,\n  \"images\": [\n{}\n  ],\n  \"total\": {{\"exec\": {}, \"read_only\": {}, \"writable\": {}, \"zero_pages\": {}, \"total\": {}}}\n}}\n",
         parts.join(",\n"),

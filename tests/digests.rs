@@ -581,14 +581,7 @@ fn link_time_cxx() {
 // ---------------------------------------------------------------------------------------------
 
 fn tool_ok(cmd: &mut Command) {
-    let line = display_command(cmd);
-    let r = run_with_timeout(cmd, TOOL_TIMEOUT);
-    assert!(
-        r.success(),
-        "$ {line}\n{}: {}",
-        r.describe(),
-        r.stderr_str()
-    );
+    must_run(cmd, TOOL_TIMEOUT, "a tool");
 }
 
 /// The unikernel built by its build.sh with spacer, then its final link run again with

@@ -541,14 +541,7 @@ fn direct_invocation_with_collect2_command_line() {
     replace_output(&mut bfd_args, &reference);
     let mut bfd = Command::new("ld.bfd");
     bfd.args(&bfd_args);
-    let r = run_with_timeout(&mut bfd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "ld.bfd with collect2's arguments failed ({}):\n$ {}\n{}",
-        r.describe(),
-        display_command(&bfd),
-        r.stderr_str()
-    );
+    must_run(&mut bfd, LINK_TIMEOUT, "ld.bfd with collect2's arguments");
     let expected = run_program(&reference, &[], &dir);
     assert_eq!(expected.code(), Some(0), "{}", expected.stdout_str());
 

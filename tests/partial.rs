@@ -71,20 +71,6 @@ fn inputs() -> &'static Inputs {
     })
 }
 
-/// Runs a command that must succeed; returns its stdout.  Panics with the command and its
-/// messages otherwise.
-fn must_run(cmd: &mut Command, what: &str) -> RunResult {
-    let r = run_with_timeout(cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "{what} failed ({}):\n$ {}\n{}",
-        r.describe(),
-        display_command(cmd),
-        excerpt(&r.stderr, 6000)
-    );
-    r
-}
-
 fn spacer_r(args: &[&Path], extra: &[&str], out: &Path) -> RunResult {
     let mut cmd = Command::new(spacer_exe());
     cmd.arg("ld")
@@ -93,13 +79,13 @@ fn spacer_r(args: &[&Path], extra: &[&str], out: &Path) -> RunResult {
         .args(args)
         .arg("-o")
         .arg(out);
-    must_run(&mut cmd, "spacer ld -r")
+    must_run(&mut cmd, LINK_TIMEOUT, "spacer ld -r")
 }
 
 fn bfd_r(args: &[&Path], extra: &[&str], out: &Path) -> RunResult {
     let mut cmd = Command::new("ld.bfd");
     cmd.arg("-r").args(extra).args(args).arg("-o").arg(out);
-    must_run(&mut cmd, "ld.bfd -r")
+    must_run(&mut cmd, LINK_TIMEOUT, "ld.bfd -r")
 }
 
 /// `gcc -nostdlib -no-pie -B <spacer>/ -Wl,-r -Wl,-d inputs -o out`, as Unikraft links each
@@ -120,7 +106,7 @@ fn gcc_r(args: &[&Path], out: &Path) -> RunResult {
     .args(args)
     .arg("-o")
     .arg(out);
-    must_run(&mut cmd, "gcc -Wl,-r -Wl,-d (running spacer)")
+    must_run(&mut cmd, LINK_TIMEOUT, "gcc -Wl,-r -Wl,-d (running spacer)")
 }
 
 /// The partial outputs, made once.
@@ -154,12 +140,14 @@ fn partials() -> &'static Partials {
                 .arg("--localize-symbol=_Z13shapes_helperi")
                 .arg(&ga)
                 .arg(&ga2),
+            LINK_TIMEOUT,
             "objcopy --localize-symbol",
         );
         let mut keep = std::ffi::OsString::from("--keep-global-symbols=");
         keep.push(partial_dir().join("cfuncs.exports"));
         must_run(
             Command::new("objcopy").arg(keep).arg(&gb).arg(&gb2),
+            LINK_TIMEOUT,
             "objcopy --keep-global-symbols",
         );
         // 3. Everything in one partial link, itself made of the two partial links of 1.
@@ -326,6 +314,7 @@ fn groups(obj: &Path) -> Vec<(String, Vec<String>)> {
             .arg("--section-groups")
             .arg("-W")
             .arg(obj),
+        LINK_TIMEOUT,
         "readelf --section-groups",
     );
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -352,7 +341,11 @@ fn groups(obj: &Path) -> Vec<(String, Vec<String>)> {
 
 /// Names of the sections of an object, as `readelf -SW` lists them.
 fn section_names(obj: &Path) -> Vec<String> {
-    let r = must_run(Command::new("readelf").arg("-SW").arg(obj), "readelf -SW");
+    let r = must_run(
+        Command::new("readelf").arg("-SW").arg(obj),
+        LINK_TIMEOUT,
+        "readelf -SW",
+    );
     r.stdout_str()
         .lines()
         .filter_map(|l| {
@@ -431,7 +424,11 @@ fn partial_eh_frame_survives() {
     let p = partials();
     let mut problems = Vec::new();
     for (variant, cxx, _) in &p.variants {
-        let r = must_run(Command::new("readelf").arg("-SW").arg(cxx), "readelf -SW");
+        let r = must_run(
+            Command::new("readelf").arg("-SW").arg(cxx),
+            LINK_TIMEOUT,
+            "readelf -SW",
+        );
         let out = r.stdout_str();
         let eh = out
             .lines()
@@ -456,6 +453,7 @@ fn partial_eh_frame_survives() {
         // Every function of the input has an FDE in the output.
         let fdes = must_run(
             Command::new("readelf").arg("--debug-dump=frames").arg(cxx),
+            LINK_TIMEOUT,
             "readelf --debug-dump=frames",
         )
         .stdout_str()
@@ -466,6 +464,7 @@ fn partial_eh_frame_survives() {
         for obj in [&i.shapes, &i.thrower] {
             input_fdes += must_run(
                 Command::new("readelf").arg("--debug-dump=frames").arg(obj),
+                LINK_TIMEOUT,
                 "readelf --debug-dump=frames",
             )
             .stdout_str()
@@ -491,7 +490,7 @@ fn partial_eh_frame_survives() {
 /// Global and weak symbols, and undefined ones, as `class name` (values are the linker's
 /// business).
 fn global_symbols(obj: &Path) -> BTreeSet<String> {
-    let r = must_run(Command::new("nm").arg("-g").arg(obj), "nm -g");
+    let r = must_run(Command::new("nm").arg("-g").arg(obj), LINK_TIMEOUT, "nm -g");
     r.stdout_str()
         .lines()
         .filter_map(|l| {

@@ -12,10 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::{
-    compile_to, display_command, excerpt, make_archive, run_with_timeout, target_dir, Driver, Fnv,
-    LINK_TIMEOUT,
-};
+use super::{compile_to, make_archive, must_run, target_dir, Driver, Fnv, LINK_TIMEOUT};
 
 /// zstd 1.5.7, as packaged by the zstd-sys crate.
 pub const ZSTD_SYS_VERSION: &str = "2.1.3+zstd.1.5.7";
@@ -166,13 +163,10 @@ pub(super) fn cargo_vendor(project: &Path, manifest: &str, wanted: &Path, what: 
         .args(["vendor", "--versioned-dirs", "--quiet", "vendor"])
         .env("CARGO_TERM_COLOR", "never")
         .env_remove("CARGO_TARGET_DIR");
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "fetching {what} failed ({}); this needs crates.io to be reachable\n$ {}\n{}",
-        r.describe(),
-        display_command(&cmd),
-        excerpt(&r.stderr, 6000)
+    must_run(
+        &mut cmd,
+        LINK_TIMEOUT,
+        &format!("fetching {what} (this needs crates.io to be reachable)"),
     );
     assert!(
         wanted.is_dir(),

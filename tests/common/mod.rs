@@ -342,19 +342,25 @@ fn run_with_timeout_impl(cmd: &mut Command, timeout: Duration, group: bool) -> R
     }
 }
 
+/// Runs a command that must succeed (within `timeout`); panics with `what`, the command line
+/// and its standard error otherwise.
+pub fn must_run(cmd: &mut Command, timeout: Duration, what: &str) -> RunResult {
+    let r = run_with_timeout(cmd, timeout);
+    assert!(
+        r.success(),
+        "{what} failed ({}):\n$ {}\n{}",
+        r.describe(),
+        display_command(cmd),
+        excerpt(&r.stderr, 6000)
+    );
+    r
+}
+
 /// The standard output of a tool that must succeed (readelf, nm): `args` is the command line.
 pub fn tool(args: &[&str]) -> String {
     let mut cmd = Command::new(args[0]);
     cmd.args(&args[1..]);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "`{}` failed ({}):\n{}",
-        display_command(&cmd),
-        r.describe(),
-        excerpt(&r.stderr, 4000)
-    );
-    r.stdout_str()
+    must_run(&mut cmd, LINK_TIMEOUT, args[0]).stdout_str()
 }
 
 /// A command line as one string, quoted so that it can be pasted into a shell.
@@ -613,14 +619,7 @@ pub fn make_archive(lib: &Path, objects: &[PathBuf]) {
     let tmp = PathBuf::from(tmp_a);
     let mut cmd = Command::new("ar");
     cmd.arg("rcs").arg(&tmp).args(objects);
-    let r = run_with_timeout(&mut cmd, COMPILE_TIMEOUT);
-    assert!(
-        r.success(),
-        "ar failed ({}):\n$ {}\n{}",
-        r.describe(),
-        display_command(&cmd),
-        r.stderr_str()
-    );
+    must_run(&mut cmd, COMPILE_TIMEOUT, "ar");
     fs::rename(&tmp, lib).unwrap_or_else(|e| panic!("renaming to {}: {e}", lib.display()));
 }
 

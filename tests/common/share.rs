@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{display_command, run_with_timeout, spacer_exe, LINK_TIMEOUT};
+use super::{must_run, spacer_exe, LINK_TIMEOUT};
 
 /// The `{pages, shared}` counts of one image in `spacer share --json`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,14 +65,7 @@ pub fn json_count(line: &str, key: &str) -> Option<Count> {
 pub fn share(images: &[&Path]) -> Vec<ImageShare> {
     let mut cmd = Command::new(spacer_exe());
     cmd.arg("share").arg("--json").args(images);
-    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
-    assert!(
-        r.success(),
-        "spacer share failed ({})\n$ {}\n{}",
-        r.describe(),
-        display_command(&cmd),
-        r.stderr_str()
-    );
+    let r = must_run(&mut cmd, LINK_TIMEOUT, "spacer share");
     let out = r.stdout_str();
     let parsed: Vec<ImageShare> = out
         .lines()
