@@ -128,6 +128,13 @@ exec_share() {
 REPORT=$OUT/report.md
 : >"$REPORT"
 say() { echo "$*" | tee -a "$REPORT"; }
+# table COLUMN... : a markdown table's header and rule
+table() {
+    local header="|" rule="|" c
+    for c in "$@"; do header+=" $c |"; rule+=" --- |"; done
+    say "$header"
+    say "$rule"
+}
 
 set_of() { # KIND (old|new-LIB)
     local s="" lib
@@ -140,12 +147,7 @@ set_of() { # KIND (old|new-LIB)
 # --- (a) single-library updates ---------------------------------------------
 say "## Single-library updates (executable pages of the new image found in the old)"
 say ""
-header="| update |"
-rule="| --- |"
-for l in "${linkers[@]}"; do header+=" $l |"; rule+=" --- |"; done
-say "$header"
-say "$rule"
-declare -A SIZE_SUM
+table update "${linkers[@]}"
 for lib in $LIBS; do
     prog=${BUMPED[$lib]}
     row="| $lib ${OLD[$lib]} -> ${NEW[$lib]} ($prog) |"
@@ -235,11 +237,11 @@ if [ -d "$OUT/fleet/ld.bfd" ]; then
               for (p in t) print p, s[p] + 0, t[p] }' "$OUT/fleet/inputs.txt")
 fi
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }
-header="| program |"; rule="| --- |"
-for l in "${linkers[@]}"; do header+=" $l |"; rule+=" --- |"; done
-[ ${#IDEAL[@]} -gt 0 ] && { header+=" ideal dedup (code bytes) |"; rule+=" --- |"; }
-say "$header"
-say "$rule"
+if [ ${#IDEAL[@]} -gt 0 ]; then
+    table program "${linkers[@]}" "ideal dedup (code bytes)"
+else
+    table program "${linkers[@]}"
+fi
 ideal_s=0; ideal_t=0
 for p in $PROGRAMS all; do
     row="| $p |"
@@ -269,11 +271,8 @@ say ""
 say "Pairwise (executable pages of the row's program found in the column's program):"
 say ""
 for l in "${linkers[@]}"; do
-    header="| $l |"
-    rule="| --- |"
-    for q in $PROGRAMS; do header+=" $q |"; rule+=" --- |"; done
-    say "$header"
-    say "$rule"
+    # shellcheck disable=SC2086
+    table "$l" $PROGRAMS
     for p in $PROGRAMS; do
         row="| $p |"
         for q in $PROGRAMS; do
@@ -290,11 +289,7 @@ done
 if [ -d "$OUT/fleet/ld.bfd" ]; then
     say "## File size against ld.bfd"
     say ""
-    header="| program |"
-    rule="| --- |"
-    for l in "${linkers[@]}"; do header+=" $l |"; rule+=" --- |"; done
-    say "$header"
-    say "$rule"
+    table program "${linkers[@]}"
     for p in $PROGRAMS; do
         ref=$(stat -c %s "$OUT/fleet/ld.bfd/$p")
         row="| $p |"
