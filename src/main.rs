@@ -4,29 +4,14 @@
 //! it links like GNU ld. The pipeline runs in one direction: arguments → inputs → symbol
 //! resolution → garbage collection → relocation scan → layout → output.
 
-mod args;
-mod digest;
-mod eh_frame;
-mod elf_edit;
-mod gc;
-mod glob;
-mod input;
-mod layout;
-mod link;
-mod map;
-mod merge;
-mod object_file;
-mod output;
-mod reloc;
-mod relocatable;
-mod run;
-mod script;
-mod script_layout;
-mod share;
-mod stable;
-mod symbols;
+mod atomic_file;
+mod layout_file;
+mod linker;
+mod pages;
 
 use anyhow::{bail, Result};
+use linker::args;
+use pages::{digest, run, share};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -148,7 +133,9 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
             html,
             images,
         } => {
-            let layout = layout.map(|p| stable::LayoutFile::read(&p)).transpose()?;
+            let layout = layout
+                .map(|p| layout_file::LayoutFile::read(&p))
+                .transpose()?;
             let r = share::analyse(&images)?;
             print!(
                 "{}",
@@ -163,7 +150,7 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
             }
             if let Some(out) = html {
                 let page = share::render_html(&images, layout.as_ref())?;
-                output::write_file_atomically(&out, page.as_bytes(), false)?;
+                atomic_file::write_file_atomically(&out, page.as_bytes(), false)?;
             }
             Ok(())
         }
@@ -210,5 +197,5 @@ fn link_all(args: args::Args) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
-    pool.install(|| link::run(args))
+    pool.install(|| linker::context::run(args))
 }

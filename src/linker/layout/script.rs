@@ -4,22 +4,22 @@
 //! `INSERT AFTER/BEFORE`, `/DISCARD/`, and program headers from `PHDRS` or derived from
 //! section flags.
 
-use crate::args::Args;
-use crate::glob::Glob;
-use crate::layout::{OutputSection, Phdr, Synth, PAGE};
-use crate::link::Link;
-use crate::object_file::SecState;
-use crate::script::ast::{
+use crate::linker::args::Args;
+use crate::linker::context::Link;
+use crate::linker::glob::Glob;
+use crate::linker::layout::{OutputSection, Phdr, Synth, PAGE};
+use crate::linker::object_file::SecState;
+use crate::linker::script::ast::{
     self, AssignKind, AssignOp, BinaryOp, Command, Expr, OutputSectionCommand, PhdrType,
     SectionsCommand, Sort, UnaryOp,
 };
-use crate::symbols::{Def, FastMap, LinkerSym};
+use crate::linker::symbols::{Def, FastMap, LinkerSym};
 use anyhow::{anyhow, bail, Context, Result};
 use object::elf;
 use std::path::{Path, PathBuf};
 
 /// The built-in script for static executables (`ld --verbose` shows GNU ld's counterpart).
-pub const DEFAULT_SCRIPT: &str = include_str!("../linker-scripts/static.lds");
+pub const DEFAULT_SCRIPT: &str = include_str!("../../../linker-scripts/static.lds");
 
 /// The built-in script. With a layout file, `.fini` goes before `.text` (after `.init`): behind
 /// `.text` it would move whenever code grows into the delta area, and so would every page that
@@ -95,19 +95,20 @@ pub struct Plan {
 fn parse_file(path: &Path) -> Result<ast::Script> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read linker script {}", path.display()))?;
-    crate::script::parse_script(&text, &path.display().to_string()).map_err(|e| anyhow!("{e}"))
+    crate::linker::script::parse_script(&text, &path.display().to_string())
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// A file INCLUDEd inside SECTIONS holds SECTIONS content: parse it as such.
 fn parse_sections_fragment(path: &Path) -> Result<ast::Script> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read linker script {}", path.display()))?;
-    match crate::script::parse_script(&text, &path.display().to_string()) {
+    match crate::linker::script::parse_script(&text, &path.display().to_string()) {
         Ok(s) => Ok(s),
         Err(first) => {
             // Wrapped, line numbers stay right because the wrapper adds no newline.
             let wrapped = format!("SECTIONS {{ {text}\n}}");
-            crate::script::parse_script(&wrapped, &path.display().to_string())
+            crate::linker::script::parse_script(&wrapped, &path.display().to_string())
                 .map_err(|_| anyhow!("{first}"))
         }
     }
@@ -232,7 +233,7 @@ pub fn load(args: &Args) -> Result<Plan> {
             None => {
                 builtin = true;
                 let script = builtin_script(args.layout.is_some());
-                crate::script::parse_script(&script, "<built-in static.lds>")
+                crate::linker::script::parse_script(&script, "<built-in static.lds>")
                     .map_err(|e| anyhow!("{e}"))?
                     .commands
             }
@@ -811,7 +812,9 @@ pub fn sort_chunks(plan: &mut Plan, link: &Link) {
                 Sort::AlignmentThenName => {
                     list.sort_by_key(|c| (std::cmp::Reverse(align(c)), name(c)))
                 }
-                Sort::InitPriority => list.sort_by_key(|c| crate::layout::init_priority(&name(c))),
+                Sort::InitPriority => {
+                    list.sort_by_key(|c| crate::linker::layout::init_priority(&name(c)))
+                }
                 Sort::None => {}
             }
         }
@@ -1004,7 +1007,7 @@ fn apply_op(op: AssignOp, old: u64, v: u64) -> u64 {
 /// Size and alignment a chunk occupies.
 fn chunk_size_align(link: &Link, c: &Chunk) -> (u64, u64) {
     match c {
-        Chunk::Input(f, s) => crate::layout::member_size_align(link, *f, *s),
+        Chunk::Input(f, s) => crate::linker::layout::member_size_align(link, *f, *s),
         Chunk::Common => (link.common_size, link.common_align),
         Chunk::Synth(k) => (
             link.layout.synth_sizes.get(k).copied().unwrap_or(0),
@@ -1156,7 +1159,7 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
                 os.members.push((*f, *s));
             }
         }
-        crate::merge::merge_members(link, &os.members, link.args.layout.is_some())?;
+        crate::linker::merge::merge_members(link, &os.members, link.args.layout.is_some())?;
         o.out = Some(idx);
         secs.push(os);
     }
@@ -1186,14 +1189,15 @@ pub fn assign_addresses(plan: &mut Plan, link: &mut Link) -> Result<()> {
 fn assign_addresses_inner(
     plan: &mut Plan,
     link: &mut Link,
-    stable: &mut Option<crate::stable::Stable>,
+    stable: &mut Option<crate::linker::stable::Stable>,
 ) -> Result<()> {
     let base = link
         .args
         .image_base
         .unwrap_or(if link.pie { 0 } else { 0x400000 });
     let nphdr_guess = phdr_count(plan, link);
-    let headers_size = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr_guess as u64;
+    let headers_size =
+        crate::linker::layout::EHDR_SIZE + crate::linker::layout::PHDR_SIZE * nphdr_guess as u64;
 
     let mut secinfo: FastMap<String, SecInfo> = FastMap::default();
     // Enough passes for chains of forward references (LOADADDR of a section whose AT() uses
@@ -1207,7 +1211,7 @@ fn assign_addresses_inner(
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_mut() {
             // Each pass lays out afresh; table slots were given out before layout.
-            st.new = crate::stable::LayoutFile {
+            st.new = crate::layout_file::LayoutFile {
                 slots: std::mem::take(&mut st.new.slots),
                 ..Default::default()
             };
@@ -1393,8 +1397,9 @@ fn assign_addresses_inner(
                         align = align.max(env.eval(a, dot)?.0);
                     }
                     // Regions are page-aligned in memory only if their section is.
-                    if stable.is_some() && alloc && crate::stable::is_regioned(&o.desc.name) {
-                        align = align.max(crate::stable::PAGE);
+                    if stable.is_some() && alloc && crate::linker::stable::is_regioned(&o.desc.name)
+                    {
+                        align = align.max(crate::linker::stable::PAGE);
                     }
                     let mut addr = match &o.desc.address {
                         Some(e) => {
@@ -1550,11 +1555,12 @@ fn assign_addresses_inner(
                     // may size or walk it (a kernel's TLS setup), and padding would show.
                     if let Some(st) = stable.as_mut().filter(|_| {
                         alloc
-                            && (crate::stable::is_regioned(&o.desc.name)
-                                || (plan.builtin && crate::stable::is_tls_regioned(&o.desc.name)))
+                            && (crate::linker::stable::is_regioned(&o.desc.name)
+                                || (plan.builtin
+                                    && crate::linker::stable::is_tls_regioned(&o.desc.name)))
                     }) {
                         // Group the chunks by library, each group laid out on its own.
-                        let mut groups: Vec<crate::stable::Group> = Vec::new();
+                        let mut groups: Vec<crate::linker::stable::Group> = Vec::new();
                         for (c, _) in &placed {
                             let id = st.identify(link, c);
                             let gi = match groups.iter().position(|g| *g.0 == *id.library) {
@@ -1565,7 +1571,7 @@ fn assign_addresses_inner(
                                 }
                             };
                             let (size, a) = chunk_size_align(link, c);
-                            groups[gi].1.push(crate::stable::Piece {
+                            groups[gi].1.push(crate::linker::stable::Piece {
                                 chunk: *c,
                                 key: id.key.to_string(),
                                 size,
@@ -1619,7 +1625,7 @@ fn assign_addresses_inner(
                         // none.
                         if st.old.sections.is_empty()
                             && plan.phdrs.is_none()
-                            && crate::stable::is_regioned(&o.desc.name)
+                            && crate::linker::stable::is_regioned(&o.desc.name)
                         {
                             section_headroom =
                                 size.next_multiple_of(PAGE).clamp(16 * PAGE, 64 << 20);
@@ -1684,13 +1690,13 @@ fn assign_addresses_inner(
         };
         secinfo = new_info;
         // Symbol values for the next pass's expressions.
-        crate::layout::set_synthetic_addresses(&mut link.layout);
+        crate::linker::layout::set_synthetic_addresses(&mut link.layout);
         for (name, &i) in &plan.sym_index {
             let _ = name;
             link.script_values.resize(plan.values.len(), 0);
             link.script_values[i] = plan.values[i];
         }
-        crate::layout::compute_symbol_values(link)?;
+        crate::linker::layout::compute_symbol_values(link)?;
     }
     Ok(())
 }
@@ -1884,7 +1890,8 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
             // The first load carries the headers only if they fit below its first section.
             if let Some(first) = segs.first_mut() {
                 let a = first.secs.first().map(|&i| secs[i].addr).unwrap_or(0);
-                let hs = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr_max as u64;
+                let hs = crate::linker::layout::EHDR_SIZE
+                    + crate::linker::layout::PHDR_SIZE * nphdr_max as u64;
                 first.headers = a % PAGE >= hs;
             }
             // Static executables need their program headers mapped (the C library finds
@@ -1965,7 +1972,8 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         }
     }
     let nphdr = segs.len();
-    let headers_size = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr as u64;
+    let headers_size =
+        crate::linker::layout::EHDR_SIZE + crate::linker::layout::PHDR_SIZE * nphdr as u64;
 
     // File offsets: walk alloc sections by address; a section's offset is congruent to its
     // address modulo the page size and never overlaps what is already placed.
@@ -2145,13 +2153,13 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         .map(|(p, _)| (p.vaddr, p.paddr));
     for p in phdrs.iter_mut().filter(|p| p.p_type == elf::PT_PHDR) {
         let (v, pa) = header_load.unwrap_or((base, base));
-        let size = crate::layout::PHDR_SIZE * nphdr as u64;
+        let size = crate::linker::layout::PHDR_SIZE * nphdr as u64;
         *p = Phdr {
             p_type: elf::PT_PHDR,
             flags: elf::PF_R,
-            offset: crate::layout::EHDR_SIZE,
-            vaddr: v + crate::layout::EHDR_SIZE,
-            paddr: pa + crate::layout::EHDR_SIZE,
+            offset: crate::linker::layout::EHDR_SIZE,
+            vaddr: v + crate::linker::layout::EHDR_SIZE,
+            paddr: pa + crate::linker::layout::EHDR_SIZE,
             filesz: size,
             memsz: size,
             align: 8,
@@ -2162,10 +2170,11 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
     // layout file adds loads; should there be more program headers than the room kept for
     // them, refuse rather than write an image that does not start.
     if plan.builtin {
-        let end = crate::layout::EHDR_SIZE + crate::layout::PHDR_SIZE * nphdr as u64;
+        let end =
+            crate::linker::layout::EHDR_SIZE + crate::linker::layout::PHDR_SIZE * nphdr as u64;
         let mapped = phdrs.iter().any(|p| {
             p.p_type == elf::PT_LOAD
-                && p.offset <= crate::layout::EHDR_SIZE
+                && p.offset <= crate::linker::layout::EHDR_SIZE
                 && end <= p.offset + p.filesz
         });
         if !mapped {

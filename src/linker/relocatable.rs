@@ -3,9 +3,9 @@
 //! relocations are rewritten against the merged sections, and symbols are kept. With `-d`,
 //! common symbols are allocated in `.bss`.
 
-use crate::link::{Link, SymRef};
-use crate::object_file::SecState;
-use crate::symbols::Def;
+use crate::linker::context::{Link, SymRef};
+use crate::linker::object_file::SecState;
+use crate::linker::symbols::Def;
 use anyhow::{Context, Result};
 use object::elf;
 use object::LittleEndian as LE;
@@ -39,19 +39,19 @@ struct Placement {
 }
 
 pub fn link_relocatable(link: &mut Link) -> Result<()> {
-    crate::gc::split_eh_frames(link)?;
-    crate::gc::finalize_eh_frames(link);
+    crate::linker::gc::split_eh_frames(link)?;
+    crate::linker::gc::finalize_eh_frames(link);
     let define_common = link.args.define_common;
     if define_common {
-        crate::link::allocate_commons(link);
+        crate::linker::context::allocate_commons(link);
     }
 
     // Output sections: same name merges; COMDAT members get their own section per group.
     let mut outs: Vec<OutSec> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_name: crate::symbols::FastMap<Vec<u8>, usize> = Default::default();
+    let mut by_name: crate::linker::symbols::FastMap<Vec<u8>, usize> = Default::default();
     // SHT_GROUP sections that are kept, by (file, section): signature symbols may live there.
-    let mut group_sections: crate::symbols::FastMap<(u32, u32), usize> = Default::default();
+    let mut group_sections: crate::linker::symbols::FastMap<(u32, u32), usize> = Default::default();
     let mut place = Placement {
         out: link
             .files
@@ -61,7 +61,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     };
     for f in link.file_order() {
         let file = &link.files[f as usize];
-        let mut member_group: crate::symbols::FastMap<u32, usize> = Default::default();
+        let mut member_group: crate::linker::symbols::FastMap<u32, usize> = Default::default();
         for (sig, members, group_sec) in file.groups.iter() {
             if members
                 .iter()
@@ -216,7 +216,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         value: u64,
         size: u64,
     ) -> u32 {
-        crate::output::push_sym(syms, strtab, name, info, other, shndx, value, size);
+        crate::linker::output::push_sym(syms, strtab, name, info, other, shndx, value, size);
         (syms.len() / 24) as u32 - 1
     }
     push(&mut syms, &mut strtab, b"", 0, 0, 0, 0, 0);
@@ -233,7 +233,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
             0,
         ));
     }
-    let mut local_map: crate::symbols::FastMap<(u32, u32), u32> = Default::default();
+    let mut local_map: crate::linker::symbols::FastMap<(u32, u32), u32> = Default::default();
     for f in link.file_order() {
         let file = &link.files[f as usize];
         for (i, s) in file
@@ -291,7 +291,8 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         .and_then(|o| o.common_off)
         .unwrap_or(0);
     let mut global_map = vec![0u32; link.symtab.syms.len()];
-    let common_off: crate::symbols::FastMap<u32, u64> = link.commons.iter().copied().collect();
+    let common_off: crate::linker::symbols::FastMap<u32, u64> =
+        link.commons.iter().copied().collect();
     for (id, sym) in link.symtab.syms.iter().enumerate() {
         let (bind, typ, vis, shndx, value, size) = match sym.def {
             Def::Undefined | Def::Linker(_) => {
@@ -465,7 +466,7 @@ fn write_object(
     outs: &[OutSec],
     groups: &[Group],
     global_map: &[u32],
-    local_map: &crate::symbols::FastMap<(u32, u32), u32>,
+    local_map: &crate::linker::symbols::FastMap<(u32, u32), u32>,
     syms: Vec<u8>,
     strtab: Vec<u8>,
     first_global: u32,
@@ -525,7 +526,7 @@ fn write_object(
                     continue;
                 }
                 match link.eh.get(&(f, s)) {
-                    Some(eh) => crate::eh_frame::copy_kept(
+                    Some(eh) => crate::linker::eh_frame::copy_kept(
                         eh,
                         sec.data,
                         &mut data[sec.out_off as usize..(sec.out_off + eh.out_size) as usize],
@@ -645,6 +646,6 @@ fn write_object(
     h[58..60].copy_from_slice(&64u16.to_le_bytes());
     h[60..62].copy_from_slice(&shnum.to_le_bytes());
     h[62..64].copy_from_slice(&(shstrndx as u16).to_le_bytes());
-    crate::output::write_file_atomically(&link.args.output, &file, false)
+    crate::atomic_file::write_file_atomically(&link.args.output, &file, false)
         .with_context(|| format!("cannot write {}", link.args.output.display()))
 }

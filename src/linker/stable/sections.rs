@@ -3,7 +3,7 @@
 
 use super::place::TRAMPOLINE;
 use super::{is_regioned, PAGE};
-use crate::link::Link;
+use crate::linker::context::Link;
 use object::elf;
 
 /// (file, section) of an input section.
@@ -11,7 +11,7 @@ type InputId = (u32, u32);
 
 /// Replaces output section `i` by `new` (possibly several, possibly including it again):
 /// later sections' indices, which input sections and script symbols hold, move up.
-fn replace_section(link: &mut Link, i: usize, new: Vec<crate::layout::OutputSection>) {
+fn replace_section(link: &mut Link, i: usize, new: Vec<crate::linker::layout::OutputSection>) {
     let extra = new.len() as isize - 1;
     for file in link.files.iter_mut() {
         for sec in file.sections.iter_mut() {
@@ -54,7 +54,7 @@ pub fn cover_relro_room(link: &mut Link, relro: Option<(u64, u64)>) {
     // From the last, so that earlier indices stay valid.
     for (i, start, end) in pads.into_iter().rev() {
         let before = link.layout.secs[i].clone();
-        let pad = crate::layout::OutputSection {
+        let pad = crate::linker::layout::OutputSection {
             name: b".spacer.relro_room".to_vec(),
             sh_type: elf::SHT_NOBITS,
             flags: (elf::SHF_ALLOC | elf::SHF_WRITE) as u64,
@@ -101,7 +101,7 @@ pub fn split_at_holes(link: &mut Link) {
             .iter()
             .map(|&(f, s)| {
                 let off = link.section(f, s).out_off;
-                let size = crate::layout::member_size_align(link, f, s).0;
+                let size = crate::linker::layout::member_size_align(link, f, s).0;
                 (off, off + size, Some((f, s)))
             })
             .collect();

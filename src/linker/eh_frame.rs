@@ -2,7 +2,7 @@
 //! discarded functions can be dropped, and FDEs can keep their function's LSDA and personality
 //! alive during garbage collection. `.eh_frame_hdr` is built from the output with gimli.
 
-use crate::object_file::Rela;
+use crate::linker::object_file::Rela;
 use anyhow::{bail, Result};
 use object::LittleEndian as LE;
 

@@ -2,9 +2,11 @@
 //! which order, at which address and file offset, and which segments cover them. The order
 //! follows GNU ld's default script for x86-64 executables with separate code segments.
 
-use crate::link::Link;
-use crate::symbols::{ArrayKind, Def, LinkerSym};
+use crate::linker::context::Link;
+use crate::linker::symbols::{ArrayKind, Def, LinkerSym};
 use anyhow::{bail, Context, Result};
+
+pub mod script;
 use object::elf;
 use object::LittleEndian as LE;
 
@@ -86,7 +88,7 @@ pub struct Phdr {
 pub struct Layout {
     pub secs: Vec<OutputSection>,
     /// Sizes of the linker-created sections this link has.
-    pub synth_sizes: crate::symbols::FastMap<Synth, u64>,
+    pub synth_sizes: crate::linker::symbols::FastMap<Synth, u64>,
     pub phdrs: Vec<Phdr>,
     pub base: u64,
     pub got_addr: u64,
@@ -159,10 +161,10 @@ pub fn synth_sizes(link: &Link, has_eh_frame: bool) -> Vec<(Synth, u64)> {
         v.push((Synth::EhFrameHdr, 12 + 8 * fdes as u64));
     }
     let build_id_len = match &link.args.build_id {
-        crate::args::BuildId::None => 0,
-        crate::args::BuildId::Sha1 => 20,
-        crate::args::BuildId::Uuid => 16,
-        crate::args::BuildId::Hex(h) => h.len(),
+        crate::linker::args::BuildId::None => 0,
+        crate::linker::args::BuildId::Sha1 => 20,
+        crate::linker::args::BuildId::Uuid => 16,
+        crate::linker::args::BuildId::Hex(h) => h.len(),
     };
     if build_id_len > 0 {
         v.push((Synth::BuildId, 16 + build_id_len.next_multiple_of(4) as u64));
@@ -186,11 +188,11 @@ pub fn finish(link: &mut Link) -> Result<()> {
     set_synthetic_addresses(&mut link.layout);
     let lay = &mut link.layout;
     if link.args.page_digests {
-        let segs: Vec<crate::digest::LoadSeg> = lay
+        let segs: Vec<crate::pages::digest::LoadSeg> = lay
             .phdrs
             .iter()
             .filter(|p| p.p_type == elf::PT_LOAD)
-            .map(|p| crate::digest::LoadSeg {
+            .map(|p| crate::pages::digest::LoadSeg {
                 offset: p.offset,
                 vaddr: p.vaddr,
                 filesz: p.filesz,
@@ -199,9 +201,9 @@ pub fn finish(link: &mut Link) -> Result<()> {
             })
             .collect();
         let offset = lay.content_end.next_multiple_of(8);
-        let size = crate::digest::section_size(&segs);
+        let size = crate::pages::digest::section_size(&segs);
         lay.secs.push(OutputSection {
-            name: crate::digest::SECTION_NAME.to_vec(),
+            name: crate::pages::digest::SECTION_NAME.to_vec(),
             sh_type: elf::SHT_PROGBITS,
             align: 8,
             synth: Some(Synth::PageDigests),
@@ -267,12 +269,12 @@ pub fn is_debug(name: &[u8]) -> bool {
 pub fn member_size_align(link: &Link, f: u32, s: u32) -> (u64, u64) {
     let sec = link.section(f, s);
     match sec.split {
-        crate::object_file::Split::EhFrame => (link.eh[&(f, s)].out_size, sec.align.min(4)),
-        crate::object_file::Split::Merged => (
+        crate::linker::object_file::Split::EhFrame => (link.eh[&(f, s)].out_size, sec.align.min(4)),
+        crate::linker::object_file::Split::Merged => (
             link.merge[sec.merge_idx as usize].blob.len() as u64,
             sec.align,
         ),
-        crate::object_file::Split::None => (sec.size, sec.align),
+        crate::linker::object_file::Split::None => (sec.size, sec.align),
     }
 }
 
@@ -361,7 +363,7 @@ pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
             .unwrap_or((rw_start, rw_start))
     };
     let rela = lay
-        .find_synth(crate::layout::Synth::RelaIplt)
+        .find_synth(crate::linker::layout::Synth::RelaIplt)
         .map(|s| (s.addr, s.addr + s.size))
         .unwrap_or((0, 0));
     let common_base = bss

@@ -10,7 +10,7 @@
 //! address the kernel picks.  Caveats: `/proc/self/exe` names spacer, not the image; every
 //! loaded segment must start on its own page.
 
-use crate::digest::{self, PageEntry, PAGE};
+use crate::pages::digest::{self, PageEntry, PAGE};
 use anyhow::{anyhow, bail, Context, Result};
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};

@@ -1,8 +1,8 @@
 //! x86-64 relocations: the scan that decides which GOT and PLT entries exist, and the pass that
 //! applies relocations to the output, including GOT and TLS relaxations for executables.
 
-use crate::eh_frame::EhSection;
-use crate::link::{GotKind, Link, SymRef};
+use crate::linker::context::{GotKind, Link, SymRef};
+use crate::linker::eh_frame::EhSection;
 use anyhow::{bail, Result};
 use object::elf::*;
 use object::LittleEndian as LE;

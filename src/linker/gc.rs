@@ -1,10 +1,10 @@
 //! `--gc-sections`: mark sections reachable from the roots through relocations; also splits
 //! `.eh_frame` so that an FDE keeps its function's LSDA and personality alive.
 
-use crate::eh_frame;
-use crate::link::Link;
-use crate::object_file::SecState;
-use crate::symbols::{Def, LinkerSym};
+use crate::linker::context::Link;
+use crate::linker::eh_frame;
+use crate::linker::object_file::SecState;
+use crate::linker::symbols::{Def, LinkerSym};
 use anyhow::{Context, Result};
 use object::elf;
 use object::LittleEndian as LE;
@@ -20,7 +20,7 @@ pub fn split_eh_frames(link: &mut Link) -> Result<()> {
             {
                 let split =
                     eh_frame::split(sec.data, sec.relocs).with_context(|| name.to_string())?;
-                sec.split = crate::object_file::Split::EhFrame;
+                sec.split = crate::linker::object_file::Split::EhFrame;
                 link.eh.insert((fi as u32, si as u32), split);
             }
         }
@@ -54,7 +54,8 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
         return Ok(());
     }
     // Edges from a function's section to what its FDEs reference (LSDA, personality).
-    let mut eh_edges: crate::symbols::FastMap<(u32, u32), Vec<(u32, u32)>> = Default::default();
+    let mut eh_edges: crate::linker::symbols::FastMap<(u32, u32), Vec<(u32, u32)>> =
+        Default::default();
     for (&(f, s), eh) in &link.eh {
         let relocs = link.files[f as usize].sections[s as usize].relocs;
         for rec in eh.records.iter().filter(|r| r.is_fde()) {
@@ -86,7 +87,7 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
         }
     }
 
-    let mut start_stop: crate::symbols::FastMap<&[u8], ()> = Default::default();
+    let mut start_stop: crate::linker::symbols::FastMap<&[u8], ()> = Default::default();
     for sym in &link.symtab.syms {
         if let Def::Linker(LinkerSym::SectionStart(n) | LinkerSym::SectionStop(n)) = sym.def {
             start_stop.insert(n, ());
@@ -103,7 +104,8 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
             // Debug information and relocation-free non-allocated sections are kept (GNU ld's
             // rule); other non-allocated sections go unless something refers to them.
             if sec.name == b".eh_frame"
-                || (!sec.is_alloc() && (sec.relocs.is_empty() || crate::layout::is_debug(sec.name)))
+                || (!sec.is_alloc()
+                    && (sec.relocs.is_empty() || crate::linker::layout::is_debug(sec.name)))
             {
                 sec.live = true;
                 continue;
@@ -126,7 +128,7 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
     }
     for name in roots {
         if let Some(id) = link.symtab.get(name.as_bytes()) {
-            if let Some(s) = link.def_section(crate::link::SymRef::Global(id)) {
+            if let Some(s) = link.def_section(crate::linker::context::SymRef::Global(id)) {
                 work.push(s);
             }
         }

@@ -1,9 +1,9 @@
 //! Reading inputs: mapping files, searching libraries, expanding input scripts and pulling
 //! archive members in GNU ld's order.
 
-use crate::args::{Args, InputArg, InputKind};
-use crate::object_file::ObjectFile;
-use crate::symbols::SymbolTable;
+use crate::linker::args::{Args, InputArg, InputKind};
+use crate::linker::object_file::ObjectFile;
+use crate::linker::symbols::SymbolTable;
 use anyhow::{anyhow, bail, Context, Result};
 use object::read::archive::ArchiveFile;
 use std::path::{Path, PathBuf};

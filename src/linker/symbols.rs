@@ -1,6 +1,6 @@
 //! The global symbol table and GNU ld's symbol resolution rules.
 
-use crate::object_file::{ObjSym, ObjectFile, SecState};
+use crate::linker::object_file::{ObjSym, ObjectFile, SecState};
 use object::elf;
 use std::collections::HashMap;
 /// Hash map for the linker's many small keys (names, ids): a multiplicative hash is much

@@ -2,17 +2,17 @@
 //! applied (in parallel), linker-created sections, symbol tables and the build ID. The image
 //! is written to a temporary file that is renamed into place only when everything succeeded.
 
-use crate::args::{BuildId, Strip};
-use crate::eh_frame;
-use crate::layout::{OutputSection, Synth, GOTPLT_RESERVED, PHDR_SIZE, PLT_ENTRY};
-use crate::link::{GotKind, Link};
-use crate::object_file::Split;
-use crate::reloc::x86_64;
-use crate::symbols::{Def, LinkerSym};
+use crate::atomic_file::{temp_path, TempGuard};
+use crate::linker::args::{BuildId, Strip};
+use crate::linker::context::{GotKind, Link};
+use crate::linker::eh_frame;
+use crate::linker::layout::{OutputSection, Synth, GOTPLT_RESERVED, PHDR_SIZE, PLT_ENTRY};
+use crate::linker::object_file::Split;
+use crate::linker::reloc::x86_64;
+use crate::linker::symbols::{Def, LinkerSym};
 use anyhow::{Context, Result};
 use object::elf;
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
 
 /// A writable view of the output that parallel workers carve into disjoint slices.
 struct OutBuf {
@@ -31,27 +31,6 @@ impl OutBuf {
         // SAFETY: in bounds (checked above); callers hand out non-overlapping ranges.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(off), len) }
     }
-}
-
-/// Removes the temporary file unless the link succeeded.
-pub struct TempGuard {
-    pub path: PathBuf,
-    pub armed: bool,
-}
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-fn temp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "a.out".into());
-    out.with_file_name(format!(".{name}.spacer-tmp.{}", std::process::id()))
 }
 
 struct SymtabOut {
@@ -451,7 +430,7 @@ pub fn write(link: &Link) -> Result<()> {
             return Ok(()); // zero-filled already
         }
         let eh = link.eh.get(&(f, s));
-        let size = crate::layout::member_size_align(link, f, s).0;
+        let size = crate::linker::layout::member_size_align(link, f, s).0;
         let dst = buf.slice(os.offset + sec.out_off, size);
         let dyn_out: &mut [u8] = match (link.dyn_start.get(&(f, s)), rela_dyn) {
             (Some(&(start, n)), Some(rd)) => {
@@ -573,7 +552,7 @@ pub fn write(link: &Link) -> Result<()> {
                 let rd = rela_dyn.expect("position-independent output has .rela.dyn");
                 let sym = lay.find_synth(Synth::DynSym).expect(".dynsym");
                 let str_ = lay.find_synth(Synth::DynStr).expect(".dynstr");
-                let entries: [(i64, u64); crate::layout::DYNAMIC_ENTRIES as usize] = [
+                let entries: [(i64, u64); crate::linker::layout::DYNAMIC_ENTRIES as usize] = [
                     (elf::DT_RELA as i64, rd.addr),
                     (elf::DT_RELASZ as i64, rd.size),
                     (elf::DT_RELAENT as i64, 24),
@@ -659,10 +638,10 @@ pub fn write(link: &Link) -> Result<()> {
 
     // Page digests last: they cover the finished loaded bytes, build ID included.
     if let Some(d) = lay.find_synth(Synth::PageDigests) {
-        let segs = crate::digest::load_segments(&map[..])?;
-        let entries = crate::digest::compute(&map[..], &segs);
+        let segs = crate::pages::digest::load_segments(&map[..])?;
+        let entries = crate::pages::digest::compute(&map[..], &segs);
         let (o, n) = (d.offset as usize, d.size as usize);
-        crate::digest::encode(&entries, &mut map[o..o + n]);
+        crate::pages::digest::encode(&entries, &mut map[o..o + n]);
     }
     map.flush()
         .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -674,7 +653,7 @@ pub fn write(link: &Link) -> Result<()> {
     Ok(())
 }
 
-fn resolver(link: &Link, r: crate::link::SymRef) -> u64 {
+fn resolver(link: &Link, r: crate::linker::context::SymRef) -> u64 {
     match link.definition(r) {
         Some((f, s, _)) => link.file_sym_addr(f, s),
         None => 0,
@@ -717,31 +696,4 @@ fn write_headers(link: &Link, d: &mut [u8], shoff: u64, shnum: u16, shstrndx: u1
         h[40..48].copy_from_slice(&p.memsz.to_le_bytes());
         h[48..56].copy_from_slice(&p.align.to_le_bytes());
     }
-}
-
-/// Writes a whole file through a temporary next to it, renamed into place on success.
-pub fn write_file_atomically(path: &Path, bytes: &[u8], executable: bool) -> Result<()> {
-    use std::io::Write;
-    let tmp = temp_path(path);
-    let mut guard = TempGuard {
-        path: tmp.clone(),
-        armed: true,
-    };
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(if executable { 0o777 } else { 0o666 });
-    }
-    let mut f = o
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    guard.armed = false;
-    Ok(())
 }

@@ -1,11 +1,11 @@
 //! The link context shared by the stages after input loading, and the orchestration of the
 //! stages: load → resolve → gc → scan relocations → lay out → write.
 
-use crate::args::Args;
-use crate::eh_frame::EhSection;
-use crate::layout::Layout;
-use crate::object_file::{InputSection, ObjSym, ObjectFile, SecState, Split};
-use crate::symbols::{Def, FastMap, LinkerSym, SymbolTable};
+use crate::linker::args::Args;
+use crate::linker::eh_frame::EhSection;
+use crate::linker::layout::Layout;
+use crate::linker::object_file::{InputSection, ObjSym, ObjectFile, SecState, Split};
+use crate::linker::symbols::{Def, FastMap, LinkerSym, SymbolTable};
 use anyhow::{bail, Result};
 use object::elf;
 
@@ -31,7 +31,7 @@ pub struct Link {
     /// Split `.eh_frame` input sections by (file, section).
     pub eh: FastMap<(u32, u32), EhSection>,
     /// Merged `SHF_MERGE` input sections by (file, section).
-    pub merge: Vec<crate::merge::MergeMap>,
+    pub merge: Vec<crate::linker::merge::MergeMap>,
     pub got: Vec<(SymRef, GotKind)>,
     pub got_map: FastMap<(SymRef, GotKind), u32>,
     /// IFUNC symbols that got a PLT entry and an IRELATIVE relocation.
@@ -56,7 +56,7 @@ pub struct Link {
     /// to it and which references from other sections keep using.
     pub trampolines: FastMap<(u32, u32, u64), u64>,
     /// `--layout`: the version-stable layout of this link.
-    pub stable: Option<crate::stable::Stable>,
+    pub stable: Option<crate::linker::stable::Stable>,
     /// Position-independent output (`-pie`, as in `-static-pie`).
     pub pie: bool,
     /// First `.rela.dyn` entry of each input section that needs relative relocations.
@@ -306,7 +306,7 @@ pub fn define_linker_symbols(link: &mut Link) {
         if sym.is_undefined() {
             if pie && sym.name == b"_DYNAMIC" {
                 sym.def = Def::Linker(LinkerSym::Dynamic);
-            } else if let Some(k) = crate::symbols::linker_symbol_for(sym.name) {
+            } else if let Some(k) = crate::linker::symbols::linker_symbol_for(sym.name) {
                 sym.def = Def::Linker(k);
             }
         }
@@ -389,7 +389,7 @@ pub fn allocate_commons(link: &mut Link) {
 
 /// Runs the whole link.
 pub fn run(args: Args) -> Result<()> {
-    let loaded = crate::input::load(&args)?;
+    let loaded = crate::linker::input::load(&args)?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     check_duplicates(&link)?;
     if link.args.relocatable {
@@ -400,39 +400,39 @@ pub fn run(args: Args) -> Result<()> {
                 path.display()
             );
         }
-        return crate::relocatable::link_relocatable(&mut link);
+        return crate::linker::relocatable::link_relocatable(&mut link);
     }
     run_scripted(link)
 }
 
 fn write_outputs(link: &Link) -> Result<()> {
     if let Some(map) = &link.args.map_file {
-        crate::map::write_map(link, map)?;
+        crate::linker::map::write_map(link, map)?;
     }
-    crate::output::write(link)
+    crate::linker::output::write(link)
 }
 
 /// The layout comes from a linker script: the command line's, or the built-in one.
 fn run_scripted(mut link: Link) -> Result<()> {
-    use crate::script_layout as sl;
+    use crate::linker::layout::script as sl;
     let mut plan = sl::load(&link.args)?;
     // Held until this function returns, after the layout file is written back.
     let _layout_lock = match &link.args.layout {
-        Some(path) => Some(crate::stable::LayoutLock::acquire(path)?),
+        Some(path) => Some(crate::linker::stable::LayoutLock::acquire(path)?),
         None => None,
     };
     if let Some(path) = &link.args.layout {
         let old = if path.exists() {
-            crate::stable::LayoutFile::read(path)?
+            crate::layout_file::LayoutFile::read(path)?
         } else {
             Default::default()
         };
-        link.stable = Some(crate::stable::Stable::new(old));
+        link.stable = Some(crate::linker::stable::Stable::new(old));
     }
-    if link.args.strip != crate::args::Strip::None {
+    if link.args.strip != crate::linker::args::Strip::None {
         for file in link.files.iter_mut() {
             for sec in file.sections.iter_mut() {
-                if !sec.is_alloc() && crate::layout::is_debug(sec.name) {
+                if !sec.is_alloc() && crate::linker::layout::is_debug(sec.name) {
                     sec.state = SecState::Ignored;
                 }
             }
@@ -443,15 +443,15 @@ fn run_scripted(mut link: Link) -> Result<()> {
     if link.args.entry.is_none() {
         link.args.entry = plan.entry.clone();
     }
-    crate::gc::split_eh_frames(&mut link)?;
+    crate::linker::gc::split_eh_frames(&mut link)?;
     let kept = sl::assign_inputs(&mut plan, &mut link);
-    crate::gc::collect_garbage(&mut link, &kept)?;
-    crate::gc::finalize_eh_frames(&mut link);
+    crate::linker::gc::collect_garbage(&mut link, &kept)?;
+    crate::linker::gc::finalize_eh_frames(&mut link);
     allocate_commons(&mut link);
     scan_relocations(&mut link)?;
     let has_eh = !link.eh.is_empty();
     let mut synth: Vec<sl::Chunk> = Vec::new();
-    for (k, size) in crate::layout::synth_sizes(&link, has_eh) {
+    for (k, size) in crate::linker::layout::synth_sizes(&link, has_eh) {
         link.layout.synth_sizes.insert(k, size);
         synth.push(sl::Chunk::Synth(k));
     }
@@ -463,17 +463,17 @@ fn run_scripted(mut link: Link) -> Result<()> {
     sl::create_output_sections(&mut plan, &mut link)?;
     sl::assign_addresses(&mut plan, &mut link)?;
     if link.stable.is_some() && plan.phdrs.is_none() {
-        crate::stable::split_at_holes(&mut link);
-        crate::stable::cover_relro_room(&mut link, plan.relro);
+        crate::linker::stable::split_at_holes(&mut link);
+        crate::linker::stable::cover_relro_room(&mut link, plan.relro);
     }
     sl::assign_segments(&plan, &mut link)?;
-    crate::layout::finish(&mut link)?;
+    crate::linker::layout::finish(&mut link)?;
     write_outputs(&link)?;
     if let (Some(st), Some(path)) = (&link.stable, &link.args.layout) {
         for m in &st.moved {
             eprintln!("spacer: note: {m}");
         }
-        crate::output::write_file_atomically(path, st.new.render().as_bytes(), false)?;
+        crate::atomic_file::write_file_atomically(path, st.new.render().as_bytes(), false)?;
     }
     Ok(())
 }
@@ -494,9 +494,9 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
                 .map(move |s| (f, s))
         })
         .collect();
-    let results: Vec<crate::reloc::x86_64::ScanOut> = jobs
+    let results: Vec<crate::linker::reloc::x86_64::ScanOut> = jobs
         .par_iter()
-        .map(|&(f, s)| crate::reloc::x86_64::scan_section(link, f, s))
+        .map(|&(f, s)| crate::linker::reloc::x86_64::scan_section(link, f, s))
         .collect();
     let mut undefined = Vec::new();
     let mut errors = Vec::new();
@@ -538,12 +538,12 @@ fn scan_relocations(link: &mut Link) -> Result<()> {
                 ((r, k), format!("{prefix}{}", named(link, r)))
             })
             .collect();
-        (link.got, link.got_map) = crate::stable::assign_slots(&mut st, "got", got);
+        (link.got, link.got_map) = crate::linker::stable::assign_slots(&mut st, "got", got);
         let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.plt)
             .into_iter()
             .map(|r| (r, named(link, r)))
             .collect();
-        (link.plt, link.plt_map) = crate::stable::assign_slots(&mut st, "plt", plt);
+        (link.plt, link.plt_map) = crate::linker::stable::assign_slots(&mut st, "plt", plt);
         link.stable = Some(st);
     }
     if !undefined.is_empty() && !link.args.no_undefined_error {

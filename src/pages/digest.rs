@@ -299,8 +299,9 @@ pub fn add_to_image(path: &Path) -> Result<usize> {
     // The ELF header may lie in a loaded page and changes with the section table, so the
     // digests are computed on the rewritten image.
     let size = section_size(&segs) as usize;
-    let (mut out, at) = crate::elf_edit::replace_section(&image, SECTION_NAME, &vec![0u8; size])
-        .with_context(|| format!("{name}"))?;
+    let (mut out, at) =
+        crate::pages::elf_edit::replace_section(&image, SECTION_NAME, &vec![0u8; size])
+            .with_context(|| format!("{name}"))?;
     let segs = load_segments(&out).with_context(|| format!("{name}"))?;
     let entries = compute(&out, &segs);
     encode(&entries, &mut out[at as usize..at as usize + size]);
@@ -310,6 +311,6 @@ pub fn add_to_image(path: &Path) -> Result<usize> {
             .map(|m| m.permissions().mode() & 0o111 != 0)
             .unwrap_or(true)
     };
-    crate::output::write_file_atomically(path, &out, exec)?;
+    crate::atomic_file::write_file_atomically(path, &out, exec)?;
     Ok(entries.len())
 }

@@ -2,7 +2,7 @@
 //! where the layout file says, with trampolines for code that had to move.
 
 use super::{Granule, Group, Piece, Rec, Stable, PAGE};
-use crate::script_layout::Chunk;
+use crate::linker::layout::script::Chunk;
 use std::collections::BTreeMap;
 
 /// Key under which the layout file records where a moved piece went.

@@ -2,9 +2,9 @@
 //! one output section are stored once. As in GNU ld, each input section keeps its place and
 //! holds the pieces that first appeared in it; later copies map to the earlier ones.
 
-use crate::link::Link;
-use crate::object_file::Split;
-use crate::symbols::FastMap;
+use crate::linker::context::Link;
+use crate::linker::object_file::Split;
+use crate::linker::symbols::FastMap;
 use anyhow::{bail, Result};
 use object::elf;
 
@@ -29,7 +29,7 @@ impl MergeMap {
 
 /// Whether an input section is merged: mergeable, with an entry size, and without
 /// relocations (constants holding addresses are not identical just because their bytes are).
-pub fn is_mergeable(sec: &crate::object_file::InputSection) -> bool {
+pub fn is_mergeable(sec: &crate::linker::object_file::InputSection) -> bool {
     sec.flags & elf::SHF_MERGE as u64 != 0
         && sec.entsize > 0
         && sec.sh_type != elf::SHT_NOBITS

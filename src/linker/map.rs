@@ -1,6 +1,6 @@
 //! `-Map FILE`: a readable link map of output sections, their input sections and symbols.
 
-use crate::link::Link;
+use crate::linker::context::Link;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `spacer share`: how many loaded pages of each image already exist, byte for byte, in the
 //! other images — the pages a host could share between them.
 
-use crate::digest::{self, PageEntry};
+use crate::pages::digest::{self, PageEntry};
 use anyhow::{Context, Result};
 use object::elf;
 use std::collections::HashSet;
@@ -185,11 +185,11 @@ pub fn render_json(images: &[ImageShare]) -> String {
 /// Where a page lies: output section and, with a layout file, library region.
 pub struct PageOwner {
     sections: Vec<(String, u64, u64)>,
-    layout: Option<crate::stable::LayoutFile>,
+    layout: Option<crate::layout_file::LayoutFile>,
 }
 
 impl PageOwner {
-    pub fn new(image: &[u8], layout: Option<crate::stable::LayoutFile>) -> Result<PageOwner> {
+    pub fn new(image: &[u8], layout: Option<crate::layout_file::LayoutFile>) -> Result<PageOwner> {
         use object::read::elf::{FileHeader, SectionHeader};
         let hdr = object::elf::FileHeader64::<object::LittleEndian>::parse(image)
             .map_err(|e| anyhow::anyhow!("not an ELF64 image: {e}"))?;
@@ -247,7 +247,7 @@ impl PageOwner {
 /// Each image's page digests and what lies in its pages.
 fn load_with_owners(
     paths: &[PathBuf],
-    layout: Option<&crate::stable::LayoutFile>,
+    layout: Option<&crate::layout_file::LayoutFile>,
 ) -> Result<Vec<(String, Vec<PageEntry>, PageOwner)>> {
     let mut images = Vec::new();
     for p in paths {
@@ -261,7 +261,10 @@ fn load_with_owners(
 }
 
 /// The pages of each image that no other image has, with what lies in them.
-pub fn unshared(paths: &[PathBuf], layout: Option<&crate::stable::LayoutFile>) -> Result<String> {
+pub fn unshared(
+    paths: &[PathBuf],
+    layout: Option<&crate::layout_file::LayoutFile>,
+) -> Result<String> {
     let images = load_with_owners(paths, layout)?;
     let sets: Vec<HashSet<[u8; 20]>> = images
         .iter()
@@ -291,7 +294,7 @@ pub fn unshared(paths: &[PathBuf], layout: Option<&crate::stable::LayoutFile>) -
 /// with the page's address, kind and sections on hover.
 pub fn render_html(
     paths: &[PathBuf],
-    layout: Option<&crate::stable::LayoutFile>,
+    layout: Option<&crate::layout_file::LayoutFile>,
 ) -> Result<String> {
     let images = load_with_owners(paths, layout)?;
     let mut count: std::collections::HashMap<[u8; 20], usize> = Default::default();

@@ -6,16 +6,15 @@
 //!
 //! The file format is documented in docs/stable-layout.md.
 
-mod file;
 mod place;
 mod sections;
 
-pub use file::{LayoutFile, LayoutLock, PieceFunctions, Rec};
+pub use crate::layout_file::{LayoutFile, LayoutLock, PieceFunctions, Rec};
 pub use place::{place_regions, Placement};
 pub use sections::{cover_relro_room, split_at_holes};
 
-use crate::link::Link;
-use crate::script_layout::Chunk;
+use crate::linker::context::Link;
+use crate::linker::layout::script::Chunk;
 use object::{elf, LittleEndian as LE};
 use std::collections::BTreeMap;
 
@@ -223,7 +222,7 @@ pub fn assign_slots<T: Copy + Eq + std::hash::Hash>(
     layout: &mut Stable,
     table: &str,
     mut entries: Vec<(T, String)>,
-) -> (Vec<T>, crate::symbols::FastMap<T, u32>) {
+) -> (Vec<T>, crate::linker::symbols::FastMap<T, u32>) {
     entries.sort_by(|a, b| a.1.cmp(&b.1));
     let recorded = |name: &str| layout.old.slots.get(&(table.to_string(), name.to_string()));
     let mut next = layout
