@@ -197,5 +197,5 @@ fn link_all(args: args::Args) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
-    pool.install(|| linker::context::run(args))
+    pool.install(|| linker::link(args))
 }

@@ -50,6 +50,8 @@ pub struct Args {
     pub undefined: Vec<String>,
     pub defsyms: Vec<(String, String)>,
     pub gc_sections: bool,
+    /// `--stats` / `--time`: print each stage's time to standard error.
+    pub stats: bool,
     pub print_gc_sections: bool,
     pub strip: Strip,
     pub map_file: Option<PathBuf>,
@@ -93,6 +95,7 @@ impl Default for Args {
             undefined: Vec::new(),
             defsyms: Vec::new(),
             gc_sections: false,
+            stats: false,
             print_gc_sections: false,
             strip: Strip::None,
             map_file: None,
@@ -232,7 +235,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "nostdlib",
     "no-keep-memory",
     "reduce-memory-overheads",
-    "stats",
     "no-demangle",
     "demangle",
     "warn-constructors",
@@ -453,6 +455,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "Map" => a.map_file = Some(PathBuf::from(take(&mut value)?)),
             "M" | "print-map" => {}
             "gc-sections" => a.gc_sections = true,
+            "stats" | "time" => a.stats = true,
             "no-gc-sections" => a.gc_sections = false,
             "print-gc-sections" => a.print_gc_sections = true,
             "s" | "strip-all" => a.strip = Strip::All,
@@ -554,6 +557,8 @@ fn is_known_flag(body: &str) -> bool {
         || matches!(
             body,
             "static"
+                | "stats"
+                | "time"
                 | "shared"
                 | "s"
                 | "S"

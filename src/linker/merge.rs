@@ -2,8 +2,7 @@
 //! one output section are stored once. As in GNU ld, each input section keeps its place and
 //! holds the pieces that first appeared in it; later copies map to the earlier ones.
 
-use crate::linker::context::Link;
-use crate::linker::object_file::Split;
+use crate::linker::object_file::{ObjectFile, Split};
 use crate::linker::symbols::FastMap;
 use anyhow::{bail, Result};
 use object::elf;
@@ -72,7 +71,12 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
 /// only duplicates inside one input section are merged: what a section holds then depends on
 /// that section alone, not on which other inputs a program links (the version-stable layout
 /// needs that to keep a library's pages identical across programs).
-pub fn merge_members(link: &mut Link, members: &[(u32, u32)], within_sections: bool) -> Result<()> {
+pub fn merge_members(
+    files: &mut [ObjectFile],
+    merged: &mut Vec<MergeMap>,
+    members: &[(u32, u32)],
+    within_sections: bool,
+) -> Result<()> {
     // (entry size, strings, alignment, bytes) -> (section holding the piece, its offset).
     type Key = (u64, bool, u64, &'static [u8]);
     let mut seen: FastMap<Key, ((u32, u32), u64)> = FastMap::default();
@@ -80,7 +84,7 @@ pub fn merge_members(link: &mut Link, members: &[(u32, u32)], within_sections: b
         if within_sections {
             seen.clear();
         }
-        let file = &link.files[f as usize];
+        let file = &files[f as usize];
         let sec = &file.sections[s as usize];
         if !is_mergeable(sec) {
             continue;
@@ -119,10 +123,10 @@ pub fn merge_members(link: &mut Link, members: &[(u32, u32)], within_sections: b
                 });
             map.pieces.push((start as u64, owner, off));
         }
-        let sec = &mut link.files[f as usize].sections[s as usize];
+        let sec = &mut files[f as usize].sections[s as usize];
         sec.split = Split::Merged;
-        sec.merge_idx = link.merge.len() as u32;
-        link.merge.push(map);
+        sec.merge_idx = merged.len() as u32;
+        merged.push(map);
     }
     Ok(())
 }

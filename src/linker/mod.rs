@@ -1,6 +1,7 @@
 //! The linker: GNU ld's command line in, a static ELF image (or a relocatable object) out.
 
 pub mod args;
+pub mod commons;
 pub mod context;
 pub mod eh_frame;
 pub mod gc;
@@ -13,6 +14,161 @@ pub mod object_file;
 pub mod output;
 pub mod reloc;
 pub mod relocatable;
+pub mod resolve;
 pub mod script;
 pub mod stable;
 pub mod symbols;
+
+use anyhow::Result;
+use args::Args;
+use context::Link;
+use layout::script::{self as plan, Plan};
+use stable::Stable;
+use std::time::{Duration, Instant};
+
+/// Per-stage wall-clock times, printed to standard error with `--stats` (or `--time`).
+struct Timings {
+    on: bool,
+    last: Instant,
+    start: Instant,
+    rows: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new(on: bool) -> Timings {
+        let now = Instant::now();
+        Timings {
+            on,
+            last: now,
+            start: now,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Runs one stage and records how long it took.
+    fn stage<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
+        let r = f();
+        let now = Instant::now();
+        self.rows.push((name, now - self.last));
+        self.last = now;
+        r
+    }
+
+    fn print(&self) {
+        if !self.on {
+            return;
+        }
+        for (name, d) in &self.rows {
+            eprintln!("spacer: stats: {name:<20} {:9.3} ms", d.as_secs_f64() * 1e3);
+        }
+        let total = self.start.elapsed().as_secs_f64() * 1e3;
+        eprintln!("spacer: stats: {:<20} {total:9.3} ms", "total");
+    }
+}
+
+/// Links: the stages in order, each taking what the earlier ones produced.
+pub fn link(args: Args) -> Result<()> {
+    let mut t = Timings::new(args.stats);
+    let loaded = t.stage("load inputs", || input::load(&args))?;
+    let mut link = Link::new(args, loaded.files, loaded.symtab);
+    resolve::check_duplicates(&link)?;
+    let r = if link.args.relocatable {
+        if let Some(path) = &link.args.layout {
+            // Addresses are decided by the final link; that is where the layout file belongs.
+            eprintln!(
+                "spacer: warning: --layout {} has no effect with -r (give it to the final link)",
+                path.display()
+            );
+        }
+        t.stage("relocatable output", || {
+            relocatable::link_relocatable(&mut link)
+        })
+    } else {
+        link_executable(link, &mut t)
+    };
+    t.print();
+    r
+}
+
+/// A final link: the layout comes from a linker script (the command line's, or the built-in
+/// one), and with `--layout` from the layout file too.
+fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
+    let mut plan = t.stage("read scripts", || plan::load(&link.args))?;
+    // Held until this function returns, after the layout file is written back.
+    let _layout_lock = match &link.args.layout {
+        Some(path) => Some(stable::LayoutLock::acquire(path)?),
+        None => None,
+    };
+    let mut stable = t.stage("read layout file", || read_layout_file(&link.args))?;
+    t.stage("linker symbols", || define_symbols(&mut plan, &mut link));
+    t.stage("gc sections", || select_sections(&mut plan, &mut link))?;
+    t.stage("scan relocations", || -> Result<()> {
+        reloc::scan_relocations(&mut link)?;
+        if let Some(st) = stable.as_mut() {
+            stable::keep_table_slots(st, &mut link);
+        }
+        Ok(())
+    })?;
+    t.stage("layout", || {
+        layout::stage::lay_out(&mut plan, &mut link, stable.as_mut())
+    })?;
+    t.stage("write output", || write_outputs(&link))?;
+    if let (Some(st), Some(path)) = (&stable, &link.args.layout) {
+        t.stage("write layout file", || -> Result<()> {
+            for m in &st.moved {
+                eprintln!("spacer: note: {m}");
+            }
+            crate::atomic_file::write_file_atomically(path, st.new.render().as_bytes(), false)
+        })?;
+    }
+    Ok(())
+}
+
+/// The state of a `--layout` link: the layout file the previous link wrote, if any.
+fn read_layout_file(args: &Args) -> Result<Option<Stable>> {
+    let Some(path) = &args.layout else {
+        return Ok(None);
+    };
+    let old = if path.exists() {
+        stable::LayoutFile::read(path)?
+    } else {
+        Default::default()
+    };
+    Ok(Some(Stable::new(old)))
+}
+
+/// Symbols the script and the linker define, and the entry point the script names.
+fn define_symbols(plan: &mut Plan, link: &mut Link) {
+    if link.args.strip != args::Strip::None {
+        for file in link.files.iter_mut() {
+            for sec in file.sections.iter_mut() {
+                if !sec.is_alloc() && layout::is_debug(sec.name) {
+                    sec.state = object_file::SecState::Ignored;
+                }
+            }
+        }
+    }
+    plan::define_symbols(plan, link);
+    resolve::define_linker_symbols(link);
+    if link.args.entry.is_none() {
+        link.args.entry = plan.entry.clone();
+    }
+}
+
+/// Which input sections the output keeps: each goes to a script statement, `--gc-sections`
+/// drops what nothing reaches, `.eh_frame` keeps the records of kept code, commons get a place.
+fn select_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
+    gc::split_eh_frames(link)?;
+    let kept = layout::assign::assign_inputs(plan, link);
+    gc::collect_garbage(link, &kept)?;
+    gc::finalize_eh_frames(link);
+    commons::allocate_commons(link);
+    Ok(())
+}
+
+fn write_outputs(link: &Link) -> Result<()> {
+    if let Some(map) = &link.args.map_file {
+        map::write_map(link, map)?;
+    }
+    output::write(link)
+}

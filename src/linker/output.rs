@@ -430,7 +430,7 @@ pub fn write(link: &Link) -> Result<()> {
             return Ok(()); // zero-filled already
         }
         let eh = link.eh.get(&(f, s));
-        let size = crate::linker::layout::member_size_align(link, f, s).0;
+        let size = link.member_size_align(f, s).0;
         let dst = buf.slice(os.offset + sec.out_off, size);
         let dyn_out: &mut [u8] = match (link.dyn_start.get(&(f, s)), rela_dyn) {
             (Some(&(start, n)), Some(rd)) => {

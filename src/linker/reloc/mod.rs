@@ -1,2 +1,84 @@
-//! Relocation processing. Only x86-64 is supported.
+//! Relocation processing (x86-64 only). The scan decides which GOT and PLT entries exist and
+//! which references are undefined; `x86_64` applies relocations when the output is written.
+
 pub mod x86_64;
+
+use crate::linker::context::Link;
+use anyhow::{bail, Result};
+
+/// Relocation scan: which GOT and PLT entries exist, which references are undefined.
+pub fn scan_relocations(link: &mut Link) -> Result<()> {
+    use rayon::prelude::*;
+    let jobs: Vec<(u32, u32)> = link
+        .file_order()
+        .into_iter()
+        .flat_map(|f| {
+            let file = &link.files[f as usize];
+            (0..file.sections.len() as u32)
+                .filter(move |&s| {
+                    let sec = &file.sections[s as usize];
+                    sec.is_included() && !sec.relocs.is_empty()
+                })
+                .map(move |s| (f, s))
+        })
+        .collect();
+    let results: Vec<x86_64::ScanOut> = jobs
+        .par_iter()
+        .map(|&(f, s)| x86_64::scan_section(link, f, s))
+        .collect();
+    let mut undefined = Vec::new();
+    let mut errors = Vec::new();
+    for (&(f, s), r) in jobs.iter().zip(&results) {
+        link.needs_got_base |= r.needs_got_base;
+        if r.dyn_relocs > 0 {
+            link.dyn_start
+                .insert((f, s), (link.dyn_section_relocs, r.dyn_relocs));
+            link.dyn_section_relocs += r.dyn_relocs;
+        }
+        errors.extend(r.errors.iter().cloned());
+        for &(sym, kind) in &r.got {
+            if !link.got_map.contains_key(&(sym, kind)) {
+                link.got_map.insert((sym, kind), link.got.len() as u32);
+                link.got.push((sym, kind));
+            }
+        }
+        for &sym in &r.plt {
+            if !link.plt_map.contains_key(&sym) {
+                link.plt_map.insert(sym, link.plt.len() as u32);
+                link.plt.push(sym);
+            }
+        }
+        for &(sym, off) in &r.undefined {
+            undefined.push((sym, f, s, off));
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\nspacer: error: "));
+    }
+    if !undefined.is_empty() && !link.args.no_undefined_error {
+        let mut lines = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for &(sym, f, s, off) in &undefined {
+            if !seen.insert((sym, f)) {
+                continue;
+            }
+            lines.push(format!(
+                "{}: undefined reference to '{}' (in section {}+{off:#x})",
+                link.files[f as usize].name,
+                link.name(sym),
+                String::from_utf8_lossy(link.section(f, s).name)
+            ));
+        }
+        let shown = lines.len().min(50);
+        let mut msg = lines[..shown].join("\nspacer: error: ");
+        if lines.len() > shown {
+            msg.push_str(&format!(
+                "\nspacer: error: ... and {} more undefined references",
+                lines.len() - shown
+            ));
+        }
+        bail!("{msg}");
+    }
+
+    Ok(())
+}

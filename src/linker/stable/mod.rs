@@ -6,104 +6,19 @@
 //!
 //! The file format is documented in docs/stable-layout.md.
 
+mod piece;
 mod place;
 mod sections;
 
 pub use crate::layout_file::{LayoutFile, LayoutLock, PieceFunctions, Rec};
-pub use place::{place_regions, Placement};
+pub use piece::{is_regioned, is_tls_regioned, Group, Piece, PieceId, PAGE};
+pub use place::Placement;
 pub use sections::{cover_relro_room, split_at_holes};
 
-use crate::linker::context::Link;
-use crate::linker::layout::script::Chunk;
+use crate::linker::context::{GotKind, Link, SymRef};
+use crate::linker::layout::Chunk;
 use object::{elf, LittleEndian as LE};
 use std::collections::BTreeMap;
-
-pub const PAGE: u64 = 4096;
-
-/// Output sections whose inputs are grouped into per-library regions on pages. Sections whose
-/// order carries meaning (.init/.fini fragments, constructor tables, .eh_frame with its
-/// terminator) keep the script's order; the TLS template has regions of its own
-/// (`is_tls_regioned`).
-pub fn is_regioned(name: &str) -> bool {
-    matches!(
-        name,
-        ".text" | ".rodata" | ".data" | ".data.rel.ro" | ".bss"
-    )
-}
-
-/// The TLS template. Code reaches thread-local variables at offsets from the end of the TLS
-/// block, so the block keeps its size and each variable its offset: libraries get regions here
-/// too, on 16-byte boundaries instead of pages (the template is copied for every thread).
-pub fn is_tls_regioned(name: &str) -> bool {
-    matches!(name, ".tdata" | ".tbss")
-}
-
-/// How regions of an output section are aligned and how much room a new one reserves.
-#[derive(Clone, Copy)]
-pub struct Granule {
-    pub align: u64,
-    /// The section keeps every recorded region's room, not only up to its last byte.
-    pub keep_size: bool,
-}
-
-impl Granule {
-    pub fn of(section: &str) -> Granule {
-        if is_tls_regioned(section) {
-            Granule {
-                align: 16,
-                keep_size: true,
-            }
-        } else {
-            Granule {
-                align: PAGE,
-                keep_size: false,
-            }
-        }
-    }
-
-    /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes for
-    /// TLS, where a new variable is small), or a sixteenth more in pages.
-    fn reserve(&self, size: u64) -> u64 {
-        if size == 0 {
-            0
-        } else if self.keep_size {
-            (size + (size / 8).max(64)).next_multiple_of(self.align)
-        } else {
-            (size + size / 16).next_multiple_of(self.align)
-        }
-    }
-}
-
-/// One piece of a library in a regioned section: the chunk, its key (`member:section`), size
-/// and alignment.
-pub struct Piece {
-    pub chunk: Chunk,
-    pub key: String,
-    pub size: u64,
-    pub align: u64,
-    /// Code: a moved piece leaves a trampoline.
-    pub exec: bool,
-    /// Content hash (see `content_hash`).
-    pub hash: u64,
-    /// Referenced from another library: its address matters to pages outside its own.
-    pub external: bool,
-    /// Function symbols inside it, not at its start, with their offsets.
-    pub funcs: std::sync::Arc<[(String, u64)]>,
-}
-
-/// Who a piece is: its library, its key, its content hash, and whether code or data of another
-/// library refers to it.
-#[derive(Debug, Clone)]
-pub struct PieceId {
-    pub library: std::sync::Arc<str>,
-    pub key: std::sync::Arc<str>,
-    pub hash: u64,
-    pub external: bool,
-    pub funcs: std::sync::Arc<[(String, u64)]>,
-}
-
-/// One library's pieces in a regioned section, in their usual order.
-pub type Group = (String, Vec<Piece>);
 
 /// The key of an input section inside its library: archive member (or object) and section
 /// name, without directories, so that it matches across versions.
@@ -212,13 +127,33 @@ pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
     out
 }
 
+/// Gives the GOT and IFUNC PLT entries the relocation scan found the slots the layout file
+/// keeps, so that one library's or program's new entry does not move the entries every other
+/// library's code refers to.
+pub fn keep_table_slots(st: &mut Stable, link: &mut Link) {
+    let named = |link: &Link, r: SymRef| link.name(r).replace(char::is_whitespace, "_");
+    let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut link.got)
+        .into_iter()
+        .map(|(r, k)| {
+            let prefix = if k == GotKind::TpOff { "tpoff:" } else { "" };
+            ((r, k), format!("{prefix}{}", named(link, r)))
+        })
+        .collect();
+    (link.got, link.got_map) = assign_slots(st, "got", got);
+    let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.plt)
+        .into_iter()
+        .map(|r| (r, named(link, r)))
+        .collect();
+    (link.plt, link.plt_map) = assign_slots(st, "plt", plt);
+}
+
 /// Slots of a linker-created table (GOT, IFUNC PLT) for `entries` (each with the name the
 /// layout file knows it by): an entry the layout file knows keeps its index, new entries follow
 /// every recorded index in name order, so that one program's or library's new entry does not
 /// move the entries other code refers to. Returns the table and each entry's index. A recorded
 /// slot whose entry this link lacks repeats another entry of the table (a harmless copy: for
 /// the PLT, one more call of that IFUNC's resolver at start-up).
-pub fn assign_slots<T: Copy + Eq + std::hash::Hash>(
+fn assign_slots<T: Copy + Eq + std::hash::Hash>(
     layout: &mut Stable,
     table: &str,
     mut entries: Vec<(T, String)>,
@@ -344,7 +279,8 @@ impl Stable {
             return m.placement;
         }
         let moved_before = self.moved.len();
-        let placement = place_regions(self, section, groups);
+        let placement =
+            place::place_regions(&self.old, &mut self.new, &mut self.moved, section, groups);
         let memo = Memo {
             input,
             placement: placement.clone(),

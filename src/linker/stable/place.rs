@@ -1,17 +1,15 @@
 //! Placing one regioned output section: each library's input sections (pieces) in its region,
 //! where the layout file says, with trampolines for code that had to move.
 
-use super::{Granule, Group, Piece, Rec, Stable, PAGE};
-use crate::linker::layout::script::Chunk;
+use super::piece::{Granule, Group, Piece, PAGE, TRAMPOLINE};
+use crate::layout_file::{LayoutFile, PieceFunctions, Rec};
+use crate::linker::layout::Chunk;
 use std::collections::BTreeMap;
 
 /// Key under which the layout file records where a moved piece went.
 fn moved_key(key: &str) -> String {
     format!("{key}@moved")
 }
-
-/// Smallest room worth a trampoline: `jmp rel32` is 5 bytes.
-pub(super) const TRAMPOLINE: u64 = 5;
 
 /// Key under which the layout file keeps the place a piece had before its content changed
 /// and the library was repacked, so that relinking that version finds it again.
@@ -68,14 +66,14 @@ impl Used {
 struct OldRegion {
     pieces: BTreeMap<String, Rec>,
     /// Input section key -> function symbol -> offset (see `LayoutFile::syms`).
-    syms: super::PieceFunctions,
+    syms: PieceFunctions,
     /// Content hash -> recorded places with that content.
     by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>>,
     reserved: u64,
 }
 
 impl OldRegion {
-    fn new(pieces: BTreeMap<String, Rec>, syms: super::PieceFunctions, reserved: u64) -> OldRegion {
+    fn new(pieces: BTreeMap<String, Rec>, syms: PieceFunctions, reserved: u64) -> OldRegion {
         let mut by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>> = Default::default();
         for r in pieces.values() {
             if let Some(h) = r.hash {
@@ -215,15 +213,21 @@ fn keep_places(
 /// places; the rest is packed into the region's free room, largest first. A new library gets a
 /// new region after everything else. Returns chunk offsets, trampolines (chunk, offset of the
 /// old place) and the section size.
-pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Placement {
+pub fn place_regions(
+    recorded: &LayoutFile,
+    written: &mut LayoutFile,
+    notes: &mut Vec<String>,
+    section: &str,
+    groups: Vec<Group>,
+) -> Placement {
     let granule = Granule::of(section);
     let mut old_end = 0u64;
-    for ((s, lib), &(o, r)) in &st.old.regions {
+    for ((s, lib), &(o, r)) in &recorded.regions {
         if s != section {
             continue;
         }
         old_end = old_end.max(o + r);
-        if let Some(p) = st.old.pieces.get(&(s.clone(), lib.clone())) {
+        if let Some(p) = recorded.pieces.get(&(s.clone(), lib.clone())) {
             old_end = old_end.max(p.values().map(|r| o + r.end()).max().unwrap_or(0));
         }
     }
@@ -235,7 +239,7 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
     let mut end = 0u64;
     for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
-        let (region_off, reserved) = match st.old.regions.get(&key) {
+        let (region_off, reserved) = match recorded.regions.get(&key) {
             Some(&r) => r,
             None => {
                 let size = pieces
@@ -255,11 +259,11 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             }
         };
         let old = OldRegion::new(
-            st.old.pieces.get(&key).cloned().unwrap_or_default(),
-            st.old.syms.get(&key).cloned().unwrap_or_default(),
+            recorded.pieces.get(&key).cloned().unwrap_or_default(),
+            recorded.syms.get(&key).cloned().unwrap_or_default(),
             reserved,
         );
-        let repack = st.old.regions.contains_key(&key) && old.changed_nearly_everywhere(&pieces);
+        let repack = recorded.regions.contains_key(&key) && old.changed_nearly_everywhere(&pieces);
         let mut used = Used::default();
         let mut offs = keep_places(&old, &pieces, repack, &mut used);
         // Trampoline places: the old places of moved code, and of the functions inside it (in a
@@ -364,9 +368,9 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
                     out.trampolines
                         .push((pieces[i].chunk, value, region_off + at))
                 }
-                Moved::Data => st
-                    .moved
-                    .push(format!("{} of {lib} moved within {section}", pieces[i].key)),
+                Moved::Data => {
+                    notes.push(format!("{} of {lib} moved within {section}", pieces[i].key))
+                }
             }
         }
         // Functions inside code sections: where they are now, except for code that moved,
@@ -387,11 +391,11 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
             }
         }
         if reserved > 0 {
-            st.new.regions.insert(key.clone(), (region_off, reserved));
+            written.regions.insert(key.clone(), (region_off, reserved));
             if !new_syms.is_empty() {
-                st.new.syms.insert(key.clone(), new_syms);
+                written.syms.insert(key.clone(), new_syms);
             }
-            st.new.pieces.insert(key, new_pieces);
+            written.pieces.insert(key, new_pieces);
         }
         for (p, o) in pieces.into_iter().zip(offs) {
             out.chunks.push((p.chunk, region_off + o));
@@ -405,14 +409,14 @@ pub fn place_regions(st: &mut Stable, section: &str, groups: Vec<Group>) -> Plac
         end
     };
     // Regions of libraries this link does not have stay reserved for the links that do.
-    for (k, v) in &st.old.regions {
+    for (k, v) in &recorded.regions {
         if k.0 == section {
-            st.new.regions.entry(k.clone()).or_insert(*v);
-            if let Some(p) = st.old.pieces.get(k) {
-                st.new.pieces.entry(k.clone()).or_insert_with(|| p.clone());
+            written.regions.entry(k.clone()).or_insert(*v);
+            if let Some(p) = recorded.pieces.get(k) {
+                written.pieces.entry(k.clone()).or_insert_with(|| p.clone());
             }
-            if let Some(y) = st.old.syms.get(k) {
-                st.new.syms.entry(k.clone()).or_insert_with(|| y.clone());
+            if let Some(y) = recorded.syms.get(k) {
+                written.syms.entry(k.clone()).or_insert_with(|| y.clone());
             }
         }
     }

@@ -1,8 +1,7 @@
 //! Output sections that the stable layout adds or cuts after addresses are known: regioned
 //! sections split at holes, and the room left inside the RELRO range.
 
-use super::place::TRAMPOLINE;
-use super::{is_regioned, PAGE};
+use super::piece::{is_regioned, PAGE, TRAMPOLINE};
 use crate::linker::context::Link;
 use object::elf;
 
@@ -101,7 +100,7 @@ pub fn split_at_holes(link: &mut Link) {
             .iter()
             .map(|&(f, s)| {
                 let off = link.section(f, s).out_off;
-                let size = crate::linker::layout::member_size_align(link, f, s).0;
+                let size = link.member_size_align(f, s).0;
                 (off, off + size, Some((f, s)))
             })
             .collect();

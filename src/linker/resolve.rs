@@ -1,0 +1,45 @@
+//! After symbol resolution: the conflicts that make a link fail, and the symbols the linker
+//! itself defines (`__bss_start`, `_GLOBAL_OFFSET_TABLE_`, `--defsym`, ...).
+
+use crate::linker::context::Link;
+use crate::linker::symbols::{Def, LinkerSym};
+use anyhow::{bail, Result};
+
+/// Checks the results of symbol resolution that make a link fail.
+pub fn check_duplicates(link: &Link) -> Result<()> {
+    if link.symtab.duplicates.is_empty() || link.args.allow_multiple_definition {
+        return Ok(());
+    }
+    let mut msg = String::new();
+    for (i, &(id, a, b)) in link.symtab.duplicates.iter().enumerate() {
+        if i > 0 {
+            msg.push_str("\nspacer: error: ");
+        }
+        msg.push_str(&format!(
+            "{}: multiple definition of '{}'; first defined in {}",
+            link.files[b as usize].name,
+            String::from_utf8_lossy(link.symtab.syms[id as usize].name),
+            link.files[a as usize].name
+        ));
+    }
+    bail!("{msg}")
+}
+
+/// Marks sections the output never carries and gives linker-provided symbols their kind.
+pub fn define_linker_symbols(link: &mut Link) {
+    let pie = link.pie;
+    for sym in link.symtab.syms.iter_mut() {
+        if sym.is_undefined() {
+            if pie && sym.name == b"_DYNAMIC" {
+                sym.def = Def::Linker(LinkerSym::Dynamic);
+            } else if let Some(k) = crate::linker::symbols::linker_symbol_for(sym.name) {
+                sym.def = Def::Linker(k);
+            }
+        }
+    }
+    for (i, (name, _)) in link.args.defsyms.iter().enumerate() {
+        let name: &'static [u8] = Box::leak(name.clone().into_bytes().into_boxed_slice());
+        let id = link.symtab.intern(name);
+        link.symtab.syms[id as usize].def = Def::Linker(LinkerSym::Defsym(i));
+    }
+}

@@ -1,0 +1,94 @@
+//! What the version-stable layout places: pieces (input sections) of libraries, the output
+//! sections that have per-library regions, and how those regions are aligned.
+
+use crate::linker::layout::Chunk;
+
+/// Smallest room worth a trampoline: `jmp rel32` is 5 bytes.
+pub const TRAMPOLINE: u64 = 5;
+
+pub const PAGE: u64 = 4096;
+
+/// Output sections whose inputs are grouped into per-library regions on pages. Sections whose
+/// order carries meaning (.init/.fini fragments, constructor tables, .eh_frame with its
+/// terminator) keep the script's order; the TLS template has regions of its own
+/// (`is_tls_regioned`).
+pub fn is_regioned(name: &str) -> bool {
+    matches!(
+        name,
+        ".text" | ".rodata" | ".data" | ".data.rel.ro" | ".bss"
+    )
+}
+
+/// The TLS template. Code reaches thread-local variables at offsets from the end of the TLS
+/// block, so the block keeps its size and each variable its offset: libraries get regions here
+/// too, on 16-byte boundaries instead of pages (the template is copied for every thread).
+pub fn is_tls_regioned(name: &str) -> bool {
+    matches!(name, ".tdata" | ".tbss")
+}
+
+/// How regions of an output section are aligned and how much room a new one reserves.
+#[derive(Clone, Copy)]
+pub struct Granule {
+    pub align: u64,
+    /// The section keeps every recorded region's room, not only up to its last byte.
+    pub keep_size: bool,
+}
+
+impl Granule {
+    pub fn of(section: &str) -> Granule {
+        if is_tls_regioned(section) {
+            Granule {
+                align: 16,
+                keep_size: true,
+            }
+        } else {
+            Granule {
+                align: PAGE,
+                keep_size: false,
+            }
+        }
+    }
+
+    /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes for
+    /// TLS, where a new variable is small), or a sixteenth more in pages.
+    pub(super) fn reserve(&self, size: u64) -> u64 {
+        if size == 0 {
+            0
+        } else if self.keep_size {
+            (size + (size / 8).max(64)).next_multiple_of(self.align)
+        } else {
+            (size + size / 16).next_multiple_of(self.align)
+        }
+    }
+}
+
+/// One piece of a library in a regioned section: the chunk, its key (`member:section`), size
+/// and alignment.
+pub struct Piece {
+    pub chunk: Chunk,
+    pub key: String,
+    pub size: u64,
+    pub align: u64,
+    /// Code: a moved piece leaves a trampoline.
+    pub exec: bool,
+    /// Content hash (see `content_hash`).
+    pub hash: u64,
+    /// Referenced from another library: its address matters to pages outside its own.
+    pub external: bool,
+    /// Function symbols inside it, not at its start, with their offsets.
+    pub funcs: std::sync::Arc<[(String, u64)]>,
+}
+
+/// Who a piece is: its library, its key, its content hash, and whether code or data of another
+/// library refers to it.
+#[derive(Debug, Clone)]
+pub struct PieceId {
+    pub library: std::sync::Arc<str>,
+    pub key: std::sync::Arc<str>,
+    pub hash: u64,
+    pub external: bool,
+    pub funcs: std::sync::Arc<[(String, u64)]>,
+}
+
+/// One library's pieces in a regioned section, in their usual order.
+pub type Group = (String, Vec<Piece>);
