@@ -63,10 +63,10 @@ pub fn allocate_commons(link: &mut Link) {
     }
     for (a, id, size) in commons {
         off = off.next_multiple_of(a);
-        link.commons.push((id, off));
+        link.commons.syms.push((id, off));
         off += size;
         align = align.max(a);
     }
-    link.common_size = off;
-    link.common_align = align;
+    link.commons.size = off;
+    link.commons.align = align;
 }

@@ -23,71 +23,93 @@ pub enum GotKind {
     TpOff,
 }
 
+/// The state of a link, filled in stage by stage: each group of fields below is the product of
+/// one stage (see `linker::link`), which later stages read.
 pub struct Link {
+    // Command line and loaded inputs (`input::load`), with symbols resolved.
     pub args: Args,
     pub files: Vec<ObjectFile>,
     pub symtab: SymbolTable,
-    /// Split `.eh_frame` input sections by (file, section).
+    /// Position-independent output (`-pie`, as in `-static-pie`).
+    pub pie: bool,
+    /// Split `.eh_frame` input sections by (file, section) (`gc`).
     pub eh: FastMap<(u32, u32), EhSection>,
-    /// Merged `SHF_MERGE` input sections by (file, section).
+    /// Common symbols' places (`commons`).
+    pub commons: Commons,
+    /// GOT and PLT entries and relative relocations (`reloc::scan_relocations`).
+    pub tables: Tables,
+    // The layout stage's results.
+    /// Merged `SHF_MERGE` input sections, indexed by `InputSection::merge_idx`.
     pub merge: Vec<crate::linker::merge::MergeMap>,
+    pub layout: Layout,
+    pub script: ScriptSymbols,
+    /// Code moved by the layout file: section -> address of its old place, which holds a jump
+    /// to it and which references from other sections keep using.
+    pub trampolines: FastMap<(u32, u32, u64), u64>,
+}
+
+/// Common symbols allocated in `.bss`.
+#[derive(Debug)]
+pub struct Commons {
+    /// (symbol id, offset in the COMMON block).
+    pub syms: Vec<(u32, u64)>,
+    pub size: u64,
+    pub align: u64,
+}
+
+impl Default for Commons {
+    fn default() -> Self {
+        Commons {
+            syms: Vec::new(),
+            size: 0,
+            align: 1,
+        }
+    }
+}
+
+/// What the relocation scan decided the image needs besides its input sections.
+#[derive(Debug, Default)]
+pub struct Tables {
     pub got: Vec<(SymRef, GotKind)>,
     pub got_map: FastMap<(SymRef, GotKind), u32>,
     /// IFUNC symbols that got a PLT entry and an IRELATIVE relocation.
     pub plt: Vec<SymRef>,
     pub plt_map: FastMap<SymRef, u32>,
-    /// Common symbols allocated in `.bss`: (symbol id, offset in the COMMON block).
-    pub commons: Vec<(u32, u64)>,
-    pub common_size: u64,
-    pub common_align: u64,
-    pub layout: Layout,
-    /// Values of the symbols a linker script assigns (see `LinkerSym::Script`).
-    pub script_values: Vec<u64>,
-    /// Whether each script symbol is hidden (PROVIDE_HIDDEN, HIDDEN).
-    pub script_hidden: Vec<bool>,
-    /// Whether each script symbol is absolute (a number, ABSOLUTE, MIN, MAX).
-    pub script_abs: Vec<bool>,
-    /// The output section each script symbol belongs to (None: absolute).
-    pub script_sec: Vec<Option<usize>>,
     /// Some relocation uses the GOT base (`_GLOBAL_OFFSET_TABLE_`), so `.got.plt` must exist.
     pub needs_got_base: bool,
-    /// Code moved by the layout file: section -> address of its old place, which holds a jump
-    /// to it and which references from other sections keep using.
-    pub trampolines: FastMap<(u32, u32, u64), u64>,
-    /// Position-independent output (`-pie`, as in `-static-pie`).
-    pub pie: bool,
     /// First `.rela.dyn` entry of each input section that needs relative relocations.
     pub dyn_start: FastMap<(u32, u32), (u32, u32)>,
     /// Number of relative relocations from input sections (GOT and IRELATIVE entries follow).
     pub dyn_section_relocs: u32,
 }
 
+/// The symbols a linker script assigns (see `LinkerSym::Script`), by index.
+#[derive(Debug, Default)]
+pub struct ScriptSymbols {
+    pub values: Vec<u64>,
+    /// Hidden (PROVIDE_HIDDEN, HIDDEN).
+    pub hidden: Vec<bool>,
+    /// Absolute (a number, ABSOLUTE, MIN, MAX).
+    pub abs: Vec<bool>,
+    /// The output section each belongs to (None: absolute).
+    pub sec: Vec<Option<usize>>,
+}
+
 impl Link {
     pub fn new(args: Args, files: Vec<ObjectFile>, symtab: SymbolTable) -> Link {
-        let args_pie = args.pie;
+        let pie = args.pie;
         Link {
             args,
             files,
             symtab,
+            pie,
             eh: FastMap::default(),
+            commons: Commons::default(),
+            tables: Tables::default(),
             merge: Vec::new(),
-            got: Vec::new(),
-            got_map: FastMap::default(),
-            plt: Vec::new(),
-            plt_map: FastMap::default(),
-            commons: Vec::new(),
-            common_size: 0,
-            common_align: 1,
-            pie: args_pie,
-            script_values: Vec::new(),
-            script_hidden: Vec::new(),
-            script_abs: Vec::new(),
-            script_sec: Vec::new(),
-            needs_got_base: false,
-            trampolines: FastMap::default(),
             layout: Layout::default(),
-            dyn_start: FastMap::default(),
-            dyn_section_relocs: 0,
+            script: ScriptSymbols::default(),
+            trampolines: FastMap::default(),
         }
     }
 
@@ -237,8 +259,8 @@ impl Link {
 
     /// The address relocations use for a symbol: IFUNCs resolve to their PLT entry.
     pub fn sym_addr(&self, r: SymRef) -> u64 {
-        if !self.plt_map.is_empty() {
-            if let Some(&i) = self.plt_map.get(&r) {
+        if !self.tables.plt_map.is_empty() {
+            if let Some(&i) = self.tables.plt_map.get(&r) {
                 return self.layout.plt_entry_addr(i);
             }
         }
@@ -253,7 +275,8 @@ impl Link {
     }
 
     pub fn got_addr(&self, r: SymRef, kind: GotKind) -> Option<u64> {
-        self.got_map
+        self.tables
+            .got_map
             .get(&(r, kind))
             .map(|&i| self.layout.got_addr + 8 * i as u64)
     }
@@ -261,10 +284,14 @@ impl Link {
     /// GOT entries that hold a link-time address and so need a relative relocation in a
     /// position-independent output.
     pub fn got_relative(&self) -> impl Iterator<Item = u32> + '_ {
-        self.got.iter().enumerate().filter_map(move |(i, &(r, k))| {
-            (self.pie && k == GotKind::Addr && !self.is_absolute(r) && !self.is_undefined(r))
-                .then_some(i as u32)
-        })
+        self.tables
+            .got
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, &(r, k))| {
+                (self.pie && k == GotKind::Addr && !self.is_absolute(r) && !self.is_undefined(r))
+                    .then_some(i as u32)
+            })
     }
 
     /// Size and alignment an input section takes in the output: split `.eh_frame` and merged

@@ -186,19 +186,19 @@ fn build_symtab(link: &Link) -> SymtabOut {
                 )
             }
             // Nothing refers to the GOT base: GNU ld does not define it then.
-            Def::Linker(LinkerSym::GlobalOffsetTable) if !link.needs_got_base => continue,
+            Def::Linker(LinkerSym::GlobalOffsetTable) if !link.tables.needs_got_base => continue,
             // Script symbols are global (hidden with PROVIDE_HIDDEN/HIDDEN) and belong to the
             // output section their value lies in, as in GNU ld's output.
             Def::Linker(LinkerSym::Script(i)) => {
-                let vis = if link.script_hidden.get(i as usize).copied().unwrap_or(false) {
+                let vis = if link.script.hidden.get(i as usize).copied().unwrap_or(false) {
                     elf::STV_HIDDEN
                 } else {
                     elf::STV_DEFAULT
                 };
-                let shndx = match link.script_sec.get(i as usize) {
+                let shndx = match link.script.sec.get(i as usize) {
                     Some(Some(s)) => *s as u16 + 1,
                     Some(None) => elf::SHN_ABS,
-                    None if link.script_abs.get(i as usize).copied().unwrap_or(false) => {
+                    None if link.script.abs.get(i as usize).copied().unwrap_or(false) => {
                         elf::SHN_ABS
                     }
                     None => section_of(link, sym.value),
@@ -432,7 +432,7 @@ pub fn write(link: &Link) -> Result<()> {
         let eh = link.eh.get(&(f, s));
         let size = link.member_size_align(f, s).0;
         let dst = buf.slice(os.offset + sec.out_off, size);
-        let dyn_out: &mut [u8] = match (link.dyn_start.get(&(f, s)), rela_dyn) {
+        let dyn_out: &mut [u8] = match (link.tables.dyn_start.get(&(f, s)), rela_dyn) {
             (Some(&(start, n)), Some(rd)) => {
                 buf.slice(rd.offset + 24 * start as u64, 24 * n as u64)
             }
@@ -479,7 +479,7 @@ pub fn write(link: &Link) -> Result<()> {
         let dst = buf.slice(off, size);
         match kind {
             Synth::Got => {
-                for (i, &(r, k)) in link.got.iter().enumerate() {
+                for (i, &(r, k)) in link.tables.got.iter().enumerate() {
                     let v = match k {
                         GotKind::Addr if link.is_undefined(r) => 0,
                         GotKind::Addr => link.trampoline(r).unwrap_or_else(|| link.sym_addr(r)),
@@ -489,13 +489,13 @@ pub fn write(link: &Link) -> Result<()> {
                 }
             }
             Synth::GotPlt => {
-                for (i, &r) in link.plt.iter().enumerate() {
+                for (i, &r) in link.tables.plt.iter().enumerate() {
                     let o = GOTPLT_RESERVED as usize + i * 8;
                     dst[o..o + 8].copy_from_slice(&resolver(link, r).to_le_bytes());
                 }
             }
             Synth::Iplt => {
-                for i in 0..link.plt.len() {
+                for i in 0..link.tables.plt.len() {
                     let entry = lay.plt_entry_addr(i as u32);
                     let slot = lay.gotplt_slot_addr(i as u32);
                     let rel = (slot as i64 - (entry as i64 + 6)) as i32;
@@ -506,7 +506,7 @@ pub fn write(link: &Link) -> Result<()> {
                 }
             }
             Synth::RelaIplt => {
-                for (i, &r) in link.plt.iter().enumerate() {
+                for (i, &r) in link.tables.plt.iter().enumerate() {
                     let o = i * 24;
                     dst[o..o + 8].copy_from_slice(&lay.gotplt_slot_addr(i as u32).to_le_bytes());
                     dst[o + 8..o + 16]
@@ -525,9 +525,9 @@ pub fn write(link: &Link) -> Result<()> {
             Synth::RelaDyn => {
                 // Section relocations were written by the workers; GOT addresses and IFUNC
                 // slots follow, IRELATIVE last so that resolvers run on relocated data.
-                let mut i = link.dyn_section_relocs as usize;
+                let mut i = link.tables.dyn_section_relocs as usize;
                 for g in link.got_relative() {
-                    let (r, _) = link.got[g as usize];
+                    let (r, _) = link.tables.got[g as usize];
                     let slot = lay.got_addr + 8 * g as u64;
                     x86_64::write_rela(
                         &mut dst[i * 24..i * 24 + 24],
@@ -537,7 +537,7 @@ pub fn write(link: &Link) -> Result<()> {
                     );
                     i += 1;
                 }
-                for (k, &r) in link.plt.iter().enumerate() {
+                for (k, &r) in link.tables.plt.iter().enumerate() {
                     let slot = lay.gotplt_slot_addr(k as u32);
                     x86_64::write_rela(
                         &mut dst[i * 24..i * 24 + 24],
@@ -667,7 +667,7 @@ fn write_headers(link: &Link, d: &mut [u8], shoff: u64, shnum: u16, shstrndx: u1
     d[5] = elf::ELFDATA2LSB;
     d[6] = elf::EV_CURRENT;
     d[7] = elf::ELFOSABI_NONE; // GNU ld uses SYSV unless IFUNCs are present; both load the same
-    if !link.plt.is_empty() {
+    if !link.tables.plt.is_empty() {
         d[7] = elf::ELFOSABI_GNU;
     }
     let e_type = if link.pie { elf::ET_DYN } else { elf::ET_EXEC };

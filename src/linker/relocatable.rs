@@ -121,7 +121,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
             place.out[f as usize][si] = Some(idx);
         }
     }
-    if define_common && link.common_size > 0 {
+    if define_common && link.commons.size > 0 {
         let idx = *by_name.entry(b".bss".to_vec()).or_insert_with(|| {
             outs.push(new_out(b".bss", elf::SHT_NOBITS, None));
             outs.len() - 1
@@ -163,11 +163,11 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
             sec.out_off = off;
             off += link.eh.get(&(f, s)).map(|e| e.out_size).unwrap_or(sec.size);
         }
-        if o.name == b".bss" && define_common && link.common_size > 0 {
-            off = off.next_multiple_of(link.common_align);
+        if o.name == b".bss" && define_common && link.commons.size > 0 {
+            off = off.next_multiple_of(link.commons.align);
             o.common_off = Some(off);
-            o.align = o.align.max(link.common_align);
-            off += link.common_size;
+            o.align = o.align.max(link.commons.align);
+            off += link.commons.size;
         }
         o.size = off;
         if o.group.is_some() {
@@ -292,7 +292,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         .unwrap_or(0);
     let mut global_map = vec![0u32; link.symtab.syms.len()];
     let common_off: crate::linker::symbols::FastMap<u32, u64> =
-        link.commons.iter().copied().collect();
+        link.commons.syms.iter().copied().collect();
     for (id, sym) in link.symtab.syms.iter().enumerate() {
         let (bind, typ, vis, shndx, value, size) = match sym.def {
             Def::Undefined | Def::Linker(_) => {

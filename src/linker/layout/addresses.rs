@@ -66,7 +66,7 @@ pub(super) fn assign_addresses(
         } = p;
         plan.values = values;
         if final_pass {
-            link.script_sec = sym_sec;
+            link.script.sec = sym_sec;
             link.trampolines = tramps.into_iter().collect();
         }
         plan.relro = match relro {
@@ -76,9 +76,9 @@ pub(super) fn assign_addresses(
         secinfo = new_info;
         // Symbol values for the next pass's expressions.
         crate::linker::layout::set_synthetic_addresses(&mut link.layout);
-        link.script_values.resize(plan.values.len(), 0);
+        link.script.values.resize(plan.values.len(), 0);
         for &i in plan.sym_index.values() {
-            link.script_values[i] = plan.values[i];
+            link.script.values[i] = plan.values[i];
         }
         crate::linker::layout::symbols::compute_symbol_values(link)?;
     }
@@ -487,7 +487,7 @@ impl<'a> Pass<'a> {
                     return;
                 }
             }
-            if matches!(c, Chunk::Common) && link.common_size == 0 {
+            if matches!(c, Chunk::Common) && link.commons.size == 0 {
                 return;
             }
             let (size, a) = chunk_size_align(link, c);

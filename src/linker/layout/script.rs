@@ -352,11 +352,11 @@ pub fn define_symbols(plan: &mut Plan, link: &mut Link) {
         }
         let idx = plan.values.len();
         plan.values.push(0);
-        link.script_hidden.push(matches!(
+        link.script.hidden.push(matches!(
             a.kind,
             AssignKind::ProvideHidden | AssignKind::Hidden
         ));
-        link.script_abs.push(matches!(
+        link.script.abs.push(matches!(
             a.expr,
             Expr::Absolute(_) | Expr::Min(..) | Expr::Max(..)
         ));

@@ -2,7 +2,7 @@
 //! addresses yet.
 
 use super::assign::chunk_flags;
-use super::script::{Plan, Stmt};
+use super::script::{OutStmt, Plan, Stmt};
 use crate::linker::context::Link;
 use crate::linker::layout::{Chunk, OutputSection, Synth};
 use crate::linker::script::ast::{self, OutputSectionCommand};
@@ -13,7 +13,7 @@ use object::elf;
 pub(super) fn chunk_size_align(link: &Link, c: &Chunk) -> (u64, u64) {
     match c {
         Chunk::Input(f, s) => link.member_size_align(*f, *s),
-        Chunk::Common => (link.common_size, link.common_align),
+        Chunk::Common => (link.commons.size, link.commons.align),
         Chunk::Synth(k) => (
             link.layout.synth_sizes.get(k).copied().unwrap_or(0),
             synth_align(*k),
@@ -47,7 +47,7 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
             .copied()
             .filter(|c| match c {
                 Chunk::Input(f, s) => link.section(*f, *s).is_included(),
-                Chunk::Common => link.common_size > 0,
+                Chunk::Common => link.commons.size > 0,
                 Chunk::Synth(_) => true,
             })
             .collect();
@@ -83,80 +83,7 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
         if chunks.is_empty() && !has_data && !moves_dot {
             continue;
         }
-        let mut flags = 0u64;
-        let mut sh_type = elf::SHT_NOBITS;
-        let mut align = 1u64;
-        let mut synth = None;
-        for c in &chunks {
-            let (f, t) = chunk_flags(link, c);
-            flags |= f
-                & !(elf::SHF_GROUP | elf::SHF_GNU_RETAIN | elf::SHF_MERGE | elf::SHF_STRINGS)
-                    as u64;
-            if t != elf::SHT_NOBITS {
-                sh_type = if sh_type == elf::SHT_NOBITS || sh_type == t {
-                    t
-                } else {
-                    elf::SHT_PROGBITS
-                };
-            }
-            align = align.max(chunk_size_align(link, c).1);
-            if let Chunk::Synth(k) = c {
-                if synth.replace(*k).is_some() {
-                    bail!(
-                        "output section {} would hold two linker-created sections",
-                        o.desc.name
-                    );
-                }
-            }
-        }
-        if has_data {
-            if sh_type == elf::SHT_NOBITS {
-                sh_type = elf::SHT_PROGBITS;
-            }
-            flags |= elf::SHF_ALLOC as u64;
-        }
-        if chunks.is_empty() && !has_data {
-            flags |= (elf::SHF_ALLOC | elf::SHF_WRITE) as u64;
-        }
-        if matches!(o.desc.type_, Some(ast::SectionType::NoLoad)) {
-            sh_type = elf::SHT_NOBITS;
-        }
-        if matches!(
-            o.desc.type_,
-            Some(ast::SectionType::Info | ast::SectionType::DSect | ast::SectionType::Copy)
-        ) {
-            flags &= !(elf::SHF_ALLOC as u64);
-        }
-        if o.desc.name == ".init_array" || o.desc.name.starts_with(".init_array.") {
-            sh_type = elf::SHT_INIT_ARRAY;
-        } else if o.desc.name == ".fini_array" {
-            sh_type = elf::SHT_FINI_ARRAY;
-        } else if o.desc.name == ".preinit_array" {
-            sh_type = elf::SHT_PREINIT_ARRAY;
-        }
-        let entsize = match synth {
-            Some(Synth::Got | Synth::GotPlt) => 8,
-            Some(Synth::Iplt) => 16,
-            Some(Synth::RelaIplt | Synth::RelaDyn | Synth::DynSym) => 24,
-            Some(Synth::Dynamic) => 16,
-            _ => 0,
-        };
-        let mut os = OutputSection {
-            name: o.desc.name.clone().into_bytes(),
-            sh_type,
-            flags,
-            align,
-            entsize,
-            members: Vec::new(),
-            synth,
-            common_off: None,
-            size: 0,
-            addr: 0,
-            offset: 0,
-            synth_off: 0,
-            lma: 0,
-            data: Vec::new(),
-        };
+        let mut os = new_section(o, link, &chunks, has_data)?;
         let idx = secs.len();
         for c in &chunks {
             if let Chunk::Input(f, s) = c {
@@ -186,4 +113,87 @@ pub fn create_output_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
     }
     link.layout.secs = secs;
     Ok(())
+}
+
+/// An output section for a statement with these chunks: flags and type from its inputs (and
+/// the statement's type), the largest alignment, the linker-created contents it holds.
+fn new_section(
+    o: &OutStmt,
+    link: &Link,
+    chunks: &[Chunk],
+    has_data: bool,
+) -> Result<OutputSection> {
+    let mut flags = 0u64;
+    let mut sh_type = elf::SHT_NOBITS;
+    let mut align = 1u64;
+    let mut synth = None;
+    for c in chunks {
+        let (f, t) = chunk_flags(link, c);
+        flags |=
+            f & !(elf::SHF_GROUP | elf::SHF_GNU_RETAIN | elf::SHF_MERGE | elf::SHF_STRINGS) as u64;
+        if t != elf::SHT_NOBITS {
+            sh_type = if sh_type == elf::SHT_NOBITS || sh_type == t {
+                t
+            } else {
+                elf::SHT_PROGBITS
+            };
+        }
+        align = align.max(chunk_size_align(link, c).1);
+        if let Chunk::Synth(k) = c {
+            if synth.replace(*k).is_some() {
+                bail!(
+                    "output section {} would hold two linker-created sections",
+                    o.desc.name
+                );
+            }
+        }
+    }
+    if has_data {
+        if sh_type == elf::SHT_NOBITS {
+            sh_type = elf::SHT_PROGBITS;
+        }
+        flags |= elf::SHF_ALLOC as u64;
+    }
+    if chunks.is_empty() && !has_data {
+        flags |= (elf::SHF_ALLOC | elf::SHF_WRITE) as u64;
+    }
+    if matches!(o.desc.type_, Some(ast::SectionType::NoLoad)) {
+        sh_type = elf::SHT_NOBITS;
+    }
+    if matches!(
+        o.desc.type_,
+        Some(ast::SectionType::Info | ast::SectionType::DSect | ast::SectionType::Copy)
+    ) {
+        flags &= !(elf::SHF_ALLOC as u64);
+    }
+    if o.desc.name == ".init_array" || o.desc.name.starts_with(".init_array.") {
+        sh_type = elf::SHT_INIT_ARRAY;
+    } else if o.desc.name == ".fini_array" {
+        sh_type = elf::SHT_FINI_ARRAY;
+    } else if o.desc.name == ".preinit_array" {
+        sh_type = elf::SHT_PREINIT_ARRAY;
+    }
+    let entsize = match synth {
+        Some(Synth::Got | Synth::GotPlt) => 8,
+        Some(Synth::Iplt) => 16,
+        Some(Synth::RelaIplt | Synth::RelaDyn | Synth::DynSym) => 24,
+        Some(Synth::Dynamic) => 16,
+        _ => 0,
+    };
+    Ok(OutputSection {
+        name: o.desc.name.clone().into_bytes(),
+        sh_type,
+        flags,
+        align,
+        entsize,
+        members: Vec::new(),
+        synth,
+        common_off: None,
+        size: 0,
+        addr: 0,
+        offset: 0,
+        synth_off: 0,
+        lma: 0,
+        data: Vec::new(),
+    })
 }

@@ -5,7 +5,7 @@ use super::expr::Env;
 use super::script::{Plan, Stmt};
 use crate::linker::context::Link;
 use crate::linker::layout::{OutputSection, Phdr, Synth, PAGE};
-use crate::linker::script::ast::PhdrType;
+use crate::linker::script::ast::{self, PhdrType};
 use crate::linker::symbols::FastMap;
 use anyhow::{anyhow, bail, Result};
 use object::elf;
@@ -36,6 +36,28 @@ pub(super) fn phdr_count(plan: &Plan, link: &Link) -> usize {
     }
 }
 
+/// Which sections a segment holds.
+struct Seg {
+    p_type: u32,
+    flags: Option<u32>,
+    secs: Vec<usize>,
+    headers: bool,
+    name: String,
+}
+
+impl Seg {
+    /// A segment of the built-in layout other than a load: no headers, no script name.
+    fn extra(p_type: u32, flags: u32, secs: Vec<usize>) -> Seg {
+        Seg {
+            p_type,
+            flags: Some(flags),
+            secs,
+            headers: false,
+            name: String::new(),
+        }
+    }
+}
+
 /// File offsets and program headers. With PHDRS, segments are what the script says; without,
 /// a new PT_LOAD starts where permissions change, plus PT_TLS, PT_NOTE, PT_GNU_EH_FRAME,
 /// PT_GNU_STACK and (for the built-in script) PT_GNU_RELRO.
@@ -44,415 +66,27 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         .args
         .image_base
         .unwrap_or(if link.pie { 0 } else { 0x400000 });
-    let nphdr_max = phdr_count(plan, link);
-    let exec_stack = link
-        .args
-        .exec_stack
-        .unwrap_or_else(|| link.files.iter().any(|f| f.exec_stack || !f.has_stack_note));
     let secs = &link.layout.secs;
     // Alloc sections by address (stable: script order for ties).
     let mut order: Vec<usize> = (0..secs.len()).filter(|&i| secs[i].is_alloc()).collect();
     order.sort_by_key(|&i| secs[i].addr);
-
-    // Which segment each alloc section goes to.
-    struct Seg {
-        p_type: u32,
-        flags: Option<u32>,
-        secs: Vec<usize>,
-        headers: bool,
-        name: String,
-    }
-    impl Seg {
-        /// A segment of the built-in layout other than a load: no headers, no script name.
-        fn extra(p_type: u32, flags: u32, secs: Vec<usize>) -> Seg {
-            Seg {
-                p_type,
-                flags: Some(flags),
-                secs,
-                headers: false,
-                name: String::new(),
-            }
-        }
-    }
-    let mut segs: Vec<Seg> = Vec::new();
-    match &plan.phdrs {
-        Some(decls) => {
-            let env_values = &plan.values;
-            for d in decls {
-                let env = Env {
-                    link,
-                    plan_values: env_values,
-                    sym_index: &plan.sym_index,
-                    secs: &FastMap::default(),
-                    headers_size: 0,
-                    base: 0,
-                    final_pass: true,
-                };
-                let p_type = match &d.type_ {
-                    PhdrType::Known(k) => k.value(),
-                    PhdrType::Expr(e) => env.eval(e, 0)?.0 as u32,
-                };
-                let flags = match &d.flags {
-                    Some(e) => Some(env.eval(e, 0)?.0 as u32),
-                    None => None,
-                };
-                segs.push(Seg {
-                    p_type,
-                    flags,
-                    secs: Vec::new(),
-                    headers: d.filehdr || d.phdrs,
-                    name: d.name.clone(),
-                });
-            }
-            // Sections name their segments; others inherit the previous section's.
-            let mut current: Vec<String> = Vec::new();
-            for s in &plan.stmts {
-                let Stmt::Out(o) = s else { continue };
-                let Some(idx) = o.out else {
-                    if !o.desc.phdrs.is_empty() {
-                        current = o.desc.phdrs.clone();
-                    }
-                    continue;
-                };
-                if !link.layout.secs[idx].is_alloc() {
-                    continue;
-                }
-                if !o.desc.phdrs.is_empty() {
-                    current = o.desc.phdrs.clone();
-                }
-                for p in &current {
-                    let seg = segs.iter_mut().find(|s| &s.name == p).ok_or_else(|| {
-                        anyhow!(
-                            "section {} refers to undefined program header '{p}'",
-                            o.desc.name
-                        )
-                    })?;
-                    seg.secs.push(idx);
-                }
-            }
-        }
+    let segs = match &plan.phdrs {
+        Some(decls) => script_segments(plan, link, decls)?,
         None => {
-            let mut cur: Option<Seg> = None;
-            let mut last_end = 0u64;
-            // VMA-LMA difference of the current segment: a segment loads contiguously, so a
-            // section loaded elsewhere (AT()) starts a new one.
-            let mut cur_delta = 0i64;
-            let mut pending_tbss: Vec<usize> = Vec::new();
-            let stable = link.args.layout.is_some();
-            let mut last_nobits = false;
-            for &i in &order {
-                let s = &secs[i];
-                let f = seg_flags(s.flags);
-                let delta = s.lma as i64 - s.addr as i64;
-                // `.tbss` is not loaded: it never starts a segment of its own.
-                let loaded = !(s.is_tls() && s.is_nobits());
-                // `.tbss` is not loaded: like GNU ld, put it in the segment of what follows.
-                if !loaded {
-                    pending_tbss.push(i);
-                    continue;
-                }
-                let start_new = match &cur {
-                    None => true,
-                    Some(c) => {
-                        let cf = c.flags.unwrap();
-                        // Tbss overlaps what follows; a gap of more than a page or different
-                        // permissions in a new page start a new segment. With a layout file,
-                        // so does file content on a later page than the zero-filled memory
-                        // before it (the room a layout leaves), which would otherwise take
-                        // file bytes.
-                        (cf != f && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
-                            || s.addr > last_end.next_multiple_of(PAGE) + PAGE
-                            || (loaded && delta != cur_delta)
-                            || (stable
-                                && last_nobits
-                                && !s.is_nobits()
-                                && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
-                    }
-                };
-                if loaded {
-                    cur_delta = delta;
-                }
-                if start_new {
-                    if let Some(c) = cur.take() {
-                        segs.push(c);
-                    }
-                    cur = Some(Seg {
-                        p_type: elf::PT_LOAD,
-                        flags: Some(f),
-                        secs: Vec::new(),
-                        headers: segs.is_empty(),
-                        name: String::new(),
-                    });
-                } else if let Some(c) = cur.as_mut() {
-                    c.flags = Some(c.flags.unwrap() | f);
-                }
-                let c = cur.as_mut().unwrap();
-                c.secs.append(&mut pending_tbss);
-                c.secs.push(i);
-                last_end = last_end.max(s.addr + s.size);
-                last_nobits = s.is_nobits();
-            }
-            if let Some(mut c) = cur.take() {
-                c.secs.append(&mut pending_tbss);
-                segs.push(c);
-            }
-            // The first load carries the headers only if they fit below its first section.
-            if let Some(first) = segs.first_mut() {
-                let a = first.secs.first().map(|&i| secs[i].addr).unwrap_or(0);
-                let hs = crate::linker::layout::EHDR_SIZE
-                    + crate::linker::layout::PHDR_SIZE * nphdr_max as u64;
-                first.headers = a % PAGE >= hs;
-            }
-            // Static executables need their program headers mapped (the C library finds
-            // PT_TLS through them): with the built-in script they always get a read-only
-            // segment at the image base.
-            if plan.builtin && !segs.first().is_some_and(|s| s.headers) {
-                segs.insert(
-                    0,
-                    Seg {
-                        p_type: elf::PT_LOAD,
-                        flags: Some(elf::PF_R),
-                        secs: Vec::new(),
-                        headers: true,
-                        name: "headers".into(),
-                    },
-                );
-            }
-            let tls: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|&i| secs[i].is_tls())
-                .collect();
-            if !tls.is_empty() {
-                segs.push(Seg::extra(elf::PT_TLS, elf::PF_R, tls));
-            }
-            let notes: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|&i| secs[i].sh_type == elf::SHT_NOTE)
-                .collect();
-            if !notes.is_empty() {
-                segs.insert(
-                    segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
-                    Seg::extra(elf::PT_NOTE, elf::PF_R, notes),
-                );
-            }
-            if let Some(i) = order
-                .iter()
-                .copied()
-                .find(|&i| secs[i].synth == Some(Synth::Dynamic))
-            {
-                segs.insert(
-                    segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
-                    Seg::extra(elf::PT_DYNAMIC, elf::PF_R | elf::PF_W, vec![i]),
-                );
-            }
-            if let Some(i) = order
-                .iter()
-                .copied()
-                .find(|&i| secs[i].synth == Some(Synth::EhFrameHdr))
-            {
-                segs.push(Seg::extra(elf::PT_GNU_EH_FRAME, elf::PF_R, vec![i]));
-            }
-            let stack = if exec_stack {
-                elf::PF_R | elf::PF_W | elf::PF_X
-            } else {
-                elf::PF_R | elf::PF_W
-            };
-            segs.push(Seg::extra(elf::PT_GNU_STACK, stack, Vec::new()));
-            if plan.builtin && link.args.relro {
-                if let Some((a, b)) = plan.relro {
-                    let rel: Vec<usize> = order
-                        .iter()
-                        .copied()
-                        .filter(|&i| secs[i].addr >= a && secs[i].addr < b && secs[i].size > 0)
-                        .collect();
-                    if !rel.is_empty() {
-                        segs.push(Seg {
-                            p_type: elf::PT_GNU_RELRO,
-                            flags: Some(elf::PF_R),
-                            secs: rel,
-                            headers: false,
-                            name: "relro-end".into(),
-                        });
-                    }
-                }
-            }
+            let mut segs = load_segments(plan, link, &order);
+            extra_segments(plan, link, &order, &mut segs);
+            segs
         }
-    }
+    };
     let nphdr = segs.len();
     let headers_size =
         crate::linker::layout::EHDR_SIZE + crate::linker::layout::PHDR_SIZE * nphdr as u64;
-
-    // File offsets: walk alloc sections by address; a section's offset is congruent to its
-    // address modulo the page size and never overlaps what is already placed.
-    let mut off = headers_size;
-    let mut offsets = vec![0u64; secs.len()];
-    let mut prev: Option<usize> = None;
-    let load_of: Vec<Option<usize>> = (0..secs.len())
-        .map(|i| {
-            segs.iter()
-                .position(|s| s.p_type == elf::PT_LOAD && s.secs.contains(&i))
-        })
-        .collect();
-    for &i in &order {
-        let s = &secs[i];
-        let same_load = prev.is_some_and(|p| load_of[p] == load_of[i] && load_of[i].is_some());
-        if s.is_nobits() {
-            offsets[i] = if same_load {
-                off
-            } else {
-                off.max(s.addr % PAGE)
-            };
-            continue;
-        }
-        let want = s.addr % PAGE;
-        off = if same_load {
-            // Inside one segment: keep the address distance.
-            let p = prev.unwrap();
-            let po = offsets[p]
-                + (s.addr - secs[p].addr).min(if secs[p].is_nobits() { 0 } else { u64::MAX });
-            if secs[p].is_nobits() {
-                off + ((want + PAGE - off % PAGE) % PAGE)
-            } else {
-                po
-            }
-        } else {
-            off + ((want + PAGE - off % PAGE) % PAGE)
-        };
-        offsets[i] = off;
-        off += s.size;
-        prev = Some(i);
-    }
-    let mut end = off;
-    for (i, s) in secs.iter().enumerate() {
-        if !s.is_alloc() {
-            end = end.next_multiple_of(s.align.max(1));
-            offsets[i] = end;
-            end += s.size;
-        }
-    }
-    for (i, s) in link.layout.secs.iter_mut().enumerate() {
-        s.offset = offsets[i];
-    }
-    link.layout.content_end = end;
+    file_offsets(link, &order, &segs, headers_size);
     let secs = &link.layout.secs;
-
-    // Program headers from the segments.
-    let mut phdrs = Vec::new();
-    for seg in &segs {
-        let all: Vec<&OutputSection> = seg.secs.iter().map(|&i| &secs[i]).collect();
-        // `.tbss` takes no room in a loadable segment.
-        let members: Vec<&OutputSection> = all
-            .iter()
-            .copied()
-            .filter(|m| seg.p_type != elf::PT_LOAD || !(m.is_tls() && m.is_nobits()))
-            .collect();
-        let mut flags = seg.flags.unwrap_or(0);
-        if seg.flags.is_none() {
-            flags = elf::PF_R;
-            for m in &all {
-                flags |= seg_flags(m.flags);
-            }
-        }
-        let (offset, vaddr, filesz, memsz, align) = if seg.name == "headers" {
-            (0, base, headers_size, headers_size, PAGE)
-        } else if members.is_empty() {
-            let v = if seg.p_type == elf::PT_LOAD {
-                // An empty load sits where its sections would have been, as GNU ld does.
-                all.first()
-                    .map(|s| s.addr)
-                    .or_else(|| secs.iter().filter(|s| s.is_alloc()).map(|s| s.addr).next())
-                    .unwrap_or(0)
-            } else {
-                0
-            };
-            (
-                0,
-                if seg.p_type == elf::PT_LOAD { v } else { 0 },
-                0,
-                0,
-                if seg.p_type == elf::PT_LOAD {
-                    PAGE
-                } else if seg.p_type == elf::PT_GNU_STACK {
-                    16
-                } else {
-                    1
-                },
-            )
-        } else {
-            let first = members.iter().min_by_key(|m| m.addr).unwrap();
-            // A `.tbss` at the start of a load moves its start down (GNU ld).
-            let lowest = all
-                .iter()
-                .map(|m| m.addr)
-                .min()
-                .unwrap_or(first.addr)
-                .min(first.addr);
-            let mut vaddr = lowest;
-            let mut offset = first.offset.saturating_sub(first.addr - lowest);
-            if seg.headers && seg.p_type == elf::PT_LOAD && first.addr >= first.offset {
-                vaddr = first.addr - first.offset;
-                offset = 0;
-            }
-            let mem_end = members
-                .iter()
-                .filter(|m| !(m.is_tls() && m.is_nobits()) || seg.p_type == elf::PT_TLS)
-                .map(|m| m.addr + m.size)
-                .max()
-                .unwrap();
-            let file_end = members
-                .iter()
-                .filter(|m| !m.is_nobits())
-                .map(|m| m.offset + m.size)
-                .max()
-                .unwrap_or(offset);
-            let align = match seg.p_type {
-                elf::PT_LOAD => PAGE,
-                _ => members.iter().map(|m| m.align).max().unwrap_or(1),
-            };
-            let filesz = file_end.saturating_sub(offset);
-            let memsz = mem_end.saturating_sub(vaddr).max(filesz);
-            (offset, vaddr, filesz, memsz, align)
-        };
-        let (mut vaddr, mut memsz, mut filesz) = (vaddr, memsz, filesz);
-        if seg.name == "relro-end" {
-            if let Some((a, b)) = plan.relro {
-                vaddr = a.max(vaddr);
-                memsz = b - vaddr;
-                filesz = memsz;
-            }
-        }
-        // The physical address follows the first section's load address (AT()).
-        let paddr = members
-            .iter()
-            .min_by_key(|m| m.addr)
-            .map(|m| m.lma.wrapping_sub(m.addr.wrapping_sub(vaddr)))
-            .unwrap_or(vaddr);
-
-        // GNU ld sizes PT_TLS in load-address space: a `.tbss` whose LMA was rounded up to its
-        // alignment (it keeps the previous section's LMA-VMA distance, then aligns) widens the
-        // segment even where the virtual addresses are contiguous.
-        if seg.p_type == elf::PT_TLS && !members.is_empty() {
-            let mut sorted: Vec<_> = members.iter().collect();
-            sorted.sort_by_key(|m| m.addr);
-            let mut end = paddr;
-            for m in sorted {
-                end = end.max(m.lma) + m.size;
-            }
-            memsz = memsz.max(end.wrapping_sub(paddr));
-        }
-        phdrs.push(Phdr {
-            paddr,
-            p_type: seg.p_type,
-            flags,
-            offset,
-            vaddr,
-            filesz,
-            memsz,
-            align,
-        });
-    }
+    let mut phdrs: Vec<Phdr> = segs
+        .iter()
+        .map(|seg| program_header(seg, secs, base, headers_size, plan.relro))
+        .collect();
     // PT_PHDR describes the program header table itself, inside the load that carries the
     // headers.
     let header_load = phdrs
@@ -522,6 +156,409 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         }
     }
     Ok(())
+}
+/// The segments a script's PHDRS declares, with the sections that name them (a section
+/// without `:PHDR` goes where the previous one went).
+fn script_segments(plan: &Plan, link: &Link, decls: &[ast::PhdrDecl]) -> Result<Vec<Seg>> {
+    let mut segs = Vec::new();
+    let env_values = &plan.values;
+    for d in decls {
+        let env = Env {
+            link,
+            plan_values: env_values,
+            sym_index: &plan.sym_index,
+            secs: &FastMap::default(),
+            headers_size: 0,
+            base: 0,
+            final_pass: true,
+        };
+        let p_type = match &d.type_ {
+            PhdrType::Known(k) => k.value(),
+            PhdrType::Expr(e) => env.eval(e, 0)?.0 as u32,
+        };
+        let flags = match &d.flags {
+            Some(e) => Some(env.eval(e, 0)?.0 as u32),
+            None => None,
+        };
+        segs.push(Seg {
+            p_type,
+            flags,
+            secs: Vec::new(),
+            headers: d.filehdr || d.phdrs,
+            name: d.name.clone(),
+        });
+    }
+    // Sections name their segments; others inherit the previous section's.
+    let mut current: Vec<String> = Vec::new();
+    for s in &plan.stmts {
+        let Stmt::Out(o) = s else { continue };
+        let Some(idx) = o.out else {
+            if !o.desc.phdrs.is_empty() {
+                current = o.desc.phdrs.clone();
+            }
+            continue;
+        };
+        if !link.layout.secs[idx].is_alloc() {
+            continue;
+        }
+        if !o.desc.phdrs.is_empty() {
+            current = o.desc.phdrs.clone();
+        }
+        for p in &current {
+            let seg = segs.iter_mut().find(|s| &s.name == p).ok_or_else(|| {
+                anyhow!(
+                    "section {} refers to undefined program header '{p}'",
+                    o.desc.name
+                )
+            })?;
+            seg.secs.push(idx);
+        }
+    }
+    Ok(segs)
+}
+
+/// The loads of the built-in layout: a new one where permissions change on a new page, where
+/// a gap of more than a page opens, or where the load address stops following the address.
+fn load_segments(plan: &Plan, link: &Link, order: &[usize]) -> Vec<Seg> {
+    let nphdr_max = phdr_count(plan, link);
+    let secs = &link.layout.secs;
+    let mut segs: Vec<Seg> = Vec::new();
+    let mut cur: Option<Seg> = None;
+    let mut last_end = 0u64;
+    // VMA-LMA difference of the current segment: a segment loads contiguously, so a
+    // section loaded elsewhere (AT()) starts a new one.
+    let mut cur_delta = 0i64;
+    let mut pending_tbss: Vec<usize> = Vec::new();
+    let stable = link.args.layout.is_some();
+    let mut last_nobits = false;
+    for &i in order {
+        let s = &secs[i];
+        let f = seg_flags(s.flags);
+        let delta = s.lma as i64 - s.addr as i64;
+        // `.tbss` is not loaded: it never starts a segment of its own.
+        let loaded = !(s.is_tls() && s.is_nobits());
+        // `.tbss` is not loaded: like GNU ld, put it in the segment of what follows.
+        if !loaded {
+            pending_tbss.push(i);
+            continue;
+        }
+        let start_new = match &cur {
+            None => true,
+            Some(c) => {
+                let cf = c.flags.unwrap();
+                // Tbss overlaps what follows; a gap of more than a page or different
+                // permissions in a new page start a new segment. With a layout file,
+                // so does file content on a later page than the zero-filled memory
+                // before it (the room a layout leaves), which would otherwise take
+                // file bytes.
+                (cf != f && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
+                    || s.addr > last_end.next_multiple_of(PAGE) + PAGE
+                    || (loaded && delta != cur_delta)
+                    || (stable
+                        && last_nobits
+                        && !s.is_nobits()
+                        && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
+            }
+        };
+        if loaded {
+            cur_delta = delta;
+        }
+        if start_new {
+            if let Some(c) = cur.take() {
+                segs.push(c);
+            }
+            cur = Some(Seg {
+                p_type: elf::PT_LOAD,
+                flags: Some(f),
+                secs: Vec::new(),
+                headers: segs.is_empty(),
+                name: String::new(),
+            });
+        } else if let Some(c) = cur.as_mut() {
+            c.flags = Some(c.flags.unwrap() | f);
+        }
+        let c = cur.as_mut().unwrap();
+        c.secs.append(&mut pending_tbss);
+        c.secs.push(i);
+        last_end = last_end.max(s.addr + s.size);
+        last_nobits = s.is_nobits();
+    }
+    if let Some(mut c) = cur.take() {
+        c.secs.append(&mut pending_tbss);
+        segs.push(c);
+    }
+    // The first load carries the headers only if they fit below its first section.
+    if let Some(first) = segs.first_mut() {
+        let a = first.secs.first().map(|&i| secs[i].addr).unwrap_or(0);
+        let hs =
+            crate::linker::layout::EHDR_SIZE + crate::linker::layout::PHDR_SIZE * nphdr_max as u64;
+        first.headers = a % PAGE >= hs;
+    }
+    // Static executables need their program headers mapped (the C library finds
+    // PT_TLS through them): with the built-in script they always get a read-only
+    // segment at the image base.
+    if plan.builtin && !segs.first().is_some_and(|s| s.headers) {
+        segs.insert(
+            0,
+            Seg {
+                p_type: elf::PT_LOAD,
+                flags: Some(elf::PF_R),
+                secs: Vec::new(),
+                headers: true,
+                name: "headers".into(),
+            },
+        );
+    }
+    segs
+}
+
+/// The segments of the built-in layout besides its loads.
+fn extra_segments(plan: &Plan, link: &Link, order: &[usize], segs: &mut Vec<Seg>) {
+    let secs = &link.layout.secs;
+    let exec_stack = link
+        .args
+        .exec_stack
+        .unwrap_or_else(|| link.files.iter().any(|f| f.exec_stack || !f.has_stack_note));
+    let tls: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| secs[i].is_tls())
+        .collect();
+    if !tls.is_empty() {
+        segs.push(Seg::extra(elf::PT_TLS, elf::PF_R, tls));
+    }
+    let notes: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| secs[i].sh_type == elf::SHT_NOTE)
+        .collect();
+    if !notes.is_empty() {
+        segs.insert(
+            segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
+            Seg::extra(elf::PT_NOTE, elf::PF_R, notes),
+        );
+    }
+    if let Some(i) = order
+        .iter()
+        .copied()
+        .find(|&i| secs[i].synth == Some(Synth::Dynamic))
+    {
+        segs.insert(
+            segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
+            Seg::extra(elf::PT_DYNAMIC, elf::PF_R | elf::PF_W, vec![i]),
+        );
+    }
+    if let Some(i) = order
+        .iter()
+        .copied()
+        .find(|&i| secs[i].synth == Some(Synth::EhFrameHdr))
+    {
+        segs.push(Seg::extra(elf::PT_GNU_EH_FRAME, elf::PF_R, vec![i]));
+    }
+    let stack = if exec_stack {
+        elf::PF_R | elf::PF_W | elf::PF_X
+    } else {
+        elf::PF_R | elf::PF_W
+    };
+    segs.push(Seg::extra(elf::PT_GNU_STACK, stack, Vec::new()));
+    if plan.builtin && link.args.relro {
+        if let Some((a, b)) = plan.relro {
+            let rel: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&i| secs[i].addr >= a && secs[i].addr < b && secs[i].size > 0)
+                .collect();
+            if !rel.is_empty() {
+                segs.push(Seg {
+                    p_type: elf::PT_GNU_RELRO,
+                    flags: Some(elf::PF_R),
+                    secs: rel,
+                    headers: false,
+                    name: "relro-end".into(),
+                });
+            }
+        }
+    }
+}
+
+/// File offsets: walk alloc sections by address; a section's offset is congruent to its
+/// address modulo the page size and never overlaps what is already placed. Non-allocated
+/// sections follow.
+fn file_offsets(link: &mut Link, order: &[usize], segs: &[Seg], headers_size: u64) {
+    let secs = &link.layout.secs;
+    // File offsets: walk alloc sections by address; a section's offset is congruent to its
+    // address modulo the page size and never overlaps what is already placed.
+    let mut off = headers_size;
+    let mut offsets = vec![0u64; secs.len()];
+    let mut prev: Option<usize> = None;
+    let load_of: Vec<Option<usize>> = (0..secs.len())
+        .map(|i| {
+            segs.iter()
+                .position(|s| s.p_type == elf::PT_LOAD && s.secs.contains(&i))
+        })
+        .collect();
+    for &i in order {
+        let s = &secs[i];
+        let same_load = prev.is_some_and(|p| load_of[p] == load_of[i] && load_of[i].is_some());
+        if s.is_nobits() {
+            offsets[i] = if same_load {
+                off
+            } else {
+                off.max(s.addr % PAGE)
+            };
+            continue;
+        }
+        let want = s.addr % PAGE;
+        off = if same_load {
+            // Inside one segment: keep the address distance.
+            let p = prev.unwrap();
+            let po = offsets[p]
+                + (s.addr - secs[p].addr).min(if secs[p].is_nobits() { 0 } else { u64::MAX });
+            if secs[p].is_nobits() {
+                off + ((want + PAGE - off % PAGE) % PAGE)
+            } else {
+                po
+            }
+        } else {
+            off + ((want + PAGE - off % PAGE) % PAGE)
+        };
+        offsets[i] = off;
+        off += s.size;
+        prev = Some(i);
+    }
+    let mut end = off;
+    for (i, s) in secs.iter().enumerate() {
+        if !s.is_alloc() {
+            end = end.next_multiple_of(s.align.max(1));
+            offsets[i] = end;
+            end += s.size;
+        }
+    }
+    for (i, s) in link.layout.secs.iter_mut().enumerate() {
+        s.offset = offsets[i];
+    }
+    link.layout.content_end = end;
+}
+
+/// The program header of one segment.
+fn program_header(
+    seg: &Seg,
+    secs: &[OutputSection],
+    base: u64,
+    headers_size: u64,
+    relro: Option<(u64, u64)>,
+) -> Phdr {
+    let all: Vec<&OutputSection> = seg.secs.iter().map(|&i| &secs[i]).collect();
+    // `.tbss` takes no room in a loadable segment.
+    let members: Vec<&OutputSection> = all
+        .iter()
+        .copied()
+        .filter(|m| seg.p_type != elf::PT_LOAD || !(m.is_tls() && m.is_nobits()))
+        .collect();
+    let mut flags = seg.flags.unwrap_or(0);
+    if seg.flags.is_none() {
+        flags = elf::PF_R;
+        for m in &all {
+            flags |= seg_flags(m.flags);
+        }
+    }
+    let (offset, vaddr, filesz, memsz, align) = if seg.name == "headers" {
+        (0, base, headers_size, headers_size, PAGE)
+    } else if members.is_empty() {
+        let v = if seg.p_type == elf::PT_LOAD {
+            // An empty load sits where its sections would have been, as GNU ld does.
+            all.first()
+                .map(|s| s.addr)
+                .or_else(|| secs.iter().filter(|s| s.is_alloc()).map(|s| s.addr).next())
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        (
+            0,
+            if seg.p_type == elf::PT_LOAD { v } else { 0 },
+            0,
+            0,
+            if seg.p_type == elf::PT_LOAD {
+                PAGE
+            } else if seg.p_type == elf::PT_GNU_STACK {
+                16
+            } else {
+                1
+            },
+        )
+    } else {
+        let first = members.iter().min_by_key(|m| m.addr).unwrap();
+        // A `.tbss` at the start of a load moves its start down (GNU ld).
+        let lowest = all
+            .iter()
+            .map(|m| m.addr)
+            .min()
+            .unwrap_or(first.addr)
+            .min(first.addr);
+        let mut vaddr = lowest;
+        let mut offset = first.offset.saturating_sub(first.addr - lowest);
+        if seg.headers && seg.p_type == elf::PT_LOAD && first.addr >= first.offset {
+            vaddr = first.addr - first.offset;
+            offset = 0;
+        }
+        let mem_end = members
+            .iter()
+            .filter(|m| !(m.is_tls() && m.is_nobits()) || seg.p_type == elf::PT_TLS)
+            .map(|m| m.addr + m.size)
+            .max()
+            .unwrap();
+        let file_end = members
+            .iter()
+            .filter(|m| !m.is_nobits())
+            .map(|m| m.offset + m.size)
+            .max()
+            .unwrap_or(offset);
+        let align = match seg.p_type {
+            elf::PT_LOAD => PAGE,
+            _ => members.iter().map(|m| m.align).max().unwrap_or(1),
+        };
+        let filesz = file_end.saturating_sub(offset);
+        let memsz = mem_end.saturating_sub(vaddr).max(filesz);
+        (offset, vaddr, filesz, memsz, align)
+    };
+    let (mut vaddr, mut memsz, mut filesz) = (vaddr, memsz, filesz);
+    if seg.name == "relro-end" {
+        if let Some((a, b)) = relro {
+            vaddr = a.max(vaddr);
+            memsz = b - vaddr;
+            filesz = memsz;
+        }
+    }
+    // The physical address follows the first section's load address (AT()).
+    let paddr = members
+        .iter()
+        .min_by_key(|m| m.addr)
+        .map(|m| m.lma.wrapping_sub(m.addr.wrapping_sub(vaddr)))
+        .unwrap_or(vaddr);
+
+    // GNU ld sizes PT_TLS in load-address space: a `.tbss` whose LMA was rounded up to its
+    // alignment (it keeps the previous section's LMA-VMA distance, then aligns) widens the
+    // segment even where the virtual addresses are contiguous.
+    if seg.p_type == elf::PT_TLS && !members.is_empty() {
+        let mut sorted: Vec<_> = members.iter().collect();
+        sorted.sort_by_key(|m| m.addr);
+        let mut end = paddr;
+        for m in sorted {
+            end = end.max(m.lma) + m.size;
+        }
+        memsz = memsz.max(end.wrapping_sub(paddr));
+    }
+    Phdr {
+        paddr,
+        p_type: seg.p_type,
+        flags,
+        offset,
+        vaddr,
+        filesz,
+        memsz,
+        align,
+    }
 }
 
 pub(super) fn seg_flags(flags: u64) -> u32 {

@@ -21,7 +21,7 @@ pub fn lay_out(plan: &mut Plan, link: &mut Link, mut stable: Option<&mut Stable>
         link.layout.synth_sizes.insert(k, size);
         synth.push(Chunk::Synth(k));
     }
-    if link.common_size > 0 {
+    if link.commons.size > 0 {
         synth.push(Chunk::Common);
     }
     assign_synthetic(plan, link, &synth);

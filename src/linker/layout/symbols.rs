@@ -180,7 +180,7 @@ pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
                 LinkerSym::SectionStart(n) => lay.find(n).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::SectionStop(n) => lay.find(n).map(|s| s.addr + s.size).unwrap_or(0),
                 LinkerSym::TlsModuleBase => lay.tp,
-                LinkerSym::Script(i) => link.script_values.get(i as usize).copied().unwrap_or(0),
+                LinkerSym::Script(i) => link.script.values.get(i as usize).copied().unwrap_or(0),
                 LinkerSym::Dynamic => lay.find_synth(Synth::Dynamic).map(|s| s.addr).unwrap_or(0),
                 LinkerSym::Defsym(d) => {
                     defsyms.push((i, d));
@@ -189,7 +189,7 @@ pub fn compute_symbol_values(link: &mut Link) -> Result<()> {
             },
         };
     }
-    for &(id, off) in &link.commons {
+    for &(id, off) in &link.commons.syms {
         values[id as usize] = common_base + off;
     }
     for (i, v) in values.into_iter().enumerate() {

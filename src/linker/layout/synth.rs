@@ -7,25 +7,28 @@ use crate::linker::context::Link;
 /// The linker-created sections this link needs, with their sizes.
 pub fn synth_sizes(link: &Link, has_eh_frame: bool) -> Vec<(Synth, u64)> {
     let mut v = Vec::new();
-    let got_sym_used = link.needs_got_base;
-    if !link.got.is_empty() {
-        v.push((Synth::Got, 8 * link.got.len() as u64));
+    let got_sym_used = link.tables.needs_got_base;
+    if !link.tables.got.is_empty() {
+        v.push((Synth::Got, 8 * link.tables.got.len() as u64));
     }
-    if !link.plt.is_empty() || got_sym_used {
-        v.push((Synth::GotPlt, GOTPLT_RESERVED + 8 * link.plt.len() as u64));
+    if !link.tables.plt.is_empty() || got_sym_used {
+        v.push((
+            Synth::GotPlt,
+            GOTPLT_RESERVED + 8 * link.tables.plt.len() as u64,
+        ));
     }
-    if !link.plt.is_empty() {
-        v.push((Synth::Iplt, PLT_ENTRY * link.plt.len() as u64));
+    if !link.tables.plt.is_empty() {
+        v.push((Synth::Iplt, PLT_ENTRY * link.tables.plt.len() as u64));
         if !link.pie {
-            v.push((Synth::RelaIplt, 24 * link.plt.len() as u64));
+            v.push((Synth::RelaIplt, 24 * link.tables.plt.len() as u64));
         }
     }
     if link.pie {
         v.push((Synth::DynSym, 24));
         v.push((Synth::DynStr, 1));
-        let relocs = link.dyn_section_relocs as u64
+        let relocs = link.tables.dyn_section_relocs as u64
             + link.got_relative().count() as u64
-            + link.plt.len() as u64;
+            + link.tables.plt.len() as u64;
         v.push((Synth::RelaDyn, 24 * relocs));
         v.push((Synth::Dynamic, 16 * DYNAMIC_ENTRIES));
     }

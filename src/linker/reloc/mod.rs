@@ -29,23 +29,28 @@ pub fn scan_relocations(link: &mut Link) -> Result<()> {
     let mut undefined = Vec::new();
     let mut errors = Vec::new();
     for (&(f, s), r) in jobs.iter().zip(&results) {
-        link.needs_got_base |= r.needs_got_base;
+        link.tables.needs_got_base |= r.needs_got_base;
         if r.dyn_relocs > 0 {
-            link.dyn_start
-                .insert((f, s), (link.dyn_section_relocs, r.dyn_relocs));
-            link.dyn_section_relocs += r.dyn_relocs;
+            link.tables
+                .dyn_start
+                .insert((f, s), (link.tables.dyn_section_relocs, r.dyn_relocs));
+            link.tables.dyn_section_relocs += r.dyn_relocs;
         }
         errors.extend(r.errors.iter().cloned());
         for &(sym, kind) in &r.got {
-            if !link.got_map.contains_key(&(sym, kind)) {
-                link.got_map.insert((sym, kind), link.got.len() as u32);
-                link.got.push((sym, kind));
+            if !link.tables.got_map.contains_key(&(sym, kind)) {
+                link.tables
+                    .got_map
+                    .insert((sym, kind), link.tables.got.len() as u32);
+                link.tables.got.push((sym, kind));
             }
         }
         for &sym in &r.plt {
-            if !link.plt_map.contains_key(&sym) {
-                link.plt_map.insert(sym, link.plt.len() as u32);
-                link.plt.push(sym);
+            if !link.tables.plt_map.contains_key(&sym) {
+                link.tables
+                    .plt_map
+                    .insert(sym, link.tables.plt.len() as u32);
+                link.tables.plt.push(sym);
             }
         }
         for &(sym, off) in &r.undefined {

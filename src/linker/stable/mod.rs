@@ -132,19 +132,19 @@ pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
 /// library's code refers to.
 pub fn keep_table_slots(st: &mut Stable, link: &mut Link) {
     let named = |link: &Link, r: SymRef| link.name(r).replace(char::is_whitespace, "_");
-    let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut link.got)
+    let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut link.tables.got)
         .into_iter()
         .map(|(r, k)| {
             let prefix = if k == GotKind::TpOff { "tpoff:" } else { "" };
             ((r, k), format!("{prefix}{}", named(link, r)))
         })
         .collect();
-    (link.got, link.got_map) = assign_slots(st, "got", got);
-    let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.plt)
+    (link.tables.got, link.tables.got_map) = assign_slots(st, "got", got);
+    let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.tables.plt)
         .into_iter()
         .map(|r| (r, named(link, r)))
         .collect();
-    (link.plt, link.plt_map) = assign_slots(st, "plt", plt);
+    (link.tables.plt, link.tables.plt_map) = assign_slots(st, "plt", plt);
 }
 
 /// Slots of a linker-created table (GOT, IFUNC PLT) for `entries` (each with the name the

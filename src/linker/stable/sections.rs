@@ -19,7 +19,7 @@ fn replace_section(link: &mut Link, i: usize, new: Vec<crate::linker::layout::Ou
             }
         }
     }
-    for s in link.script_sec.iter_mut().flatten() {
+    for s in link.script.sec.iter_mut().flatten() {
         if *s > i {
             *s = (*s as isize + extra) as usize;
         }
