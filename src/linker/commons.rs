@@ -1,7 +1,7 @@
 //! Common symbols (`int x;` in C built with -fcommon): one block at the end of `.bss`, in the
 //! order GNU ld gives them.
 
-use crate::linker::context::Link;
+use crate::linker::context::{Commons, Link};
 use crate::linker::symbols::{Def, FastMap};
 
 /// The bucket of a name in GNU ld's symbol hash table (BFD's string hash, 4051 buckets), which
@@ -20,7 +20,7 @@ fn gnu_hash_bucket(name: &[u8]) -> u64 {
 }
 
 /// Allocates common symbols into one block at the end of `.bss`.
-pub fn allocate_commons(link: &mut Link) {
+pub fn allocate_commons(link: &Link) -> Commons {
     // The alignment of a common symbol is in st_value; the largest one seen for a name wins.
     let mut max_align: FastMap<&[u8], u64> = FastMap::default();
     for file in &link.files {
@@ -33,6 +33,7 @@ pub fn allocate_commons(link: &mut Link) {
     }
     let mut off = 0u64;
     let mut align = 1u64;
+    let mut syms = Vec::new();
     // GNU ld allocates commons walking its symbol hash table; the same order keeps layouts
     // (and so shared pages) identical to GNU ld's.
     let mut commons: Vec<(u64, u32, u64)> = Vec::new();
@@ -63,10 +64,13 @@ pub fn allocate_commons(link: &mut Link) {
     }
     for (a, id, size) in commons {
         off = off.next_multiple_of(a);
-        link.commons.syms.push((id, off));
+        syms.push((id, off));
         off += size;
         align = align.max(a);
     }
-    link.commons.size = off;
-    link.commons.align = align;
+    Commons {
+        syms,
+        size: off,
+        align,
+    }
 }

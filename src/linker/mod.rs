@@ -102,12 +102,12 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
     let mut stable = t.stage("read layout file", || read_layout_file(&link.args))?;
     t.stage("linker symbols", || define_symbols(&mut plan, &mut link));
     t.stage("gc sections", || select_sections(&mut plan, &mut link))?;
-    t.stage("scan relocations", || -> Result<()> {
-        reloc::scan_relocations(&mut link)?;
-        if let Some(st) = stable.as_mut() {
-            stable::keep_table_slots(st, &mut link);
-        }
-        Ok(())
+    link.tables = t.stage("scan relocations", || -> Result<_> {
+        let tables = reloc::scan_relocations(&link)?;
+        Ok(match stable.as_mut() {
+            Some(st) => stable::keep_table_slots(st, &link, tables),
+            None => tables,
+        })
     })?;
     t.stage("layout", || {
         layout::stage::lay_out(&mut plan, &mut link, stable.as_mut())
@@ -162,7 +162,7 @@ fn select_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
     let kept = layout::assign::assign_inputs(plan, link);
     gc::collect_garbage(link, &kept)?;
     gc::finalize_eh_frames(link);
-    commons::allocate_commons(link);
+    link.commons = commons::allocate_commons(link);
     Ok(())
 }
 

@@ -43,7 +43,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     crate::linker::gc::finalize_eh_frames(link);
     let define_common = link.args.define_common;
     if define_common {
-        crate::linker::commons::allocate_commons(link);
+        link.commons = crate::linker::commons::allocate_commons(link);
     }
 
     // Output sections: same name merges; COMDAT members get their own section per group.

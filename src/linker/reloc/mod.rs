@@ -3,11 +3,12 @@
 
 pub mod x86_64;
 
-use crate::linker::context::Link;
+use crate::linker::context::{Link, Tables};
 use anyhow::{bail, Result};
 
-/// Relocation scan: which GOT and PLT entries exist, which references are undefined.
-pub fn scan_relocations(link: &mut Link) -> Result<()> {
+/// Relocation scan: which GOT and PLT entries exist and which input sections need relative
+/// relocations; fails on undefined references and relocations spacer cannot apply.
+pub fn scan_relocations(link: &Link) -> Result<Tables> {
     use rayon::prelude::*;
     let jobs: Vec<(u32, u32)> = link
         .file_order()
@@ -26,31 +27,27 @@ pub fn scan_relocations(link: &mut Link) -> Result<()> {
         .par_iter()
         .map(|&(f, s)| x86_64::scan_section(link, f, s))
         .collect();
+    let mut t = Tables::default();
     let mut undefined = Vec::new();
     let mut errors = Vec::new();
     for (&(f, s), r) in jobs.iter().zip(&results) {
-        link.tables.needs_got_base |= r.needs_got_base;
+        t.needs_got_base |= r.needs_got_base;
         if r.dyn_relocs > 0 {
-            link.tables
-                .dyn_start
-                .insert((f, s), (link.tables.dyn_section_relocs, r.dyn_relocs));
-            link.tables.dyn_section_relocs += r.dyn_relocs;
+            t.dyn_start
+                .insert((f, s), (t.dyn_section_relocs, r.dyn_relocs));
+            t.dyn_section_relocs += r.dyn_relocs;
         }
         errors.extend(r.errors.iter().cloned());
         for &(sym, kind) in &r.got {
-            if !link.tables.got_map.contains_key(&(sym, kind)) {
-                link.tables
-                    .got_map
-                    .insert((sym, kind), link.tables.got.len() as u32);
-                link.tables.got.push((sym, kind));
+            if !t.got_map.contains_key(&(sym, kind)) {
+                t.got_map.insert((sym, kind), t.got.len() as u32);
+                t.got.push((sym, kind));
             }
         }
         for &sym in &r.plt {
-            if !link.tables.plt_map.contains_key(&sym) {
-                link.tables
-                    .plt_map
-                    .insert(sym, link.tables.plt.len() as u32);
-                link.tables.plt.push(sym);
+            if !t.plt_map.contains_key(&sym) {
+                t.plt_map.insert(sym, t.plt.len() as u32);
+                t.plt.push(sym);
             }
         }
         for &(sym, off) in &r.undefined {
@@ -85,5 +82,5 @@ pub fn scan_relocations(link: &mut Link) -> Result<()> {
         bail!("{msg}");
     }
 
-    Ok(())
+    Ok(t)
 }

@@ -15,7 +15,7 @@ pub use piece::{is_regioned, is_tls_regioned, Group, Piece, PieceId, PAGE};
 pub use place::Placement;
 pub use sections::{cover_relro_room, split_at_holes};
 
-use crate::linker::context::{GotKind, Link, SymRef};
+use crate::linker::context::{GotKind, Link, SymRef, Tables};
 use crate::linker::layout::Chunk;
 use object::{elf, LittleEndian as LE};
 use std::collections::BTreeMap;
@@ -130,21 +130,22 @@ pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
 /// Gives the GOT and IFUNC PLT entries the relocation scan found the slots the layout file
 /// keeps, so that one library's or program's new entry does not move the entries every other
 /// library's code refers to.
-pub fn keep_table_slots(st: &mut Stable, link: &mut Link) {
+pub fn keep_table_slots(st: &mut Stable, link: &Link, mut tables: Tables) -> Tables {
     let named = |link: &Link, r: SymRef| link.name(r).replace(char::is_whitespace, "_");
-    let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut link.tables.got)
+    let got: Vec<((SymRef, GotKind), String)> = std::mem::take(&mut tables.got)
         .into_iter()
         .map(|(r, k)| {
             let prefix = if k == GotKind::TpOff { "tpoff:" } else { "" };
             ((r, k), format!("{prefix}{}", named(link, r)))
         })
         .collect();
-    (link.tables.got, link.tables.got_map) = assign_slots(st, "got", got);
-    let plt: Vec<(SymRef, String)> = std::mem::take(&mut link.tables.plt)
+    (tables.got, tables.got_map) = assign_slots(st, "got", got);
+    let plt: Vec<(SymRef, String)> = std::mem::take(&mut tables.plt)
         .into_iter()
         .map(|r| (r, named(link, r)))
         .collect();
-    (link.tables.plt, link.tables.plt_map) = assign_slots(st, "plt", plt);
+    (tables.plt, tables.plt_map) = assign_slots(st, "plt", plt);
+    tables
 }
 
 /// Slots of a linker-created table (GOT, IFUNC PLT) for `entries` (each with the name the
