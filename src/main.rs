@@ -11,7 +11,7 @@ mod pages;
 
 use anyhow::{bail, Result};
 use linker::args;
-use pages::{digest, run, share};
+use pages::{run, share, store, verify};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -109,19 +109,19 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
     match cli.command {
         Command::Ld { args } => run_ld(args),
         Command::Run { store, image, args } => {
-            let store = store.unwrap_or_else(run::default_store);
+            let store = store.unwrap_or_else(store::default_store);
             match run::run(&image, &args, &store)? {}
         }
         Command::Digest { images } => {
             for img in images {
-                let n = digest::add_to_image(&img)?;
+                let n = verify::add_to_image(&img)?;
                 println!("{}: {n} page digests", img.display());
             }
             Ok(())
         }
         Command::Verify { images } => {
             for img in images {
-                let n = digest::verify(&img)?;
+                let n = verify::verify(&img)?;
                 println!("{}: {n} pages verified", img.display());
             }
             Ok(())

@@ -1,5 +1,5 @@
-//! Per-page digests: the `.spacer.digests` section, computing it for an image, adding it to
-//! an existing image, and verifying an image against it.
+//! Per-page digests: the `.spacer.digests` section's format, and computing it for an image
+//! (the linker writes it with `--page-digests`; `verify` adds it to and checks it in images).
 //!
 //! Format (version 1, little-endian; documented in docs/page-digests.md):
 //! header (40 bytes): magic `SPCRDGST`, u32 version = 1, u32 algorithm = 1 (SHA-1),
@@ -13,13 +13,12 @@
 //! address, where bytes inside [p_vaddr, p_vaddr + p_filesz) are the segment's file bytes and
 //! every other byte is zero: the page as loaded, with file bytes zero-filled to the page.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::LittleEndian as LE;
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
-use std::path::Path;
 
 pub const SECTION_NAME: &[u8] = b".spacer.digests";
 pub const MAGIC: &[u8; 8] = b"SPCRDGST";
@@ -238,79 +237,7 @@ pub fn read_or_compute(image: &[u8]) -> Result<(Vec<PageEntry>, bool)> {
     }
 }
 
-fn hex(d: &[u8]) -> String {
+/// A digest in hexadecimal, as messages show it.
+pub fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Checks every page of an image against its digest section.
-pub fn verify(path: &Path) -> Result<usize> {
-    let image = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path.display();
-    let (off, size) = find_section(&image)
-        .with_context(|| format!("{name}"))?
-        .ok_or_else(|| {
-            anyhow!(
-                "{name}: no {} section",
-                String::from_utf8_lossy(SECTION_NAME)
-            )
-        })?;
-    let recorded =
-        decode(&image[off as usize..(off + size) as usize]).with_context(|| format!("{name}"))?;
-    let segs = load_segments(&image).with_context(|| format!("{name}"))?;
-    let actual = compute(&image, &segs);
-    if actual.len() != recorded.len() {
-        bail!(
-            "{name}: program headers describe {} pages but the digest section has {} entries",
-            actual.len(),
-            recorded.len()
-        );
-    }
-    for (a, r) in actual.iter().zip(&recorded) {
-        if a.vaddr != r.vaddr
-            || a.offset != r.offset
-            || a.flags != r.flags
-            || a.file_bytes != r.file_bytes
-        {
-            bail!(
-                "{name}: page {:#x}: program headers do not match the digest section (recorded page {:#x} at offset {:#x}, flags {:#x})",
-                a.vaddr,
-                r.vaddr,
-                r.offset,
-                r.flags
-            );
-        }
-        if a.digest != r.digest {
-            bail!(
-                "{name}: page {:#x}: digest mismatch: expected {}, found {}",
-                a.vaddr,
-                hex(&r.digest),
-                hex(&a.digest)
-            );
-        }
-    }
-    Ok(actual.len())
-}
-
-/// `spacer digest`: adds or refreshes the digest section of an existing image, atomically.
-pub fn add_to_image(path: &Path) -> Result<usize> {
-    let image = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path.display();
-    let segs = load_segments(&image).with_context(|| format!("{name}"))?;
-    // The ELF header may lie in a loaded page and changes with the section table, so the
-    // digests are computed on the rewritten image.
-    let size = section_size(&segs) as usize;
-    let (mut out, at) =
-        crate::pages::elf_edit::replace_section(&image, SECTION_NAME, &vec![0u8; size])
-            .with_context(|| format!("{name}"))?;
-    let segs = load_segments(&out).with_context(|| format!("{name}"))?;
-    let entries = compute(&out, &segs);
-    encode(&entries, &mut out[at as usize..at as usize + size]);
-    let exec = {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(true)
-    };
-    crate::atomic_file::write_file_atomically(path, &out, exec)?;
-    Ok(entries.len())
 }

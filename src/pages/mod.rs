@@ -6,3 +6,5 @@ pub mod digest;
 pub mod elf_edit;
 pub mod run;
 pub mod share;
+pub mod store;
+pub mod verify;

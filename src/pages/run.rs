@@ -17,13 +17,8 @@ use object::read::elf::{FileHeader, ProgramHeader};
 use object::LittleEndian as LE;
 use sha1::{Digest, Sha1};
 use std::ffi::CString;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+use std::path::Path;
 
 fn prot_of(flags: u32) -> i32 {
     let mut p = 0;
@@ -37,41 +32,6 @@ fn prot_of(flags: u32) -> i32 {
         p |= libc::PROT_EXEC;
     }
     p
-}
-
-/// The store's copy of a page: verified if present, added if not. Returns an open file.
-fn store_page(store: &Path, e: &PageEntry, content: &[u8; PAGE as usize]) -> Result<std::fs::File> {
-    let name = store.join(hex(&e.digest));
-    if let Ok(mut f) = std::fs::File::open(&name) {
-        let mut buf = vec![0u8; PAGE as usize];
-        use std::io::Read;
-        let n = f.read(&mut buf).unwrap_or(0);
-        let ok = n == PAGE as usize && Sha1::digest(&buf).as_slice() == e.digest;
-        if !ok {
-            bail!("page store entry {} is corrupt (its content does not match its digest); refusing to map it", name.display());
-        }
-        return Ok(f);
-    }
-    // A page is added only if the image's bytes are what its digest says.
-    if Sha1::digest(content).as_slice() != e.digest {
-        bail!(
-            "page {:#x} of the image does not match its recorded digest",
-            e.vaddr
-        );
-    }
-    let tmp = store.join(format!(".{}.{}", hex(&e.digest), std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(content)?;
-        // Store entries are never rewritten: read-only, so that a stray write fails.
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o444))?;
-    }
-    // Another process may have added it meanwhile: either copy is the same page.
-    std::fs::rename(&tmp, &name)
-        .with_context(|| format!("cannot add {} to the page store", name.display()))?;
-    std::fs::File::open(&name).with_context(|| format!("cannot open {}", name.display()))
 }
 
 pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::Infallible> {
@@ -161,7 +121,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
                     )
                 } else {
                     use std::os::unix::io::AsRawFd;
-                    let f = store_page(store, &entry, &content)?;
+                    let f = super::store::store_page(store, &entry, &content)?;
                     libc::mmap(
                         addr,
                         PAGE as usize,
@@ -488,11 +448,4 @@ fn handover_stub(keep: &[(u64, u64)], sp: u64, entry: u64) -> u64 {
         libc::mprotect(page, size, libc::PROT_READ | libc::PROT_EXEC);
         page as u64
     }
-}
-
-/// The page store: `SPACER_PAGE_STORE`, else `/dev/shm/spacer`.
-pub fn default_store() -> PathBuf {
-    std::env::var_os("SPACER_PAGE_STORE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/dev/shm/spacer"))
 }
