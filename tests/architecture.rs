@@ -270,9 +270,8 @@ fn use_tree(
                     out.push(prefix.clone());
                 }
                 prefix.truncate(depth);
-                while matches!(toks.get(i), Some(Tok::Semi)) {
+                if matches!(toks.get(i), Some(Tok::Semi)) {
                     i += 1;
-                    break;
                 }
                 return i;
             }

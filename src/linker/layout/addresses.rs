@@ -542,7 +542,8 @@ impl<'a> Pass<'a> {
                     cur += s.len() as u64 + 1;
                 }
                 OutputSectionCommand::Assert(a) if self.final_pass => {
-                    if self.env(link).eval(&a.expr, cur)?.0 == 0 {
+                    let holds = self.env(link).eval(&a.expr, cur)?.0 != 0;
+                    if !holds {
                         bail!(
                             "line {}: linker script assertion failed: {}",
                             a.loc,
