@@ -216,7 +216,9 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         value: u64,
         size: u64,
     ) -> u32 {
-        crate::linker::output::push_sym(syms, strtab, name, info, other, shndx, value, size);
+        crate::linker::output::symtab::push_sym(
+            syms, strtab, name, info, other, shndx, value, size,
+        );
         (syms.len() / 24) as u32 - 1
     }
     push(&mut syms, &mut strtab, b"", 0, 0, 0, 0, 0);

@@ -1,0 +1,182 @@
+//! Writing the output image: ELF and program headers, section contents with relocations
+//! applied (in parallel), linker-created sections, symbol tables and the build ID. The image
+//! is written to a temporary file that is renamed into place only when everything succeeded.
+
+mod buf;
+mod headers;
+pub mod symtab;
+mod synthetic;
+
+use crate::atomic_file::{temp_path, TempGuard};
+use crate::linker::args::{BuildId, Strip};
+use crate::linker::context::Link;
+use crate::linker::eh_frame;
+use crate::linker::layout::{OutputSection, Synth, PHDR_SIZE};
+use crate::linker::object_file::Split;
+use crate::linker::reloc::x86_64;
+use anyhow::{Context, Result};
+use buf::OutBuf;
+use object::elf;
+use rayon::prelude::*;
+
+/// Writes the image: to a temporary file next to the output, mapped, filled in parallel where
+/// the parts are independent, then renamed into place.
+pub fn write(link: &Link) -> Result<()> {
+    let lay = &link.layout;
+    let symtab = if link.args.strip == Strip::All {
+        None
+    } else {
+        Some(symtab::build_symtab(link))
+    };
+    let table = headers::SectionTable::new(link, symtab.as_ref());
+    let file_size = table.file_size;
+    // Create the output as a temporary file next to the destination.
+    let out_path = &link.args.output;
+    let tmp = temp_path(out_path);
+    let mut guard = TempGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+    let file = {
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o777);
+        }
+        o.open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?
+    };
+    file.set_len(file_size)
+        .with_context(|| format!("cannot size {}", tmp.display()))?;
+    // SAFETY: the file was just created by us and is not shared.
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }
+        .with_context(|| format!("cannot map {}", tmp.display()))?;
+    let buf = OutBuf {
+        ptr: map.as_mut_ptr(),
+        len: map.len(),
+    };
+
+    headers::write_headers(
+        link,
+        buf.slice(0, 64 + PHDR_SIZE * lay.phdrs.len() as u64),
+        table.shoff,
+        table.len() as u16,
+        table.shstrndx as u16,
+    );
+    write_inputs(link, &buf)?;
+    write_trampolines(link, &buf);
+    // Data statements of a linker script.
+    for os in lay.secs.iter().filter(|os| !os.is_nobits()) {
+        for &(o, n, v) in &os.data {
+            buf.slice(os.offset + o, n)
+                .copy_from_slice(&v.to_le_bytes()[..n as usize]);
+        }
+    }
+
+    synthetic::write_synthetic(link, &buf);
+    synthetic::write_eh_frame_hdr(link, &buf)?;
+    table.write(&buf, symtab.as_ref());
+    write_build_id(link, &mut map);
+    // Page digests last: they cover the finished loaded bytes, build ID included.
+    if let Some(d) = lay.find_synth(Synth::PageDigests) {
+        let segs = crate::pages::digest::load_segments(&map[..])?;
+        let entries = crate::pages::digest::compute(&map[..], &segs);
+        let (o, n) = (d.offset as usize, d.size as usize);
+        crate::pages::digest::encode(&entries, &mut map[o..o + n]);
+    }
+    map.flush()
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(map);
+    drop(file);
+    std::fs::rename(&tmp, out_path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out_path.display()))?;
+    guard.armed = false;
+    Ok(())
+}
+
+/// Input sections, copied and relocated in parallel, each into its own range of the output
+/// (and its own range of `.rela.dyn` for a static PIE).
+fn write_inputs(link: &Link, buf: &OutBuf) -> Result<()> {
+    let lay = &link.layout;
+    let rela_dyn = lay.find_synth(Synth::RelaDyn);
+    // Input sections, in parallel.
+    let jobs: Vec<(&OutputSection, u32, u32)> = lay
+        .secs
+        .iter()
+        .filter(|os| !os.is_nobits())
+        .flat_map(|os| os.members.iter().map(move |&(f, s)| (os, f, s)))
+        .collect();
+    jobs.par_iter().try_for_each(|&(os, f, s)| -> Result<()> {
+        let sec = link.section(f, s);
+        if sec.sh_type == elf::SHT_NOBITS {
+            return Ok(()); // zero-filled already
+        }
+        let eh = link.eh.get(&(f, s));
+        let size = link.member_size_align(f, s).0;
+        let dst = buf.slice(os.offset + sec.out_off, size);
+        let dyn_out: &mut [u8] = match (link.tables.dyn_start.get(&(f, s)), rela_dyn) {
+            (Some(&(start, n)), Some(rd)) => {
+                buf.slice(rd.offset + 24 * start as u64, 24 * n as u64)
+            }
+            _ => &mut [],
+        };
+        match sec.split {
+            Split::EhFrame => eh_frame::copy_kept(eh.unwrap(), sec.data, dst),
+            Split::Merged => dst.copy_from_slice(&link.merge[sec.merge_idx as usize].blob),
+            Split::None => dst.copy_from_slice(sec.data),
+        }
+        x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
+    })?;
+
+    Ok(())
+}
+
+/// At the old place of code the layout file moved, a jump to the new place.
+fn write_trampolines(link: &Link, buf: &OutBuf) {
+    let lay = &link.layout;
+    for (&(f, s, value), &old) in &link.trampolines {
+        let sec = link.section(f, s);
+        let os = &lay.secs[sec.out_sec as usize];
+        let new = os.addr + sec.out_off + value;
+        // The old place may lie in another part of a section the layout split at a hole.
+        let at = lay
+            .secs
+            .iter()
+            .find(|o| o.is_alloc() && !o.is_nobits() && o.addr <= old && old + 5 <= o.addr + o.size)
+            .expect("trampoline inside a section");
+        let off = at.offset + (old - at.addr);
+        let rel = (new as i64 - (old as i64 + 5)) as i32;
+        let dst = buf.slice(off, 5);
+        dst[0] = 0xe9;
+        dst[1..5].copy_from_slice(&rel.to_le_bytes());
+    }
+}
+
+/// The build ID: the hash covers the whole image with the ID still zero, so identical inputs
+/// give identical IDs; `uuid` is derived the same way to keep output deterministic. It is a
+/// tree hash (SHA-1 of the SHA-1s of 1 MiB chunks) so that it runs in parallel.
+fn write_build_id(link: &Link, map: &mut [u8]) {
+    let lay = &link.layout;
+    if let Some((note_off, _, note_size)) = lay.synth_range(Synth::BuildId) {
+        use sha1::{Digest, Sha1};
+        let desc_off = (note_off + 16) as usize;
+        let desc_len = (note_size - 16) as usize;
+        let desc: Vec<u8> = match &link.args.build_id {
+            BuildId::Hex(h) => h.clone(),
+            // The hash covers the whole image with the ID still zero, so identical inputs give
+            // identical IDs; `uuid` is derived the same way to keep output deterministic. It is
+            // a tree hash (SHA-1 of the SHA-1s of 1 MiB chunks) so that it runs in parallel.
+            _ => {
+                let chunks: Vec<[u8; 20]> = map
+                    .par_chunks(1 << 20)
+                    .map(|c| Sha1::digest(c).into())
+                    .collect();
+                Sha1::digest(chunks.concat()).to_vec()
+            }
+        };
+        let n = desc.len().min(desc_len);
+        map[desc_off..desc_off + n].copy_from_slice(&desc[..n]);
+    }
+}
