@@ -204,23 +204,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     // Symbols: null, one section symbol per output section, locals, then globals.
     let mut strtab = vec![0u8];
     let mut syms: Vec<u8> = Vec::new();
-    // Appends an Elf64_Sym and returns its index.
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        syms: &mut Vec<u8>,
-        strtab: &mut Vec<u8>,
-        name: &[u8],
-        info: u8,
-        other: u8,
-        shndx: u16,
-        value: u64,
-        size: u64,
-    ) -> u32 {
-        crate::linker::output::symtab::push_sym(
-            syms, strtab, name, info, other, shndx, value, size,
-        );
-        (syms.len() / 24) as u32 - 1
-    }
+    use crate::linker::output::symtab::push_sym as push;
     push(&mut syms, &mut strtab, b"", 0, 0, 0, 0, 0);
     let mut section_sym = Vec::with_capacity(outs.len());
     for o in &outs {

@@ -11,6 +11,7 @@ pub struct SymtabOut {
     pub n_local: u32,
 }
 
+/// Appends an Elf64_Sym (and its name to `strtab`) and returns its index.
 #[allow(clippy::too_many_arguments)] // one argument per Elf64_Sym field
 pub fn push_sym(
     out: &mut Vec<u8>,
@@ -21,7 +22,7 @@ pub fn push_sym(
     shndx: u16,
     value: u64,
     size: u64,
-) {
+) -> u32 {
     let name_off = if name.is_empty() {
         0
     } else {
@@ -36,6 +37,7 @@ pub fn push_sym(
     out.extend_from_slice(&shndx.to_le_bytes());
     out.extend_from_slice(&value.to_le_bytes());
     out.extend_from_slice(&size.to_le_bytes());
+    (out.len() / 24) as u32 - 1
 }
 
 /// TLS symbols hold offsets into the TLS template, not addresses, as in GNU ld's output.
