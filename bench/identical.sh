@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Check that two spacer binaries write bit-identical images: for every benchmark input
 # (bench/build-inputs.sh), link with OLD and NEW, plain, with page digests, with -Map, with a
-# fresh layout file and again on the layout file that link wrote, and with one thread; compare
+# fresh layout file and again on the layout file that link wrote, with one thread, and a -r
+# partial link of its objects and archive members; compare
 # images, maps and layout files byte for byte. Use it before and after a change that must not
 # change output (a refactoring), e.g.
 #   git stash; cargo build --release; cp target/release/spacer /tmp/old; git stash pop
@@ -61,10 +62,15 @@ for name in "$@"; do
         link "$bin" "$c/layout1" --layout "$c/app.layout" --page-digests
         cp "$c/app.layout" "$c/app.layout1"
         link "$bin" "$c/layout2" --layout "$c/app.layout" --page-digests
+        # A partial link (-r) of the input's objects and its own archive's members.
+        mapfile -t objs < <(grep '\.o$' "$INPUTS/$name/link.args")
+        libs=("$INPUTS/$name"/*.a)
+        [ -e "${libs[0]}" ] || libs=()
+        "$bin" ld -r -o "$c/partial.o" "${objs[@]}" --whole-archive "${libs[@]}" 2>/dev/null
         mv "$c" "$d/$v"
     done
     link "$NEW" "$d/new/one-thread" --threads=1
-    for f in plain digests mapped map layout1 app.layout1 layout2 app.layout; do
+    for f in plain digests mapped map layout1 app.layout1 layout2 app.layout partial.o; do
         same "$d/old/$f" "$d/new/$f" "$f"
     done
     same "$d/new/plain" "$d/new/one-thread" "one thread vs default"
