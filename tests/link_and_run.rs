@@ -32,6 +32,48 @@ fn c_stdio() {
         .check();
 }
 
+/// An image names the linker that made it in `.comment` (as lld and mold do), beside the
+/// compiler's entry, also with --gc-sections; ld.bfd's image has no such entry, and a `-r`
+/// object carries spacer's too.
+#[test]
+fn image_names_its_linker() {
+    let Some(out) = Program::c("named_linker", &["c_stdio.c"])
+        .ldflags(&["-lm", "-Wl,--gc-sections"])
+        .expect_stdout_of("c_stdio")
+        .check()
+    else {
+        return;
+    };
+    let comment = |path: &Path| tool(&["readelf", "-p", ".comment", path.to_str().unwrap()]);
+    let ours = comment(&out.spacer_exe);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        ours.contains(&format!("Linker: spacer {version}")),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("GCC: "),
+        "the compiler's entry is kept:\n{ours}"
+    );
+    assert_eq!(ours.matches("Linker: spacer").count(), 1, "{ours}");
+    let theirs = comment(&out.reference_exe);
+    assert!(!theirs.contains("spacer"), "{theirs}");
+    let obj = out.dir.join("named.o");
+    let src = programs_dir().join("c_stdio.c");
+    tool(&[
+        "gcc",
+        "-c",
+        "-o",
+        obj.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    let partial = out.dir.join("partial.o");
+    let mut cmd = Command::new(spacer_exe());
+    cmd.args(["ld", "-r", "-o"]).arg(&partial).arg(&obj);
+    must_run(&mut cmd, LINK_TIMEOUT, "spacer ld -r");
+    assert!(comment(&partial).contains("Linker: spacer"));
+}
+
 /// The same program compiled as position-dependent code (the default here is -fPIE).
 #[test]
 fn c_stdio_no_pie() {

@@ -161,8 +161,8 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
         }
     }
     // As GNU ld: a file none of whose code or data is kept loses its debug and other
-    // non-allocated sections too.
-    for file in link.files.iter_mut() {
+    // non-allocated sections too (but for the linker's own, which has no code or data).
+    for file in link.files.iter_mut().filter(|f| !f.is_linker_note()) {
         let some_kept = file.sections.iter().any(|s| {
             s.state == SecState::Normal && s.live && s.is_alloc() && s.sh_type != elf::SHT_NOTE
         });

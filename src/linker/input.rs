@@ -98,6 +98,7 @@ pub fn load(args: &Args) -> Result<Loaded> {
         }
         i = j;
     }
+    loader.files.push(ObjectFile::linker_note());
     Ok(Loaded {
         files: loader.files,
         symtab: loader.symtab,

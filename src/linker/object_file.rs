@@ -107,7 +107,70 @@ fn sym_name(
         .map_err(|_| anyhow::anyhow!("symbol name offset {off:#x} out of bounds"))
 }
 
+/// The `.comment` entry that names the linker, as lld and mold write one: tools and users can
+/// tell from an image which linker produced it.
+pub const LINKER_COMMENT: &str = concat!("Linker: spacer ", env!("CARGO_PKG_VERSION"), "\0");
+
 impl ObjectFile {
+    /// The linker's own input, placed after every other: a `.comment` section naming spacer
+    /// (merged with the compilers' entries like any other `.comment`).
+    pub fn linker_note() -> ObjectFile {
+        let section =
+            |name: &'static [u8], sh_type, flags: u32, data: &'static [u8]| InputSection {
+                name,
+                sh_type,
+                flags: flags as u64,
+                size: data.len() as u64,
+                align: 1,
+                entsize: (flags & elf::SHF_MERGE != 0) as u64,
+                data,
+                relocs: &[],
+                state: SecState::Normal,
+                live: true,
+                split: Split::None,
+                merge_idx: 0,
+                out_sec: u32::MAX,
+                out_off: 0,
+            };
+        let null_sym = ObjSym {
+            name: b"",
+            value: 0,
+            size: 0,
+            shndx: 0,
+            bind: 0,
+            typ: 0,
+            visibility: 0,
+        };
+        ObjectFile {
+            name: "<spacer>".into(),
+            order: (u32::MAX, 0),
+            sections: vec![
+                InputSection {
+                    state: SecState::Ignored,
+                    ..section(b"", elf::SHT_NULL, 0, &[])
+                },
+                section(
+                    b".comment",
+                    elf::SHT_PROGBITS,
+                    elf::SHF_MERGE | elf::SHF_STRINGS,
+                    LINKER_COMMENT.as_bytes(),
+                ),
+            ],
+            symbols: vec![null_sym],
+            first_global: 1,
+            globals: Vec::new(),
+            groups: Vec::new(),
+            exec_stack: false,
+            // No stack request of its own: the other inputs decide.
+            has_stack_note: true,
+        }
+    }
+
+    /// Whether this is the linker's own input (`linker_note`).
+    pub fn is_linker_note(&self) -> bool {
+        self.order.0 == u32::MAX && self.name == "<spacer>"
+    }
+
     pub fn parse(name: String, data: &'static [u8], order: (u32, u64)) -> Result<ObjectFile> {
         Self::parse_inner(&name, data, order).with_context(|| name.to_string())
     }
