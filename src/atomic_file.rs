@@ -4,6 +4,41 @@
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Previous outputs moved aside by `replace`, removed by `remove_deferred`.
+static DEFERRED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Renames `tmp` to `dest`. A file already at `dest` is first moved aside and removed later
+/// (`remove_deferred`), after the caller has been told the link is done: renaming over it
+/// would free its blocks inside the rename, which takes milliseconds for an image of a few
+/// megabytes.
+pub fn replace(tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file()) {
+        let aside = dest.with_file_name(format!(
+            ".{}.spacer-old.{}",
+            dest.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        if std::fs::rename(dest, &aside).is_ok() {
+            DEFERRED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(aside);
+        }
+    }
+    std::fs::rename(tmp, dest)
+}
+
+/// Removes the previous outputs `replace` moved aside.
+pub fn remove_deferred() {
+    let paths = std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(|e| e.into_inner()));
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+}
 
 /// Removes the temporary file unless the link succeeded.
 pub struct TempGuard {
@@ -47,7 +82,7 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8], executable: bool) -> Res
     f.write_all(bytes)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(f);
-    std::fs::rename(&tmp, path)
+    replace(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     guard.armed = false;
     Ok(())

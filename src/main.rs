@@ -5,6 +5,7 @@
 //! resolution → garbage collection → relocation scan → layout → output.
 
 mod atomic_file;
+mod detach;
 mod layout_file;
 mod linker;
 mod pages;
@@ -173,13 +174,19 @@ fn run_ld(raw: Vec<String>) -> Result<()> {
         bail!("no input files");
     }
     let output = args.output.clone();
-    let result = link_all(args);
-    if result.is_err() {
-        // Like GNU ld, a failed link leaves no (stale) output behind.
-        if output.is_file() {
-            let _ = std::fs::remove_file(&output);
+    let fork = args.fork;
+    let link = move || {
+        let result = link_all(args);
+        if result.is_err() {
+            // Like GNU ld, a failed link leaves no (stale) output behind.
+            if output.is_file() {
+                let _ = std::fs::remove_file(&output);
+            }
         }
-    }
+        result
+    };
+    let result = if fork { detach::run(link) } else { link() };
+    atomic_file::remove_deferred();
     result
 }
 

@@ -74,6 +74,53 @@ fn image_names_its_linker() {
     assert!(comment(&partial).contains("Linker: spacer"));
 }
 
+/// Linking onto an existing output replaces it. spacer returns as soon as the new image is in
+/// place and moves the old one aside, removing it afterwards in its own (detached) process:
+/// once that process is done, only the new image is there and it runs. The same with
+/// `--no-fork`, which links in one process.
+#[test]
+fn relink_replaces_previous_output() {
+    let Some(out) = Program::c("relink", &["c_stdio.c"])
+        .ldflags(&["-lm"])
+        .expect_stdout_of("c_stdio")
+        .check()
+    else {
+        return;
+    };
+    let obj = compile(Driver::Gcc, &programs_dir().join("c_stdio.c"), &[]);
+    for extra in [None, Some("-Wl,--no-fork")] {
+        let before = fs::metadata(&out.spacer_exe).unwrap();
+        let mut cmd = Command::new("gcc");
+        cmd.arg("-static")
+            .arg(format!("-B{}/", linker_dir().display()))
+            .arg(&obj)
+            .arg("-lm")
+            .arg("-o")
+            .arg(&out.spacer_exe)
+            .args(extra);
+        // Waits for standard output and error to close, so for the detached process too.
+        must_run(&mut cmd, LINK_TIMEOUT, "relink with spacer");
+        let after = fs::metadata(&out.spacer_exe).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(
+            before.ino(),
+            after.ino(),
+            "{extra:?}: the output was not replaced"
+        );
+        let run = run_program(&out.spacer_exe, &[], &out.dir);
+        assert_eq!(
+            run.stdout, out.stdout,
+            "{extra:?}: the relinked program differs"
+        );
+        let left: Vec<String> = fs::read_dir(&*out.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".spacer-old.") || n.contains(".spacer-tmp."))
+            .collect();
+        assert!(left.is_empty(), "{extra:?}: left behind: {left:?}");
+    }
+}
+
 /// The same program compiled as position-dependent code (the default here is -fPIE).
 #[test]
 fn c_stdio_no_pie() {

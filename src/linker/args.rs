@@ -52,6 +52,8 @@ pub struct Args {
     pub gc_sections: bool,
     /// `--stats` / `--time`: print each stage's time to standard error.
     pub stats: bool,
+    /// Link in a child process and return once the output is in place (`--no-fork`: not).
+    pub fork: bool,
     pub print_gc_sections: bool,
     pub strip: Strip,
     pub map_file: Option<PathBuf>,
@@ -96,6 +98,7 @@ impl Default for Args {
             defsyms: Vec::new(),
             gc_sections: false,
             stats: false,
+            fork: true,
             print_gc_sections: false,
             strip: Strip::None,
             map_file: None,
@@ -456,6 +459,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "M" | "print-map" => {}
             "gc-sections" => a.gc_sections = true,
             "stats" | "time" => a.stats = true,
+            "fork" => a.fork = true,
+            "no-fork" => a.fork = false,
             "no-gc-sections" => a.gc_sections = false,
             "print-gc-sections" => a.print_gc_sections = true,
             "s" | "strip-all" => a.strip = Strip::All,
@@ -559,6 +564,8 @@ fn is_known_flag(body: &str) -> bool {
             "static"
                 | "stats"
                 | "time"
+                | "fork"
+                | "no-fork"
                 | "shared"
                 | "s"
                 | "S"
@@ -631,6 +638,9 @@ Options (GNU ld compatible):
   -Map FILE               Write a link map
   -z KEYWORD              execstack, noexecstack, relro, norelro, ...
   --threads=N             Number of threads
+  --no-fork               Link in one process (by default the process that was started
+                          returns as soon as the output is in place, as with mold)
+  --stats, --time         Print each stage's time to standard error
   --page-digests          Record a SHA-1 of every loaded 4 KiB page (.spacer.digests)
   --layout FILE           Version-stable layout: per-library page-aligned regions whose
                           addresses FILE carries from one link to the next

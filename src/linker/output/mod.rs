@@ -86,11 +86,12 @@ pub fn write(link: &Link) -> Result<()> {
         let (o, n) = (d.offset as usize, d.size as usize);
         crate::pages::digest::encode(&entries, &mut map[o..o + n]);
     }
-    map.flush()
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    // No msync: the pages are in the page cache, where every reader sees them once the rename
+    // is done; forcing them to disk would make each link wait for the device (GNU ld, lld and
+    // mold do not either).
     drop(map);
     drop(file);
-    std::fs::rename(&tmp, out_path)
+    crate::atomic_file::replace(&tmp, out_path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), out_path.display()))?;
     guard.armed = false;
     Ok(())
