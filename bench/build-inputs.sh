@@ -8,7 +8,7 @@
 #   .stamp      cache key; the input is rebuilt when its sources change
 #
 # Usage: bench/build-inputs.sh [NAME...]   (default: all inputs)
-# Inputs: hello lua zstd sqlite cxx
+# Inputs: hello lua zstd sqlite cxx big rg
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +19,8 @@ HERE=$ROOT/bench/inputs
 JOBS=$(nproc)
 CFLAGS=(-O2 -g)
 
-ALL_INPUTS=(hello lua zstd sqlite cxx)
+ALL_INPUTS=(hello lua zstd sqlite cxx big rg)
+RG_VERSION=14.1.1
 
 log() { echo "build-inputs: $*" >&2; }
 
@@ -155,6 +156,53 @@ build_cxx() {
     : >"$d/run.args"
 }
 
+# Lua, zstd and SQLite in one image, every member of their archives: a large C program with
+# debug information.
+build_big() {
+    local d=$1 v=$SRC/vendor
+    compile "$d" "${CFLAGS[@]}" -I"$v/lua-src/lua-5.4.9" -I"$v/zstd-sys/zstd/lib" \
+        -I"$v/libsqlite3-sys/sqlite3" -- "$HERE/big_main.c"
+    record_link "$d" gcc "$d/big_main.o" -pthread -Wl,--whole-archive "$INPUTS/lua/liblua.a" \
+        "$INPUTS/zstd/libzstd.a" "$INPUTS/sqlite/libsqlite3.a" -Wl,--no-whole-archive -lm
+    : >"$d/run.args"
+}
+
+# ripgrep (crates.io, pinned) as a static PIE with full debug information: a large Rust
+# program. cargo links it through gcc with a stand-in `ld` that records its arguments and
+# links with ld.bfd; -C save-temps keeps the objects it names.
+build_rg() {
+    local d=$1
+    mkdir -p "$d/rec"
+    printf '%s\n' '#!/bin/sh' 'printf "%s\n" "$@" >"$SPACER_BENCH_RECORD"' 'exec ld.bfd "$@"' >"$d/rec/ld"
+    chmod +x "$d/rec/ld"
+    log "building ripgrep $RG_VERSION with cargo (takes a few minutes)"
+    SPACER_BENCH_RECORD=$d/link.raw \
+        RUSTFLAGS="-C target-feature=+crt-static -C linker-features=-lld -C debuginfo=2 -C save-temps -C link-arg=-B$d/rec/" \
+        cargo install --quiet --locked "ripgrep@$RG_VERSION" --target x86_64-unknown-linux-gnu \
+        --target-dir "$d/build" --root "$d/root" >"$d/cargo.log" 2>&1 ||
+        { log "building ripgrep failed; see $d/cargo.log"; return 1; }
+    local args=() skip=0 w out=0
+    while IFS= read -r w; do
+        if [ "$skip" = 1 ]; then
+            skip=0
+            continue
+        fi
+        if [ "$out" = 1 ]; then
+            args+=(@OUT@)
+            out=0
+            continue
+        fi
+        case $w in
+        -plugin | -plugin-opt) skip=1 ;;
+        -plugin-opt=*) ;;
+        -o) args+=(-o); out=1 ;;
+        *) args+=("$w") ;;
+        esac
+    done <"$d/link.raw"
+    printf '%s\n' "${args[@]}" >"$d/link.args"
+    printf '%s\n' -c sqlite "$HERE/big_main.c" >"$d/run.args"
+}
+
 main() {
     local names=("$@")
     [ "${#names[@]}" -gt 0 ] || names=("${ALL_INPUTS[@]}")
@@ -171,6 +219,7 @@ main() {
     for name in "${names[@]}"; do
         case $name in
         lua | zstd | sqlite) fetch_sources ;;
+        big) fetch_sources; main lua zstd sqlite ;;
         esac
         local d=$INPUTS/$name key
         case $name in
@@ -179,6 +228,8 @@ main() {
         zstd) key=$(cache_key "$HERE/zstd_main.c") ;;
         sqlite) key=$(cache_key "$HERE/sqlite_main.c") ;;
         cxx) key=$(cache_key "$HERE/cxx_main.cpp") ;;
+        big) key=$(cache_key "$HERE/big_main.c" "$INPUTS/lua/.stamp" "$INPUTS/zstd/.stamp" "$INPUTS/sqlite/.stamp") ;;
+        rg) key=$(echo "ripgrep $RG_VERSION $(rustc --version)" | sha1sum) ;;
         esac
         if [ -f "$d/.stamp" ] && [ "$(cat "$d/.stamp")" = "$key" ] && [ -f "$d/link.args" ]; then
             continue

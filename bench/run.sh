@@ -13,8 +13,10 @@
 # Usage: bench/run.sh [options]
 #   --with-wild        also benchmark wild (installs wild-linker 0.10.0 into
 #                      target/bench/wild with cargo the first time: minutes)
-#   --linkers LIST     comma-separated subset of: spacer,ld.bfd,ld.gold,ld.lld,mold,wild
-#   --inputs LIST      comma-separated subset of: hello,lua,zstd,sqlite,cxx
+#   --linkers LIST     comma-separated subset of: spacer,spacer+layout,ld.bfd,ld.gold,ld.lld,
+#                      mold,wild (spacer+layout: spacer relinking with --layout and
+#                      --page-digests, to measure what the sharing layout costs)
+#   --inputs LIST      comma-separated subset of: hello,lua,zstd,sqlite,cxx,big,rg
 #   --warmup N         hyperfine warmup runs (default 2)
 #   --min-runs N       hyperfine minimum runs (default 10)
 #   --no-spacer        do not build or run spacer
@@ -22,7 +24,10 @@
 # Environment: SPACER=/path/to/spacer uses that binary instead of building
 # target/release/spacer.
 #
-# Results: target/bench/results/INPUT.json (hyperfine), INPUT.status.tsv, and
+# After timing, each linker links once more in a single process (--no-fork for spacer, mold
+# and wild) to measure its peak memory (RSS).
+#
+# Results: target/bench/results/INPUT.json (hyperfine), INPUT.status.tsv, INPUT.rss.tsv and
 # the table in target/bench/report.md, also printed at the end.
 set -euo pipefail
 
@@ -39,8 +44,8 @@ with_wild=0
 no_spacer=0
 warmup=2
 min_runs=10
-linkers_wanted="spacer,ld.bfd,ld.gold,ld.lld,mold,wild"
-inputs_wanted="hello,lua,zstd,sqlite,cxx"
+linkers_wanted="spacer,spacer+layout,ld.bfd,ld.gold,ld.lld,mold,wild"
+inputs_wanted="hello,lua,zstd,sqlite,cxx,big,rg"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -80,7 +85,21 @@ NOTES=()
 
 add_linker() { LINKER_NAMES+=("$1"); LINKER_PATHS+=("$2"); }
 
-if [ "$no_spacer" = 0 ] && wanted spacer; then
+# extra_args NAME ODIR: arguments a linker gets after the recorded ones.
+extra_args() {
+    case $1 in
+    spacer+layout) printf '%s\n' --layout "$2/spacer.layout" --page-digests ;;
+    esac
+}
+
+# single_process NAME: the option that keeps a forking linker in one process.
+single_process() {
+    case $1 in
+    spacer | spacer+layout | mold | wild) echo --no-fork ;;
+    esac
+}
+
+if [ "$no_spacer" = 0 ] && { wanted spacer || wanted spacer+layout; }; then
     spacer_bin=${SPACER:-}
     if [ -z "$spacer_bin" ]; then
         log "building spacer (cargo build --release)"
@@ -95,7 +114,8 @@ if [ "$no_spacer" = 0 ] && wanted spacer; then
         # Run spacer through a symlink named ld, as `gcc -B DIR/` would.
         mkdir -p "$BENCH/bin/spacer"
         ln -sfn "$(realpath "$spacer_bin")" "$BENCH/bin/spacer/ld"
-        add_linker spacer "$BENCH/bin/spacer/ld"
+        wanted spacer && add_linker spacer "$BENCH/bin/spacer/ld"
+        wanted spacer+layout && add_linker spacer+layout "$BENCH/bin/spacer/ld"
     fi
 fi
 
@@ -150,16 +170,17 @@ done
 IFS=, read -r -a INPUT_NAMES <<<"$inputs_wanted"
 "$ROOT/bench/build-inputs.sh" "${INPUT_NAMES[@]}"
 
-# link_once LINKER_PATH ARGS_FILE OUTPUT LOG: exit status of the linker
+# link_once LINKER_PATH ARGS_FILE OUTPUT LOG [EXTRA...]: exit status of the linker
 link_once() {
     local linker=$1 argsfile=$2 output=$3 logfile=$4
+    shift 4
     local args=() a
     while IFS= read -r a; do
         [ "$a" = @OUT@ ] && a=$output
         args+=("$a")
     done <"$argsfile"
     rm -f "$output"
-    timeout "$LINK_TIMEOUT" "$linker" "${args[@]}" >"$logfile" 2>&1
+    timeout "$LINK_TIMEOUT" "$linker" "${args[@]}" "$@" >"$logfile" 2>&1
 }
 
 # run_prog EXE RUNARGS_FILE OUTFILE: runs the program, writes stdout and the
@@ -183,6 +204,8 @@ for input in "${INPUT_NAMES[@]}"; do
     mkdir -p "$odir"
     status=$RESULTS/$input.status.tsv
     : >"$status"
+    rss=$RESULTS/$input.rss.tsv
+    : >"$rss"
     rm -f "$RESULTS/$input.json"
     log "== $input"
 
@@ -209,8 +232,9 @@ for input in "${INPUT_NAMES[@]}"; do
         linker=${LINKER_PATHS[$i]}
         exe=$odir/$name
         llog=$LOGS/$input.$name.link.log
+        mapfile -t extra < <(extra_args "$name" "$odir")
         rc=0
-        link_once "$linker" "$dir/link.args" "$exe" "$llog" || rc=$?
+        link_once "$linker" "$dir/link.args" "$exe" "$llog" "${extra[@]}" || rc=$?
         if [ "$rc" != 0 ]; then
             if [ "$rc" = 124 ]; then
                 detail="link timed out after ${LINK_TIMEOUT}s"
@@ -253,6 +277,7 @@ for input in "${INPUT_NAMES[@]}"; do
             [ "$a" = @OUT@ ] && a=$odir/$name.timed
             cmd+=" $(printf '%q' "$a")"
         done <"$dir/link.args"
+        for a in "${extra[@]}"; do cmd+=" $(printf '%q' "$a")"; done
         names+=("$name")
         cmds+=("$cmd")
     done
@@ -270,6 +295,15 @@ for input in "${INPUT_NAMES[@]}"; do
         log "  hyperfine failed for $input; see $LOGS/$input.hyperfine.log"
         rm -f "$RESULTS/$input.json"
     fi
+    # Peak memory: one more link of each, in a single process.
+    for i in "${!names[@]}"; do
+        name=${names[$i]}
+        # shellcheck disable=SC2086 # the command was quoted with printf %q for hyperfine
+        eval "set -- ${cmds[$i]}"
+        if kib=$(python3 "$ROOT/bench/maxrss.py" "$@" $(single_process "$name")); then
+            printf '%s\t%s\n' "$name" "$kib" >>"$rss"
+        fi
+    done
     rm -f "$odir"/*.timed
 done
 

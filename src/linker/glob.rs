@@ -16,6 +16,16 @@ impl Glob {
         Glob { pattern, literal }
     }
 
+    /// The bytes every name this pattern matches starts with (up to its first wildcard).
+    pub fn literal_prefix(&self) -> &[u8] {
+        let end = self
+            .pattern
+            .iter()
+            .position(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
+            .unwrap_or(self.pattern.len());
+        &self.pattern[..end]
+    }
+
     pub fn matches(&self, s: &[u8]) -> bool {
         if self.literal {
             return self.pattern == s;

@@ -12,8 +12,7 @@ use object::elf;
 
 pub(super) struct ChunkInfo {
     chunk: Chunk,
-    name: Vec<u8>,
-    file: u32,
+    name: &'static [u8],
 }
 
 pub(super) fn file_parts(name: &str) -> (Option<&str>, &str) {
@@ -55,10 +54,20 @@ pub(super) fn file_matches(pat: &str, link: &Link, chunk: &Chunk) -> bool {
         || (archive.is_none() && g.matches(basename(member).as_bytes()))
 }
 
+/// Bytes of a section name the prefix index looks at (see `Matcher::buckets`).
+const PREFIX: usize = 3;
+
 pub(super) struct Matcher {
     /// (stmt, command, pattern) for every section pattern, in script order.
     pats: Vec<(usize, usize, usize, Glob)>,
-    cache: FastMap<Vec<u8>, Vec<u32>>,
+    /// Patterns whose literal start is at least `PREFIX` bytes long, by those bytes: a name
+    /// can only match the patterns of its own bucket and those in `short` (with
+    /// -ffunction-sections every name is new, and most patterns fail on their first bytes).
+    buckets: FastMap<[u8; PREFIX], Vec<u32>>,
+    /// Patterns with a shorter literal start (`*`, `*.text`, `.[a-z]*`).
+    short: Vec<u32>,
+    /// Candidate patterns of each section name seen (names repeat: `.text`, `.debug_info`).
+    cache: FastMap<&'static [u8], Vec<u32>>,
 }
 
 impl Matcher {
@@ -75,23 +84,56 @@ impl Matcher {
                 }
             }
         }
+        let mut buckets: FastMap<[u8; PREFIX], Vec<u32>> = FastMap::default();
+        let mut short = Vec::new();
+        for (i, p) in pats.iter().enumerate() {
+            let lit = p.3.literal_prefix();
+            if let Some(key) = lit.first_chunk::<PREFIX>() {
+                buckets.entry(*key).or_default().push(i as u32);
+            } else {
+                short.push(i as u32);
+            }
+        }
         Matcher {
             pats,
+            buckets,
+            short,
             cache: FastMap::default(),
         }
     }
 
+    /// The patterns that match `name`, in script order.
+    fn candidates(&self, name: &[u8]) -> Vec<u32> {
+        let matches = |i: &u32| self.pats[*i as usize].3.matches(name);
+        let Some(key) = name.first_chunk::<PREFIX>() else {
+            return (0..self.pats.len() as u32).filter(matches).collect();
+        };
+        let bucket = self.buckets.get(key).map_or(&[][..], |b| &b[..]);
+        // Both lists are in script order: merge them.
+        let (mut a, mut b) = (bucket.iter().peekable(), self.short.iter().peekable());
+        let mut out = Vec::new();
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x < y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            if let Some(i) = next.filter(|i| matches(i)) {
+                out.push(*i);
+            }
+        }
+        out
+    }
+
     /// First (stmt, command) whose description selects the chunk.
     fn find(&mut self, plan: &Plan, link: &Link, c: &ChunkInfo) -> Option<(usize, usize)> {
-        let pats = &self.pats;
-        let cands = self.cache.entry(c.name.clone()).or_insert_with(|| {
-            pats.iter()
-                .enumerate()
-                .filter(|(_, p)| p.3.matches(&c.name))
-                .map(|(i, _)| i as u32)
-                .collect()
-        });
-        for &i in cands.iter() {
+        if !self.cache.contains_key(c.name) {
+            let cands = self.candidates(c.name);
+            self.cache.insert(c.name, cands);
+        }
+        for &i in self.cache[c.name].iter() {
             let (si, ci, pi, _) = &self.pats[i as usize];
             let Stmt::Out(o) = &plan.stmts[*si] else {
                 continue;
@@ -121,7 +163,6 @@ impl Matcher {
             }
             return Some((*si, *ci));
         }
-        let _ = c.file;
         None
     }
 }
@@ -194,8 +235,7 @@ pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
             }
             let ci = ChunkInfo {
                 chunk: Chunk::Input(f, s as u32),
-                name: sec.name.to_vec(),
-                file: f,
+                name: sec.name,
             };
             match m.find(plan, link, &ci) {
                 Some((si, cmd)) => {
@@ -237,15 +277,11 @@ pub fn assign_synthetic(plan: &mut Plan, link: &Link, synth: &[Chunk]) {
     let mut orphans = Vec::new();
     for &c in synth {
         let name = match c {
-            Chunk::Synth(k) => synth_name(k).to_vec(),
-            Chunk::Common => b"COMMON".to_vec(),
+            Chunk::Synth(k) => synth_name(k),
+            Chunk::Common => b"COMMON",
             Chunk::Input(..) => continue,
         };
-        let ci = ChunkInfo {
-            chunk: c,
-            name,
-            file: u32::MAX,
-        };
+        let ci = ChunkInfo { chunk: c, name };
         match m.find(plan, link, &ci) {
             Some((si, cmd)) => {
                 let Stmt::Out(o) = &mut plan.stmts[si] else {
@@ -449,6 +485,43 @@ pub fn sort_chunks(plan: &mut Plan, link: &Link) {
                 }
                 Sort::None => {}
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefix index finds exactly the patterns a scan of all of them finds, in order.
+    #[test]
+    fn prefix_index_agrees_with_every_pattern() {
+        let plan = super::super::script::load(&crate::linker::args::Args::default()).unwrap();
+        let m = Matcher::new(&plan);
+        assert!(m.pats.len() > 50 && !m.buckets.is_empty());
+        for name in [
+            &b".text"[..],
+            b".text.foo",
+            b".text.unlikely.x",
+            b".text.hot",
+            b".rodata.str1.1",
+            b".data.rel.ro.local",
+            b".tbss",
+            b".tdata.x",
+            b".debug_info",
+            b".init_array.00100",
+            b".ctors",
+            b".gcc_except_table.f",
+            b".note.gnu.property",
+            b"COMMON",
+            b".x",
+            b"a",
+            b"",
+        ] {
+            let all: Vec<u32> = (0..m.pats.len() as u32)
+                .filter(|&i| m.pats[i as usize].3.matches(name))
+                .collect();
+            assert_eq!(m.candidates(name), all, "{}", String::from_utf8_lossy(name));
         }
     }
 }
