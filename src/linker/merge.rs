@@ -3,16 +3,18 @@
 //! holds the pieces that first appeared in it; later copies map to the earlier ones.
 
 use crate::linker::object_file::{ObjectFile, Split};
-use crate::linker::symbols::FastMap;
 use anyhow::{bail, Result};
 use object::elf;
 
 /// Where the pieces of one input section ended up.
 #[derive(Debug, Default)]
 pub struct MergeMap {
-    /// (input offset, section holding the piece, offset inside that section's output),
-    /// sorted by input offset.
-    pieces: Vec<(u64, (u32, u32), u64)>,
+    /// Input offset of each piece, ascending. Kept apart from `targets` so that the binary
+    /// search of a lookup (one per relocation into the section: every string reference of
+    /// the debug information) touches as few cache lines as possible.
+    starts: Vec<u64>,
+    /// Section holding each piece, and the piece's offset inside that section's output.
+    targets: Vec<((u32, u32), u64)>,
     /// This section's output: the pieces it introduced.
     pub blob: Vec<u8>,
 }
@@ -20,9 +22,47 @@ pub struct MergeMap {
 impl MergeMap {
     /// The piece holding input offset `off`: (owner section, offset inside its output).
     pub fn lookup(&self, off: u64) -> Option<((u32, u32), u64)> {
-        let i = self.pieces.partition_point(|&(start, _, _)| start <= off);
-        let (start, owner, out) = self.pieces.get(i.checked_sub(1)?)?;
-        Some((*owner, out + (off - start)))
+        let i = self
+            .starts
+            .partition_point(|&start| start <= off)
+            .checked_sub(1)?;
+        let (owner, out) = self.targets[i];
+        Some((owner, out + (off - self.starts[i])))
+    }
+}
+
+/// A piece as the deduplicating table sees it: its kind and bytes, with their hash computed
+/// beforehand (in parallel), so that the table, which must be filled in order, only compares.
+struct PieceKey {
+    hash: u64,
+    kind: (u64, bool, u64),
+    bytes: &'static [u8],
+}
+
+impl PartialEq for PieceKey {
+    fn eq(&self, o: &PieceKey) -> bool {
+        self.hash == o.hash && self.kind == o.kind && self.bytes == o.bytes
+    }
+}
+impl Eq for PieceKey {}
+impl std::hash::Hash for PieceKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+/// Hashes a `PieceKey` by the hash it carries.
+#[derive(Default)]
+struct Prehashed(u64);
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("PieceKey hashes with write_u64")
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 
@@ -71,32 +111,63 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
 /// only duplicates inside one input section are merged: what a section holds then depends on
 /// that section alone, not on which other inputs a program links (the version-stable layout
 /// needs that to keep a library's pages identical across programs).
+///
+/// Sections are cut into pieces and the pieces hashed in parallel; the table that keeps the
+/// first copy of each piece is filled in member order, so the output does not depend on the
+/// thread count.
 pub fn merge_members(
     files: &mut [ObjectFile],
     merged: &mut Vec<MergeMap>,
     members: &[(u32, u32)],
     within_sections: bool,
 ) -> Result<()> {
-    // (entry size, strings, alignment, bytes) -> (section holding the piece, its offset).
-    type Key = (u64, bool, u64, &'static [u8]);
-    let mut seen: FastMap<Key, ((u32, u32), u64)> = FastMap::default();
-    for &(f, s) in members {
+    use rayon::prelude::*;
+    let mergeable: Vec<(u32, u32)> = members
+        .iter()
+        .copied()
+        .filter(|&(f, s)| is_mergeable(&files[f as usize].sections[s as usize]))
+        .collect();
+    let files_ro: &[ObjectFile] = files;
+    let cut: Vec<Result<Vec<(usize, usize, u64)>>> = mergeable
+        .par_iter()
+        .map(|&(f, s)| {
+            let file = &files_ro[f as usize];
+            let sec = &file.sections[s as usize];
+            let strings = sec.flags & elf::SHF_STRINGS as u64 != 0;
+            let pieces = split(sec.data, sec.entsize as usize, strings).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: section {}: {e}",
+                    file.name,
+                    String::from_utf8_lossy(sec.name)
+                )
+            })?;
+            Ok(pieces
+                .into_iter()
+                .map(|(start, len)| {
+                    let h = xxhash_rust::xxh3::xxh3_64(&sec.data[start..start + len]);
+                    (
+                        start,
+                        len,
+                        h ^ (sec.entsize << 1 | strings as u64) ^ sec.align << 8,
+                    )
+                })
+                .collect())
+        })
+        .collect();
+    // The first bad section in member order is the one reported, whatever the threads did.
+    let cut: Vec<Vec<(usize, usize, u64)>> = cut.into_iter().collect::<Result<_>>()?;
+    type Table = std::collections::HashMap<
+        PieceKey,
+        ((u32, u32), u64),
+        std::hash::BuildHasherDefault<Prehashed>,
+    >;
+    let mut seen = Table::default();
+    for (&(f, s), pieces) in mergeable.iter().zip(cut) {
         if within_sections {
             seen.clear();
         }
-        let file = &files[f as usize];
-        let sec = &file.sections[s as usize];
-        if !is_mergeable(sec) {
-            continue;
-        }
+        let sec = &files[f as usize].sections[s as usize];
         let strings = sec.flags & elf::SHF_STRINGS as u64 != 0;
-        let pieces = split(sec.data, sec.entsize as usize, strings).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: section {}: {e}",
-                file.name,
-                String::from_utf8_lossy(sec.name)
-            )
-        })?;
         // Compilers align each string of an aligned string section (`.str1.8`); every piece
         // keeps the section's alignment, as GNU ld keeps it.
         let align = if strings {
@@ -106,22 +177,23 @@ pub fn merge_members(
         };
         let kind = (sec.entsize, strings, sec.align);
         let mut map = MergeMap {
-            pieces: Vec::with_capacity(pieces.len()),
+            starts: Vec::with_capacity(pieces.len()),
+            targets: Vec::with_capacity(pieces.len()),
             blob: Vec::new(),
         };
-        for (start, len) in pieces {
+        for (start, len, hash) in pieces {
             let bytes: &'static [u8] = &sec.data[start..start + len];
-            let (owner, off) = *seen
-                .entry((kind.0, kind.1, kind.2, bytes))
-                .or_insert_with(|| {
-                    while !map.blob.len().is_multiple_of(align) {
-                        map.blob.push(0);
-                    }
-                    let o = map.blob.len() as u64;
-                    map.blob.extend_from_slice(bytes);
-                    ((f, s), o)
-                });
-            map.pieces.push((start as u64, owner, off));
+            let key = PieceKey { hash, kind, bytes };
+            let (owner, off) = *seen.entry(key).or_insert_with(|| {
+                while !map.blob.len().is_multiple_of(align) {
+                    map.blob.push(0);
+                }
+                let o = map.blob.len() as u64;
+                map.blob.extend_from_slice(bytes);
+                ((f, s), o)
+            });
+            map.starts.push(start as u64);
+            map.targets.push((owner, off));
         }
         let sec = &mut files[f as usize].sections[s as usize];
         sec.split = Split::Merged;
