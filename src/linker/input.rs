@@ -99,6 +99,16 @@ pub fn load(args: &Args) -> Result<Loaded> {
         i = j;
     }
     loader.files.push(ObjectFile::linker_note());
+    // In parallel, and the first bad file in link order is the one reported.
+    {
+        use rayon::prelude::*;
+        let checks: Vec<Result<()>> = loader
+            .files
+            .par_iter()
+            .map(ObjectFile::check_relocations)
+            .collect();
+        checks.into_iter().collect::<Result<()>>()?;
+    }
     Ok(Loaded {
         files: loader.files,
         symtab: loader.symtab,

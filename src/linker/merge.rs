@@ -245,7 +245,9 @@ mod tests {
         }
         let size = x + 5;
         let mut m = MergeMap {
-            targets: (0..starts.len() as u64).map(|i| ((1, 2), i * 1000)).collect(),
+            targets: (0..starts.len() as u64)
+                .map(|i| ((1, 2), i * 1000))
+                .collect(),
             starts: starts.clone(),
             ..Default::default()
         };

@@ -166,6 +166,23 @@ impl ObjectFile {
         }
     }
 
+    /// Checks that every relocation names a symbol of this file (done for all files in
+    /// parallel once they are loaded, before anything follows a relocation).
+    pub fn check_relocations(&self) -> Result<()> {
+        let n = self.symbols.len();
+        for sec in &self.sections {
+            if let Some(r) = sec.relocs.iter().find(|r| r.r_sym(LE, false) as usize >= n) {
+                bail!(
+                    "{}: section {}: relocation refers to invalid symbol index {}",
+                    self.name,
+                    String::from_utf8_lossy(sec.name),
+                    r.r_sym(LE, false)
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Whether this is the linker's own input (`linker_note`).
     pub fn is_linker_note(&self) -> bool {
         self.order.0 == u32::MAX && self.name == "<spacer>"
@@ -333,17 +350,6 @@ impl ObjectFile {
             .position(|s| s.st_bind() != elf::STB_LOCAL)
             .unwrap_or(symbols.len());
         let globals = vec![u32::MAX; symbols.len() - first_global];
-        let nsyms = symbols.len();
-        for sec in &sections {
-            for r in sec.relocs {
-                if r.r_sym(e, false) as usize >= nsyms {
-                    bail!(
-                        "relocation refers to invalid symbol index {}",
-                        r.r_sym(e, false)
-                    );
-                }
-            }
-        }
         Ok(ObjectFile {
             name: name.to_string(),
             order,

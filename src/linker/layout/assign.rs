@@ -66,8 +66,6 @@ pub(super) struct Matcher {
     buckets: FastMap<[u8; PREFIX], Vec<u32>>,
     /// Patterns with a shorter literal start (`*`, `*.text`, `.[a-z]*`).
     short: Vec<u32>,
-    /// Candidate patterns of each section name seen (names repeat: `.text`, `.debug_info`).
-    cache: FastMap<&'static [u8], Vec<u32>>,
 }
 
 impl Matcher {
@@ -98,42 +96,42 @@ impl Matcher {
             pats,
             buckets,
             short,
-            cache: FastMap::default(),
         }
     }
 
     /// The patterns that match `name`, in script order.
-    fn candidates(&self, name: &[u8]) -> Vec<u32> {
-        let matches = |i: &u32| self.pats[*i as usize].3.matches(name);
-        let Some(key) = name.first_chunk::<PREFIX>() else {
-            return (0..self.pats.len() as u32).filter(matches).collect();
+    fn candidates<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = u32> + 'a {
+        // Patterns that could match, in script order: the name's bucket merged with the short
+        // ones, or every pattern for a name shorter than the bucket key.
+        let (bucket, short): (&[u32], &[u32]) = match name.first_chunk::<PREFIX>() {
+            Some(key) => (
+                self.buckets.get(key).map_or(&[][..], |b| &b[..]),
+                &self.short[..],
+            ),
+            None => (&[][..], &[][..]),
         };
-        let bucket = self.buckets.get(key).map_or(&[][..], |b| &b[..]);
-        // Both lists are in script order: merge them.
-        let (mut a, mut b) = (bucket.iter().peekable(), self.short.iter().peekable());
-        let mut out = Vec::new();
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x < y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            if let Some(i) = next.filter(|i| matches(i)) {
-                out.push(*i);
-            }
-        }
-        out
+        let all = if name.len() < PREFIX {
+            0..self.pats.len() as u32
+        } else {
+            0..0
+        };
+        let (mut a, mut b) = (
+            bucket.iter().copied().peekable(),
+            short.iter().copied().peekable(),
+        );
+        let merged = std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(&x), Some(&y)) if x < y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        });
+        all.chain(merged)
+            .filter(move |&i| self.pats[i as usize].3.matches(name))
     }
 
     /// First (stmt, command) whose description selects the chunk.
-    fn find(&mut self, plan: &Plan, link: &Link, c: &ChunkInfo) -> Option<(usize, usize)> {
-        if !self.cache.contains_key(c.name) {
-            let cands = self.candidates(c.name);
-            self.cache.insert(c.name, cands);
-        }
-        for &i in self.cache[c.name].iter() {
+    fn find(&self, plan: &Plan, link: &Link, c: &ChunkInfo) -> Option<(usize, usize)> {
+        for i in self.candidates(c.name) {
             let (si, ci, pi, _) = &self.pats[i as usize];
             let Stmt::Out(o) = &plan.stmts[*si] else {
                 continue;
@@ -225,38 +223,52 @@ pub(super) fn synth_name(k: Synth) -> &'static [u8] {
 /// Assigns input sections to the plan's statements (before garbage collection, so that KEEP
 /// can protect them). Returns the sections KEEP protects. `/DISCARD/`ed sections are dropped.
 pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
-    let mut m = Matcher::new(plan);
+    use rayon::prelude::*;
+    let m = Matcher::new(plan);
     let mut kept = Vec::new();
     let mut orphans = Vec::new();
-    for f in link.file_order() {
-        for (s, sec) in link.files[f as usize].sections.iter().enumerate() {
-            if sec.state != SecState::Normal {
-                continue;
-            }
-            let ci = ChunkInfo {
-                chunk: Chunk::Input(f, s as u32),
-                name: sec.name,
-            };
-            match m.find(plan, link, &ci) {
-                Some((si, cmd)) => {
-                    let Stmt::Out(o) = &mut plan.stmts[si] else {
-                        unreachable!()
-                    };
-                    if o.desc.is_discard() {
-                        kept.push((u32::MAX, 0)); // placeholder removed below
-                        kept.pop();
-                        orphans.push((f, s as u32, true));
-                        continue;
-                    }
-                    if let OutputSectionCommand::Input(d) = &o.desc.commands[cmd] {
-                        if d.keep {
-                            kept.push((f, s as u32));
-                        }
-                    }
-                    o.chunks[cmd].push(ci.chunk);
+    let secs: Vec<(u32, u32)> = link
+        .file_order()
+        .into_iter()
+        .flat_map(|f| {
+            let file = &link.files[f as usize];
+            (0..file.sections.len() as u32)
+                .filter(move |&s| file.sections[s as usize].state == SecState::Normal)
+                .map(move |s| (f, s))
+        })
+        .collect();
+    // Which statement each section goes to depends on the section alone: found in parallel
+    // (with -ffunction-sections there are hundreds of thousands), applied in link order.
+    let found: Vec<Option<(usize, usize)>> = {
+        let (plan, link) = (&*plan, &*link);
+        secs.par_iter()
+            .map(|&(f, s)| {
+                let ci = ChunkInfo {
+                    chunk: Chunk::Input(f, s),
+                    name: link.files[f as usize].sections[s as usize].name,
+                };
+                m.find(plan, link, &ci)
+            })
+            .collect()
+    };
+    for (&(f, s), hit) in secs.iter().zip(found) {
+        match hit {
+            Some((si, cmd)) => {
+                let Stmt::Out(o) = &mut plan.stmts[si] else {
+                    unreachable!()
+                };
+                if o.desc.is_discard() {
+                    orphans.push((f, s, true));
+                    continue;
                 }
-                None => orphans.push((f, s as u32, false)),
+                if let OutputSectionCommand::Input(d) = &o.desc.commands[cmd] {
+                    if d.keep {
+                        kept.push((f, s));
+                    }
+                }
+                o.chunks[cmd].push(Chunk::Input(f, s));
             }
+            None => orphans.push((f, s, false)),
         }
     }
     let mut real_orphans = Vec::new();
@@ -273,7 +285,7 @@ pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
 
 /// Places linker-created sections (after the relocation scan decided which exist).
 pub fn assign_synthetic(plan: &mut Plan, link: &Link, synth: &[Chunk]) {
-    let mut m = Matcher::new(plan);
+    let m = Matcher::new(plan);
     let mut orphans = Vec::new();
     for &c in synth {
         let name = match c {
@@ -521,7 +533,12 @@ mod tests {
             let all: Vec<u32> = (0..m.pats.len() as u32)
                 .filter(|&i| m.pats[i as usize].3.matches(name))
                 .collect();
-            assert_eq!(m.candidates(name), all, "{}", String::from_utf8_lossy(name));
+            assert_eq!(
+                m.candidates(name).collect::<Vec<_>>(),
+                all,
+                "{}",
+                String::from_utf8_lossy(name)
+            );
         }
     }
 }

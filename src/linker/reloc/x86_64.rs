@@ -261,7 +261,8 @@ pub fn apply_section(
     let mut dyn_next = 0usize;
     let s = link.section(file, sec);
     let fname = &link.files[file as usize].name;
-    let sname = String::from_utf8_lossy(s.name);
+    // Only error messages need the name as text.
+    let sname = || String::from_utf8_lossy(s.name);
     let alloc = s.is_alloc();
     let layout = &link.layout;
     let mut w = Writer { buf };
@@ -286,25 +287,30 @@ pub fn apply_section(
         let p = addr + off as u64;
         let tsec = link.def_section(target);
         let discarded = tsec.is_some_and(|(f, x)| !link.section(f, x).is_included());
-        let sv = if discarded {
-            0
+        // A section symbol of a merged section: the addend picks the piece (one lookup, the
+        // commonest case in debug information, which points into `.debug_str` this way).
+        let merged = if discarded {
+            None
         } else {
+            link.merged_section_target(target, a)
+        };
+        let s_a = match merged {
+            Some(v) => v,
+            None if discarded => a as u64,
             // Code and data keep calling a moved function's old place, also from inside the
             // moved section itself, so that every address of the function taken through a
             // relocation is the same one (function pointers compare equal). Only `.eh_frame`
             // describes the code where it really is.
-            match link.trampoline(target) {
+            None => match link.trampoline(target) {
                 Some(t) if alloc && eh.is_none() => t,
                 _ => link.sym_addr(target),
             }
-        };
-        let s_a = match link.merged_section_target(target, a) {
-            Some(v) if !discarded => v,
-            _ => sv.wrapping_add(a as u64),
+            .wrapping_add(a as u64),
         };
         let ctx = || {
             format!(
-                "{fname}:({sname}+{in_off:#x}): {} against '{}'",
+                "{fname}:({}+{in_off:#x}): {} against '{}'",
+                sname(),
                 type_name(ty),
                 link.name(target)
             )
@@ -551,7 +557,8 @@ pub fn apply_section(
                 w.buf[off + 1] = 0x90;
             }
             _ => bail!(
-                "{fname}:({sname}+{in_off:#x}): unsupported relocation type {} ({ty})",
+                "{fname}:({}+{in_off:#x}): unsupported relocation type {} ({ty})",
+                sname(),
                 type_name(ty)
             ),
         }
