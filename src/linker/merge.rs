@@ -4,6 +4,7 @@
 
 use crate::linker::object_file::{ObjectFile, Split};
 use anyhow::{bail, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
 use object::elf;
 
 /// Where the pieces of one input section ended up.
@@ -116,13 +117,21 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
             .collect());
     }
     let mut start = 0;
-    let mut i = 0;
-    while i + entsize <= data.len() {
-        if data[i..i + entsize].iter().all(|&b| b == 0) {
-            pieces.push((start, i + entsize - start));
-            start = i + entsize;
+    if entsize == 1 {
+        // The common case (C strings): find the terminators a vector at a time.
+        for i in memchr::memchr_iter(0, data) {
+            pieces.push((start, i + 1 - start));
+            start = i + 1;
         }
-        i += entsize;
+    } else {
+        let mut i = 0;
+        while i + entsize <= data.len() {
+            if data[i..i + entsize].iter().all(|&b| b == 0) {
+                pieces.push((start, i + entsize - start));
+                start = i + entsize;
+            }
+            i += entsize;
+        }
     }
     if start < data.len() {
         // An unterminated tail is kept as its own piece.
@@ -137,9 +146,11 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
 /// that section alone, not on which other inputs a program links (the version-stable layout
 /// needs that to keep a library's pages identical across programs).
 ///
-/// Sections are cut into pieces and the pieces hashed in parallel; the table that keeps the
-/// first copy of each piece is filled in member order, so the output does not depend on the
-/// thread count.
+/// The result is that of merging the sections one after another, the first copy of a piece
+/// owning it, but the work is parallel: sections are cut and their pieces hashed per section,
+/// duplicates are found per shard of the hash space (each shard walks its pieces in member
+/// order, so the first copy wins whatever the thread count), and each section's output is
+/// built on its own.
 pub fn merge_members(
     files: &mut [ObjectFile],
     merged: &mut Vec<MergeMap>,
@@ -152,17 +163,27 @@ pub fn merge_members(
         .copied()
         .filter(|&(f, s)| is_mergeable(&files[f as usize].sections[s as usize]))
         .collect();
-    let files_ro: &[ObjectFile] = files;
-    let cut: Vec<Result<Vec<(usize, usize, u64)>>> = mergeable
-        .par_iter()
-        .map(|&(f, s)| {
-            let file = &files_ro[f as usize];
-            let sec = &file.sections[s as usize];
-            let strings = sec.flags & elf::SHF_STRINGS as u64 != 0;
-            let pieces = split(sec.data, sec.entsize as usize, strings).map_err(|e| {
+    if mergeable.is_empty() {
+        return Ok(());
+    }
+    let ro: &[ObjectFile] = files;
+    let sec_of = |m: usize| {
+        let (f, s) = mergeable[m];
+        &ro[f as usize].sections[s as usize]
+    };
+    let kind_of = |m: usize| {
+        let sec = sec_of(m);
+        (sec.entsize, sec.flags & elf::SHF_STRINGS as u64 != 0, sec.align)
+    };
+    let cut: Vec<Result<Vec<(usize, usize, u64)>>> = (0..mergeable.len())
+        .into_par_iter()
+        .map(|m| {
+            let sec = sec_of(m);
+            let (entsize, strings, align) = kind_of(m);
+            let pieces = split(sec.data, entsize as usize, strings).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: section {}: {e}",
-                    file.name,
+                    ro[mergeable[m].0 as usize].name,
                     String::from_utf8_lossy(sec.name)
                 )
             })?;
@@ -170,64 +191,130 @@ pub fn merge_members(
                 .into_iter()
                 .map(|(start, len)| {
                     let h = xxhash_rust::xxh3::xxh3_64(&sec.data[start..start + len]);
-                    (
-                        start,
-                        len,
-                        h ^ (sec.entsize << 1 | strings as u64) ^ sec.align << 8,
-                    )
+                    (start, len, h ^ (entsize << 1 | strings as u64) ^ align << 8)
                 })
                 .collect())
         })
         .collect();
     // The first bad section in member order is the one reported, whatever the threads did.
     let cut: Vec<Vec<(usize, usize, u64)>> = cut.into_iter().collect::<Result<_>>()?;
-    type Table = std::collections::HashMap<
-        PieceKey,
-        ((u32, u32), u64),
-        std::hash::BuildHasherDefault<Prehashed>,
-    >;
-    let mut seen = Table::default();
-    for (&(f, s), pieces) in mergeable.iter().zip(cut) {
-        if within_sections {
-            seen.clear();
+    if cut.iter().any(|ps| ps.len() > u32::MAX as usize) {
+        bail!("a mergeable section has more than 2^32 pieces");
+    }
+    let key = |m: usize, p: usize| {
+        let (start, len, hash) = cut[m][p];
+        PieceKey {
+            hash,
+            kind: kind_of(m),
+            bytes: &sec_of(m).data[start..start + len],
         }
-        let sec = &files[f as usize].sections[s as usize];
-        let strings = sec.flags & elf::SHF_STRINGS as u64 != 0;
-        // Compilers align each string of an aligned string section (`.str1.8`); every piece
-        // keeps the section's alignment, as GNU ld keeps it.
-        let align = if strings {
-            sec.align.max(1) as usize
-        } else {
-            1
-        };
-        let kind = (sec.entsize, strings, sec.align);
-        let mut map = MergeMap {
-            starts: Vec::with_capacity(pieces.len()),
-            blocks: Vec::new(),
-            targets: Vec::with_capacity(pieces.len()),
-            blob: Vec::new(),
-        };
-        for (start, len, hash) in pieces {
-            let bytes: &'static [u8] = &sec.data[start..start + len];
-            let key = PieceKey { hash, kind, bytes };
-            let (owner, off) = *seen.entry(key).or_insert_with(|| {
-                while !map.blob.len().is_multiple_of(align) {
-                    map.blob.push(0);
+    };
+
+    // Owner of every piece: (member, piece) of its first copy, packed in a u64.
+    let owner: Vec<Vec<AtomicU64>> = cut
+        .iter()
+        .enumerate()
+        .map(|(m, ps)| (0..ps.len()).map(|p| AtomicU64::new(pack(m, p))).collect())
+        .collect();
+    if within_sections {
+        (0..cut.len()).into_par_iter().for_each(|m| {
+            let mut seen = Table::default();
+            for p in 0..cut[m].len() {
+                let first = *seen.entry(key(m, p)).or_insert(pack(m, p));
+                owner[m][p].store(first, Ordering::Relaxed);
+            }
+        });
+    } else {
+        // Piece indices of each member by shard, then each shard on its own.
+        let shard_of = |hash: u64| (hash >> 58) as usize; // SHARDS = 64
+        let by_shard: Vec<Vec<Vec<u32>>> = cut
+            .par_iter()
+            .map(|ps| {
+                let mut v = vec![Vec::new(); SHARDS];
+                for (p, &(_, _, h)) in ps.iter().enumerate() {
+                    v[shard_of(h)].push(p as u32);
                 }
-                let o = map.blob.len() as u64;
-                map.blob.extend_from_slice(bytes);
-                ((f, s), o)
-            });
-            map.starts.push(start as u64);
-            map.targets.push((owner, off));
-        }
-        map.index_blocks(sec.data.len() as u64);
+                v
+            })
+            .collect();
+        (0..SHARDS).into_par_iter().for_each(|k| {
+            let n: usize = by_shard.iter().map(|s| s[k].len()).sum();
+            let mut seen = Table::with_capacity_and_hasher(n, Default::default());
+            for (m, shards) in by_shard.iter().enumerate() {
+                for &p in &shards[k] {
+                    let p = p as usize;
+                    let first = *seen.entry(key(m, p)).or_insert(pack(m, p));
+                    owner[m][p].store(first, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    let owner: Vec<Vec<u64>> = owner
+        .into_iter()
+        .map(|v| v.into_iter().map(AtomicU64::into_inner).collect())
+        .collect();
+
+    // Each section's output: the pieces it owns, in its order, each aligned like the section
+    // (compilers align every string of an aligned string section, `.str1.8`; GNU ld keeps it).
+    let built: Vec<(Vec<u8>, Vec<u64>)> = (0..cut.len())
+        .into_par_iter()
+        .map(|m| {
+            let sec = sec_of(m);
+            let (_, strings, _) = kind_of(m);
+            let align = if strings { sec.align.max(1) as usize } else { 1 };
+            let mut blob = Vec::new();
+            let mut offs = vec![0u64; cut[m].len()];
+            for (p, &(start, len, _)) in cut[m].iter().enumerate() {
+                if owner[m][p] == pack(m, p) {
+                    while !blob.len().is_multiple_of(align) {
+                        blob.push(0);
+                    }
+                    offs[p] = blob.len() as u64;
+                    blob.extend_from_slice(&sec.data[start..start + len]);
+                }
+            }
+            (blob, offs)
+        })
+        .collect();
+    let maps: Vec<MergeMap> = (0..cut.len())
+        .into_par_iter()
+        .map(|m| {
+            let mut map = MergeMap {
+                starts: cut[m].iter().map(|&(start, _, _)| start as u64).collect(),
+                blocks: Vec::new(),
+                targets: owner[m]
+                    .iter()
+                    .map(|&o| {
+                        let (om, op) = unpack(o);
+                        (mergeable[om], built[om].1[op])
+                    })
+                    .collect(),
+                blob: Vec::new(),
+            };
+            map.index_blocks(sec_of(m).data.len() as u64);
+            map
+        })
+        .collect();
+    for ((map, (blob, _)), &(f, s)) in maps.into_iter().zip(built).zip(&mergeable) {
         let sec = &mut files[f as usize].sections[s as usize];
         sec.split = Split::Merged;
         sec.merge_idx = merged.len() as u32;
-        merged.push(map);
+        merged.push(MergeMap { blob, ..map });
     }
     Ok(())
+}
+
+/// Shards of the hash space that find duplicates in parallel.
+const SHARDS: usize = 64;
+
+type Table = std::collections::HashMap<PieceKey, u64, std::hash::BuildHasherDefault<Prehashed>>;
+
+fn pack(m: usize, p: usize) -> u64 {
+    (m as u64) << 32 | p as u64
+}
+
+fn unpack(v: u64) -> (usize, usize) {
+    ((v >> 32) as usize, v as u32 as usize)
 }
 
 #[cfg(test)]
