@@ -29,10 +29,36 @@ pub(super) fn assign_addresses(
     let headers_size = EHDR_SIZE + PHDR_SIZE * nphdr_guess as u64;
 
     let mut secinfo: FastMap<String, SecInfo> = FastMap::default();
+    if let Some(st) = stable.as_deref_mut() {
+        // The pieces of every section that may get regions, identified in parallel up front.
+        let chunks: Vec<Chunk> = plan
+            .stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Out(o) if o.out.is_some() => Some(o),
+                _ => None,
+            })
+            .filter(|o| {
+                crate::linker::stable::is_regioned(&o.desc.name)
+                    || crate::linker::stable::is_tls_regioned(&o.desc.name)
+            })
+            .flat_map(|o| o.chunks.iter().flatten().chain(&o.extra))
+            .filter(|c| match c {
+                Chunk::Input(f, s) => link.section(*f, *s).is_included(),
+                _ => true,
+            })
+            .copied()
+            .collect();
+        st.prepare(link, &chunks);
+    }
     // Enough passes for chains of forward references (LOADADDR of a section whose AT() uses
-    // another LOADADDR, ...) to settle; each pass is cheap.
+    // another LOADADDR, ...) to settle. A pass is a function of what the one before found, so
+    // once two passes in a row end in the same state every further pass would too: the link
+    // goes straight to the final pass (which also reports errors and records trampolines).
     let passes = 8;
-    for pass in 0..passes {
+    let mut pass = 0;
+    let mut last_state = None;
+    loop {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_deref_mut() {
             // Each pass lays out afresh; table slots were given out before layout.
@@ -81,8 +107,53 @@ pub(super) fn assign_addresses(
             link.script.values[i] = plan.values[i];
         }
         crate::linker::layout::symbols::compute_symbol_values(link)?;
+        if final_pass {
+            break;
+        }
+        let state = pass_state(plan, link, &secinfo);
+        pass = if last_state == Some(state) {
+            passes - 1
+        } else {
+            pass + 1
+        };
+        last_state = Some(state);
     }
     Ok(())
+}
+
+/// A digest of everything a pass reads that an earlier pass wrote: section addresses, sizes
+/// and contents' places, script symbol values, what `SIZEOF`/`ADDR` see, symbol values.
+fn pass_state(plan: &Plan, link: &Link, secinfo: &FastMap<String, SecInfo>) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut put = |v: u64| h.update(&v.to_le_bytes());
+    for os in &link.layout.secs {
+        for v in [os.addr, os.size, os.lma, os.align, os.synth_off] {
+            put(v);
+        }
+        put(os.common_off.map_or(u64::MAX, |o| o));
+        for &(o, n, v) in &os.data {
+            put(o);
+            put(n);
+            put(v);
+        }
+        for &(f, s) in &os.members {
+            put(link.section(f, s).out_off);
+        }
+    }
+    plan.values.iter().for_each(|&v| put(v));
+    let (a, b) = plan.relro.unwrap_or((u64::MAX, u64::MAX));
+    put(a);
+    put(b);
+    let mut names: Vec<&String> = secinfo.keys().collect();
+    names.sort();
+    for n in names {
+        let i = &secinfo[n];
+        for v in [i.addr, i.lma, i.size, i.align] {
+            put(v);
+        }
+    }
+    link.symtab.syms.iter().for_each(|s| put(s.value));
+    h.digest()
 }
 
 /// One evaluation of the statements, top to bottom.

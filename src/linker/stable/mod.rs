@@ -105,26 +105,38 @@ fn functions_inside(link: &Link, f: u32, s: u32) -> Vec<(String, u64)> {
 /// Input sections that code or data of another library refers to (through any relocation of
 /// an allocated section other than `.eh_frame`, whose references are rewritten anyway).
 pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
-    let libs: Vec<String> = (0..link.files.len() as u32)
-        .map(|f| library_of(link, &Chunk::Input(f, 0)))
+    use rayon::prelude::*;
+    // Libraries by number, so that the test per relocation compares integers.
+    let mut lib_ids: rustc_hash::FxHashMap<String, u32> = Default::default();
+    let libs: Vec<u32> = (0..link.files.len() as u32)
+        .map(|f| {
+            let n = lib_ids.len() as u32;
+            *lib_ids
+                .entry(library_of(link, &Chunk::Input(f, 0)))
+                .or_insert(n)
+        })
         .collect();
-    let mut out = rustc_hash::FxHashSet::default();
-    for (f, file) in link.files.iter().enumerate() {
-        for sec in &file.sections {
-            if !sec.is_included() || !sec.is_alloc() || sec.name == b".eh_frame" {
-                continue;
-            }
-            for r in sec.relocs {
-                let target = link.symref(f as u32, r.r_sym(LE, false));
-                if let Some((tf, ts)) = link.def_section(target) {
-                    if tf as usize != f && libs[tf as usize] != libs[f] {
-                        out.insert((tf, ts));
+    let per_file: Vec<Vec<(u32, u32)>> = (0..link.files.len())
+        .into_par_iter()
+        .map(|f| {
+            let mut out = Vec::new();
+            for sec in &link.files[f].sections {
+                if !sec.is_included() || !sec.is_alloc() || sec.name == b".eh_frame" {
+                    continue;
+                }
+                for r in sec.relocs {
+                    let target = link.symref(f as u32, r.r_sym(LE, false));
+                    if let Some((tf, ts)) = link.def_section(target) {
+                        if tf as usize != f && libs[tf as usize] != libs[f] {
+                            out.push((tf, ts));
+                        }
                     }
                 }
             }
-        }
-    }
-    out
+            out
+        })
+        .collect();
+    per_file.into_iter().flatten().collect()
 }
 
 /// Gives the GOT and IFUNC PLT entries the relocation scan found the slots the layout file
@@ -294,33 +306,45 @@ impl Stable {
         placement
     }
 
+    /// Computes, in parallel, the identities of chunks `identify` will be asked for.
+    pub fn prepare(&mut self, link: &Link, chunks: &[Chunk]) {
+        use rayon::prelude::*;
+        let external = self.external.get_or_insert_with(|| external_refs(link));
+        let ids: Vec<(Chunk, PieceId)> = chunks
+            .par_iter()
+            .filter(|c| !self.ids.contains_key(c))
+            .map(|c| (*c, piece_id(link, external, c)))
+            .collect();
+        self.ids.extend(ids);
+    }
+
     /// A chunk's library, key, content hash and whether another library refers to it
     /// (computed once: layout runs several passes).
     pub fn identify(&mut self, link: &Link, c: &Chunk) -> PieceId {
         if let Some(id) = self.ids.get(c) {
             return id.clone();
         }
-        let (hash, external) = match *c {
-            Chunk::Input(f, s) => (
-                content_hash(link, f, s),
-                self.external
-                    .get_or_insert_with(|| external_refs(link))
-                    .contains(&(f, s)),
-            ),
-            _ => (0, false),
-        };
-        let id = PieceId {
-            library: library_of(link, c).into(),
-            key: piece_key(link, c).into(),
-            hash,
-            external,
-            funcs: match *c {
-                Chunk::Input(f, s) => functions_inside(link, f, s).into(),
-                _ => Vec::new().into(),
-            },
-        };
+        let external = self.external.get_or_insert_with(|| external_refs(link));
+        let id = piece_id(link, external, c);
         self.ids.insert(*c, id.clone());
         id
+    }
+}
+
+fn piece_id(link: &Link, external: &rustc_hash::FxHashSet<(u32, u32)>, c: &Chunk) -> PieceId {
+    let (hash, external) = match *c {
+        Chunk::Input(f, s) => (content_hash(link, f, s), external.contains(&(f, s))),
+        _ => (0, false),
+    };
+    PieceId {
+        library: library_of(link, c).into(),
+        key: piece_key(link, c).into(),
+        hash,
+        external,
+        funcs: match *c {
+            Chunk::Input(f, s) => functions_inside(link, f, s).into(),
+            _ => Vec::new().into(),
+        },
     }
 }
 
