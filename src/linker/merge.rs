@@ -4,8 +4,8 @@
 
 use crate::linker::object_file::{ObjectFile, Split};
 use anyhow::{bail, Result};
-use std::sync::atomic::{AtomicU64, Ordering};
 use object::elf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where the pieces of one input section ended up.
 #[derive(Debug, Default)]
@@ -173,7 +173,11 @@ pub fn merge_members(
     };
     let kind_of = |m: usize| {
         let sec = sec_of(m);
-        (sec.entsize, sec.flags & elf::SHF_STRINGS as u64 != 0, sec.align)
+        (
+            sec.entsize,
+            sec.flags & elf::SHF_STRINGS as u64 != 0,
+            sec.align,
+        )
     };
     let cut: Vec<Result<Vec<(usize, usize, u64)>>> = (0..mergeable.len())
         .into_par_iter()
@@ -219,9 +223,9 @@ pub fn merge_members(
     if within_sections {
         (0..cut.len()).into_par_iter().for_each(|m| {
             let mut seen = Table::default();
-            for p in 0..cut[m].len() {
+            for (p, slot) in owner[m].iter().enumerate() {
                 let first = *seen.entry(key(m, p)).or_insert(pack(m, p));
-                owner[m][p].store(first, Ordering::Relaxed);
+                slot.store(first, Ordering::Relaxed);
             }
         });
     } else {
@@ -261,7 +265,11 @@ pub fn merge_members(
         .map(|m| {
             let sec = sec_of(m);
             let (_, strings, _) = kind_of(m);
-            let align = if strings { sec.align.max(1) as usize } else { 1 };
+            let align = if strings {
+                sec.align.max(1) as usize
+            } else {
+                1
+            };
             let mut blob = Vec::new();
             let mut offs = vec![0u64; cut[m].len()];
             for (p, &(start, len, _)) in cut[m].iter().enumerate() {

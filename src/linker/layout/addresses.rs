@@ -644,30 +644,15 @@ impl<'a> Pass<'a> {
         placed: &[(Chunk, u64)],
     ) -> Result<(Vec<(Chunk, u64)>, u64)> {
         let addr = start.addr;
-        // Group the chunks by library, each group laid out on its own.
-        let mut groups: Vec<crate::linker::stable::Group> = Vec::new();
-        for (c, _) in placed {
-            let id = st.identify(link, c);
-            let gi = match groups.iter().position(|g| *g.0 == *id.library) {
-                Some(i) => i,
-                None => {
-                    groups.push((id.library.to_string(), Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            let (size, a) = chunk_size_align(link, c);
-            groups[gi].1.push(crate::linker::stable::Piece {
-                chunk: *c,
-                key: id.key.to_string(),
-                size,
-                align: start.subalign.unwrap_or(a).max(1),
-                exec: chunk_flags(link, c).0 & elf::SHF_EXECINSTR as u64 != 0,
-                hash: id.hash,
-                external: id.external,
-                funcs: id.funcs.clone(),
-            });
-        }
-        let placement = st.place(&o.desc.name, groups);
+        let chunks: Vec<(Chunk, u64, u64, bool)> = placed
+            .iter()
+            .map(|&(c, _)| {
+                let (size, a) = chunk_size_align(link, &c);
+                let exec = chunk_flags(link, &c).0 & elf::SHF_EXECINSTR as u64 != 0;
+                (c, size, start.subalign.unwrap_or(a).max(1), exec)
+            })
+            .collect();
+        let placement = st.place_chunks(link, &o.desc.name, &chunks);
         let mut cur = addr + placement.size;
         let last_input = o
             .desc

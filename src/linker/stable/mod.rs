@@ -45,13 +45,14 @@ pub fn piece_key(link: &Link, c: &Chunk) -> String {
 pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
     let file = &link.files[f as usize];
     let sec = &file.sections[s as usize];
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&sec.size.to_le_bytes());
-    h.update(sec.data);
+    // The hashed bytes: size, contents, then each relocation's offset, type, addend and
+    // target name. The relocation part is collected first and hashed in one call (many tiny
+    // streaming updates cost more than the hashing).
+    let mut rel = Vec::with_capacity(sec.relocs.len() * 40);
     for r in sec.relocs {
-        h.update(&r.r_offset.get(LE).to_le_bytes());
-        h.update(&r.r_type(LE, false).to_le_bytes());
-        h.update(&r.r_addend.get(LE).to_le_bytes());
+        rel.extend_from_slice(&r.r_offset.get(LE).to_le_bytes());
+        rel.extend_from_slice(&r.r_type(LE, false).to_le_bytes());
+        rel.extend_from_slice(&r.r_addend.get(LE).to_le_bytes());
         let sym = r.r_sym(LE, false) as usize;
         match file.symbols.get(sym) {
             Some(t) if t.typ == elf::STT_SECTION => {
@@ -59,36 +60,61 @@ pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
                     .sections
                     .get(t.shndx as usize)
                     .map_or(&b""[..], |x| x.name);
-                h.update(b"\0section:");
-                h.update(name);
+                rel.extend_from_slice(b"\0section:");
+                rel.extend_from_slice(name);
             }
             Some(t) => {
-                h.update(b"\0symbol:");
-                h.update(t.name);
+                rel.extend_from_slice(b"\0symbol:");
+                rel.extend_from_slice(t.name);
             }
-            None => h.update(b"\0?"),
+            None => rel.extend_from_slice(b"\0?"),
         }
     }
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&sec.size.to_le_bytes());
+    h.update(sec.data);
+    h.update(&rel);
     h.digest()
 }
 
 /// The function symbols of a code section that are not at its start (one section holding many
 /// functions, as without -ffunction-sections), by name, with their offsets; names that occur
 /// twice are left out, since the layout file could not tell them apart.
-fn functions_inside(link: &Link, f: u32, s: u32) -> Vec<(String, u64)> {
+fn functions_inside(
+    link: &Link,
+    f: u32,
+    s: u32,
+    by_section: Option<&[Vec<u32>]>,
+) -> Vec<(String, u64)> {
     let file = &link.files[f as usize];
     if file.sections[s as usize].flags & elf::SHF_EXECINSTR as u64 == 0 {
         return Vec::new();
     }
-    let mut funcs: Vec<(String, u64)> = file
-        .symbols
-        .iter()
-        .filter(|y| y.typ == elf::STT_FUNC && y.shndx == s && y.value > 0 && !y.name.is_empty())
-        .map(|y| {
-            let name = String::from_utf8_lossy(y.name).replace(char::is_whitespace, "_");
-            (name, y.value)
-        })
-        .collect();
+    let is_func = |y: &crate::linker::object_file::ObjSym| {
+        y.typ == elf::STT_FUNC && y.shndx == s && y.value > 0 && !y.name.is_empty()
+    };
+    let name = |y: &crate::linker::object_file::ObjSym| {
+        (
+            String::from_utf8_lossy(y.name).replace(char::is_whitespace, "_"),
+            y.value,
+        )
+    };
+    let mut funcs: Vec<(String, u64)> = match by_section {
+        Some(idx) => idx
+            .get(s as usize)
+            .into_iter()
+            .flatten()
+            .map(|&i| &file.symbols[i as usize])
+            .filter(|y| is_func(y))
+            .map(name)
+            .collect(),
+        None => file
+            .symbols
+            .iter()
+            .filter(|y| is_func(y))
+            .map(name)
+            .collect(),
+    };
     funcs.sort();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for (n, _) in &funcs {
@@ -100,6 +126,18 @@ fn functions_inside(link: &Link, f: u32, s: u32) -> Vec<(String, u64)> {
         .cloned()
         .collect();
     unique
+}
+
+/// A file's function symbols by the section they are in (one pass over its symbols, rather
+/// than one per section).
+fn functions_by_section(file: &crate::linker::object_file::ObjectFile) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); file.sections.len()];
+    for (i, y) in file.symbols.iter().enumerate() {
+        if y.typ == elf::STT_FUNC && (y.shndx as usize) < out.len() {
+            out[y.shndx as usize].push(i as u32);
+        }
+    }
+    out
 }
 
 /// Input sections that code or data of another library refers to (through any relocation of
@@ -269,20 +307,26 @@ impl Stable {
         }
     }
 
-    /// `place_regions`, once per section and set of pieces: layout runs several passes over
-    /// the same inputs, and the placement depends only on the pieces and the old layout.
-    pub fn place(&mut self, section: &str, groups: Vec<Group>) -> Placement {
+    /// Where the chunks of a regioned output section go: `chunks` are (chunk, size,
+    /// alignment, code or not) in the script's order; they are grouped by library and placed
+    /// in the libraries' regions (`place::place_regions`). Layout runs several passes over the
+    /// same inputs, and the placement depends only on them and the old layout, so a section
+    /// whose chunks did not change since the last pass gets the same placement again.
+    pub fn place_chunks(
+        &mut self,
+        link: &Link,
+        section: &str,
+        chunks: &[(Chunk, u64, u64, bool)],
+    ) -> Placement {
+        use std::hash::{Hash, Hasher};
         let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for (lib, pieces) in &groups {
-            h.update(lib.as_bytes());
-            for p in pieces {
-                h.update(p.key.as_bytes());
-                for v in [p.size, p.align, p.hash, p.exec as u64, p.external as u64] {
-                    h.update(&v.to_le_bytes());
-                }
-            }
+        for (c, size, align, exec) in chunks {
+            c.hash(&mut h);
+            h.write_u64(*size);
+            h.write_u64(*align);
+            h.write_u8(*exec as u8);
         }
-        let input = h.digest();
+        let input = h.finish();
         if let Some(m) = self.memo.get(section).filter(|m| m.input == input) {
             let m = m.clone();
             self.new.regions.extend(m.regions);
@@ -290,6 +334,26 @@ impl Stable {
             self.new.syms.extend(m.syms);
             self.moved.extend(m.moved);
             return m.placement;
+        }
+        // Group the chunks by library, each group laid out on its own.
+        let mut groups: Vec<Group> = Vec::new();
+        let mut group_of: rustc_hash::FxHashMap<std::sync::Arc<str>, usize> = Default::default();
+        for &(chunk, size, align, exec) in chunks {
+            let id = self.identify(link, &chunk);
+            let gi = *group_of.entry(id.library.clone()).or_insert_with(|| {
+                groups.push((id.library.to_string(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[gi].1.push(Piece {
+                chunk,
+                key: id.key.to_string(),
+                size,
+                align,
+                exec,
+                hash: id.hash,
+                external: id.external,
+                funcs: id.funcs,
+            });
         }
         let moved_before = self.moved.len();
         let placement =
@@ -310,10 +374,29 @@ impl Stable {
     pub fn prepare(&mut self, link: &Link, chunks: &[Chunk]) {
         use rayon::prelude::*;
         let external = self.external.get_or_insert_with(|| external_refs(link));
+        let mut files: Vec<u32> = chunks
+            .iter()
+            .filter_map(|c| match c {
+                Chunk::Input(f, _) => Some(*f),
+                _ => None,
+            })
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        let funcs: rustc_hash::FxHashMap<u32, Vec<Vec<u32>>> = files
+            .par_iter()
+            .map(|&f| (f, functions_by_section(&link.files[f as usize])))
+            .collect();
         let ids: Vec<(Chunk, PieceId)> = chunks
             .par_iter()
             .filter(|c| !self.ids.contains_key(c))
-            .map(|c| (*c, piece_id(link, external, c)))
+            .map(|c| {
+                let by_section = match c {
+                    Chunk::Input(f, _) => funcs.get(f).map(|v| &v[..]),
+                    _ => None,
+                };
+                (*c, piece_id(link, external, c, by_section))
+            })
             .collect();
         self.ids.extend(ids);
     }
@@ -325,13 +408,18 @@ impl Stable {
             return id.clone();
         }
         let external = self.external.get_or_insert_with(|| external_refs(link));
-        let id = piece_id(link, external, c);
+        let id = piece_id(link, external, c, None);
         self.ids.insert(*c, id.clone());
         id
     }
 }
 
-fn piece_id(link: &Link, external: &rustc_hash::FxHashSet<(u32, u32)>, c: &Chunk) -> PieceId {
+fn piece_id(
+    link: &Link,
+    external: &rustc_hash::FxHashSet<(u32, u32)>,
+    c: &Chunk,
+    by_section: Option<&[Vec<u32>]>,
+) -> PieceId {
     let (hash, external) = match *c {
         Chunk::Input(f, s) => (content_hash(link, f, s), external.contains(&(f, s))),
         _ => (0, false),
@@ -342,7 +430,7 @@ fn piece_id(link: &Link, external: &rustc_hash::FxHashSet<(u32, u32)>, c: &Chunk
         hash,
         external,
         funcs: match *c {
-            Chunk::Input(f, s) => functions_inside(link, f, s).into(),
+            Chunk::Input(f, s) => functions_inside(link, f, s, by_section).into(),
             _ => Vec::new().into(),
         },
     }
