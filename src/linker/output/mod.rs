@@ -57,6 +57,7 @@ pub fn write(link: &Link) -> Result<()> {
         ptr: map.as_mut_ptr(),
         len: map.len(),
     };
+    buf.prefault();
 
     headers::write_headers(
         link,
