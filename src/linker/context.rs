@@ -312,6 +312,20 @@ impl Link {
         }
     }
 
+    /// (file, section) of every input section `keep` accepts, files in output order.
+    pub fn sections_where(&self, keep: impl Fn(&InputSection) -> bool) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for f in self.file_order() {
+            let file = &self.files[f as usize];
+            for (s, sec) in file.sections.iter().enumerate() {
+                if keep(sec) {
+                    out.push((f, s as u32));
+                }
+            }
+        }
+        out
+    }
+
     /// Files in output order.
     pub fn file_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.files.len() as u32).collect();

@@ -227,16 +227,7 @@ pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
     let m = Matcher::new(plan);
     let mut kept = Vec::new();
     let mut orphans = Vec::new();
-    let secs: Vec<(u32, u32)> = link
-        .file_order()
-        .into_iter()
-        .flat_map(|f| {
-            let file = &link.files[f as usize];
-            (0..file.sections.len() as u32)
-                .filter(move |&s| file.sections[s as usize].state == SecState::Normal)
-                .map(move |s| (f, s))
-        })
-        .collect();
+    let secs = link.sections_where(|sec| sec.state == SecState::Normal);
     // Which statement each section goes to depends on the section alone: found in parallel
     // (with -ffunction-sections there are hundreds of thousands), applied in link order.
     let found: Vec<Option<(usize, usize)>> = {

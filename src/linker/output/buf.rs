@@ -31,7 +31,11 @@ impl OutBuf {
             let n = CHUNK.min(len - start);
             // SAFETY: the range lies inside the mapping; the advice only faults pages in.
             unsafe {
-                libc::madvise((base + start) as *mut libc::c_void, n, libc::MADV_POPULATE_WRITE);
+                libc::madvise(
+                    (base + start) as *mut libc::c_void,
+                    n,
+                    libc::MADV_POPULATE_WRITE,
+                );
             }
         });
     }

@@ -10,19 +10,7 @@ use anyhow::{bail, Result};
 /// relocations; fails on undefined references and relocations spacer cannot apply.
 pub fn scan_relocations(link: &Link) -> Result<Tables> {
     use rayon::prelude::*;
-    let jobs: Vec<(u32, u32)> = link
-        .file_order()
-        .into_iter()
-        .flat_map(|f| {
-            let file = &link.files[f as usize];
-            (0..file.sections.len() as u32)
-                .filter(move |&s| {
-                    let sec = &file.sections[s as usize];
-                    sec.is_included() && !sec.relocs.is_empty()
-                })
-                .map(move |s| (f, s))
-        })
-        .collect();
+    let jobs = link.sections_where(|sec| sec.is_included() && !sec.relocs.is_empty());
     let results: Vec<x86_64::ScanOut> = jobs
         .par_iter()
         .map(|&(f, s)| x86_64::scan_section(link, f, s))
