@@ -63,17 +63,21 @@ impl Used {
 }
 
 /// What the layout file says about one library in one output section.
-struct OldRegion {
-    pieces: BTreeMap<String, Rec>,
+struct OldRegion<'a> {
+    pieces: &'a BTreeMap<String, Rec>,
     /// Input section key -> function symbol -> offset (see `LayoutFile::syms`).
-    syms: PieceFunctions,
+    syms: &'a PieceFunctions,
     /// Content hash -> recorded places with that content.
     by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>>,
     reserved: u64,
 }
 
-impl OldRegion {
-    fn new(pieces: BTreeMap<String, Rec>, syms: PieceFunctions, reserved: u64) -> OldRegion {
+/// What a library the layout file does not know has on record: nothing.
+static NO_PIECES: BTreeMap<String, Rec> = BTreeMap::new();
+static NO_SYMS: PieceFunctions = BTreeMap::new();
+
+impl<'a> OldRegion<'a> {
+    fn new(pieces: &'a BTreeMap<String, Rec>, syms: &'a PieceFunctions, reserved: u64) -> Self {
         let mut by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>> = Default::default();
         for r in pieces.values() {
             if let Some(h) = r.hash {
@@ -259,8 +263,8 @@ pub fn place_regions(
             }
         };
         let old = OldRegion::new(
-            recorded.pieces.get(&key).cloned().unwrap_or_default(),
-            recorded.syms.get(&key).cloned().unwrap_or_default(),
+            recorded.pieces.get(&key).unwrap_or(&NO_PIECES),
+            recorded.syms.get(&key).unwrap_or(&NO_SYMS),
             reserved,
         );
         let repack = recorded.regions.contains_key(&key) && old.changed_nearly_everywhere(&pieces);
