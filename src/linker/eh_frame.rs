@@ -32,6 +32,12 @@ pub struct EhSection {
 }
 
 impl EhSection {
+    /// The record starting at input offset `at` (records are kept in input order).
+    pub fn record_at(&self, at: u32) -> Option<&EhRecord> {
+        let i = self.records.partition_point(|c| c.in_off < at);
+        self.records.get(i).filter(|c| c.in_off == at)
+    }
+
     /// Output offset of an input offset, if the record holding it is kept.
     pub fn map_offset(&self, off: u64) -> Option<u64> {
         let i = self
@@ -135,7 +141,7 @@ pub fn copy_kept(sec: &EhSection, data: &[u8], out: &mut [u8]) {
             } else {
                 4
             };
-            let cie_rec = sec.records.iter().find(|c| c.in_off == cie_in);
+            let cie_rec = sec.record_at(cie_in);
             if let Some(c) = cie_rec {
                 let ptr = (r.out_off as i64 + header as i64) - c.out_off as i64;
                 dst[header..header + 4].copy_from_slice(&(ptr as u32).to_le_bytes());

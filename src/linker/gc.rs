@@ -53,38 +53,51 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
     if !link.args.gc_sections {
         return Ok(());
     }
-    // Edges from a function's section to what its FDEs reference (LSDA, personality).
-    let mut eh_edges: crate::linker::symbols::FastMap<(u32, u32), Vec<(u32, u32)>> =
-        Default::default();
-    for (&(f, s), eh) in &link.eh {
-        let relocs = link.files[f as usize].sections[s as usize].relocs;
-        for rec in eh.records.iter().filter(|r| r.is_fde()) {
-            let Some(ti) = eh.fde_target_reloc(rec, relocs) else {
-                continue;
-            };
-            let target = link.symref(f, relocs[ti].r_sym(LE, false));
-            let Some(func) = link.def_section(target) else {
-                continue;
-            };
-            let mut targets = Vec::new();
-            let cie = eh.records.iter().find(|c| Some(c.in_off) == rec.cie);
-            for range in [Some(rec.relocs), cie.map(|c| c.relocs)]
-                .into_iter()
-                .flatten()
-            {
-                for i in range.0..range.1 {
-                    if i as usize == ti {
-                        continue;
-                    }
-                    if let Some(t) =
-                        link.def_section(link.symref(f, relocs[i as usize].r_sym(LE, false)))
-                    {
-                        targets.push(t);
+    // Edges from a function's section to what its FDEs reference (LSDA, personality), found
+    // per `.eh_frame` section in parallel.
+    use rayon::prelude::*;
+    let eh_secs: Vec<(&(u32, u32), &eh_frame::EhSection)> = link.eh.iter().collect();
+    // (function's section, what its FDE refers to) for each FDE of each section.
+    type Edges = Vec<((u32, u32), Vec<(u32, u32)>)>;
+    let found: Vec<Edges> = eh_secs
+        .par_iter()
+        .map(|&(&(f, s), eh)| {
+            let relocs = link.files[f as usize].sections[s as usize].relocs;
+            let mut out = Vec::new();
+            for rec in eh.records.iter().filter(|r| r.is_fde()) {
+                let Some(ti) = eh.fde_target_reloc(rec, relocs) else {
+                    continue;
+                };
+                let target = link.symref(f, relocs[ti].r_sym(LE, false));
+                let Some(func) = link.def_section(target) else {
+                    continue;
+                };
+                let mut targets = Vec::new();
+                let cie = rec.cie.and_then(|at| eh.record_at(at));
+                for range in [Some(rec.relocs), cie.map(|c| c.relocs)]
+                    .into_iter()
+                    .flatten()
+                {
+                    for i in range.0..range.1 {
+                        if i as usize == ti {
+                            continue;
+                        }
+                        if let Some(t) =
+                            link.def_section(link.symref(f, relocs[i as usize].r_sym(LE, false)))
+                        {
+                            targets.push(t);
+                        }
                     }
                 }
+                out.push((func, targets));
             }
-            eh_edges.entry(func).or_default().extend(targets);
-        }
+            out
+        })
+        .collect();
+    let mut eh_edges: crate::linker::symbols::FastMap<(u32, u32), Vec<(u32, u32)>> =
+        Default::default();
+    for (func, targets) in found.into_iter().flatten() {
+        eh_edges.entry(func).or_default().extend(targets);
     }
 
     let mut start_stop: crate::linker::symbols::FastMap<&[u8], ()> = Default::default();
@@ -140,24 +153,10 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
             .copied()
             .filter(|&(f, s)| !link.eh.contains_key(&(f, s))),
     );
-    for &w in &work {
-        link.files[w.0 as usize].sections[w.1 as usize].live = true;
-    }
-    while let Some((f, s)) = work.pop() {
-        let relocs = link.files[f as usize].sections[s as usize].relocs;
-        let mut next: Vec<(u32, u32)> = relocs
-            .iter()
-            .filter_map(|r| link.def_section(link.symref(f, r.r_sym(LE, false))))
-            .collect();
-        if let Some(extra) = eh_edges.get(&(f, s)) {
-            next.extend_from_slice(extra);
-        }
-        for (tf, ts) in next {
-            let sec = &mut link.files[tf as usize].sections[ts as usize];
-            if !sec.live && sec.state == SecState::Normal {
-                sec.live = true;
-                work.push((tf, ts));
-            }
+    let live = mark_reachable(link, work, &eh_edges);
+    for (file, flags) in link.files.iter_mut().zip(live) {
+        for (sec, flag) in file.sections.iter_mut().zip(flags) {
+            sec.live = flag;
         }
     }
     // As GNU ld: a file none of whose code or data is kept loses its debug and other
@@ -226,4 +225,48 @@ pub fn finalize_eh_frames(link: &mut Link) {
         eh.out_size = out as u64;
         link.eh.insert(key, eh);
     }
+}
+
+/// Marks everything reachable from `roots` through relocations (and `.eh_frame` edges) live:
+/// a breadth-first walk whose every level runs in parallel, each section claimed once through
+/// an atomic flag. The set marked is the same whatever the order.
+fn mark_reachable(
+    link: &Link,
+    roots: Vec<(u32, u32)>,
+    eh_edges: &crate::linker::symbols::FastMap<(u32, u32), Vec<(u32, u32)>>,
+) -> Vec<Vec<bool>> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let live: Vec<Vec<AtomicBool>> = link
+        .files
+        .iter()
+        .map(|f| f.sections.iter().map(|s| AtomicBool::new(s.live)).collect())
+        .collect();
+    let claim = |(f, s): (u32, u32)| {
+        link.files[f as usize].sections[s as usize].state == SecState::Normal
+            && !live[f as usize][s as usize].swap(true, Ordering::Relaxed)
+    };
+    for &(f, s) in &roots {
+        live[f as usize][s as usize].store(true, Ordering::Relaxed);
+    }
+    let mut frontier = roots;
+    while !frontier.is_empty() {
+        frontier = frontier
+            .par_iter()
+            .flat_map_iter(|&(f, s)| {
+                let relocs = link.files[f as usize].sections[s as usize].relocs;
+                relocs
+                    .iter()
+                    .filter_map(move |r| link.def_section(link.symref(f, r.r_sym(LE, false))))
+                    .chain(eh_edges.get(&(f, s)).into_iter().flatten().copied())
+                    .filter(|&t| claim(t))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    let live: Vec<Vec<bool>> = live
+        .into_iter()
+        .map(|v| v.into_iter().map(AtomicBool::into_inner).collect())
+        .collect();
+    live
 }
