@@ -928,3 +928,44 @@ fn build_corpus_only() {
     let tsv = versions::build_all();
     println!("corpus: {}", tsv.display());
 }
+
+/// A relink with `--layout` and page digests writes the same image and the same layout file
+/// whatever the thread count: merging, statement matching, piece identities and placement run
+/// in parallel, and none of them may leak the order threads finish in.
+#[test]
+fn layout_links_do_not_depend_on_thread_count() {
+    let b = build("zall", VersionSet::old());
+    let dir = scratch_dir("stable", "threads");
+    let first = dir.join("first.layout");
+    let _ = fs::remove_file(&first);
+    link_ok(&b, Linker::Spacer, Some(&first), &dir.join("first.spacer"));
+    let mut results: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+    for threads in [1, 2, 4] {
+        let layout = dir.join(format!("threads{threads}.layout"));
+        copy(&first, &layout);
+        let mut lib_flags = b.lib_flags.clone();
+        lib_flags.push(format!("-Wl,--threads={threads}"));
+        lib_flags.push("-Wl,--page-digests".into());
+        let bt = Build {
+            program: b.program,
+            object: b.object.clone(),
+            lib_flags,
+        };
+        let out = dir.join(format!("threads{threads}.spacer"));
+        link_ok(&bt, Linker::Spacer, Some(&layout), &out);
+        results.push((threads, fs::read(&out).unwrap(), fs::read(&layout).unwrap()));
+    }
+    let (_, image, layout) = &results[0];
+    for (threads, other_image, other_layout) in &results[1..] {
+        assert!(
+            other_image == image,
+            "--threads={threads} wrote another image than --threads=1 (kept in {})",
+            dir.display()
+        );
+        assert!(
+            other_layout == layout,
+            "--threads={threads} wrote another layout file than --threads=1 (kept in {})",
+            dir.display()
+        );
+    }
+}
