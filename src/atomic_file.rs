@@ -40,20 +40,60 @@ pub fn remove_deferred() {
     }
 }
 
-/// Removes the temporary file unless the link succeeded.
-pub struct TempGuard {
+/// A file being written next to its destination: removed if dropped, renamed into place by
+/// `commit`.
+pub struct TempFile {
+    pub file: std::fs::File,
     pub path: PathBuf,
-    pub armed: bool,
+    dest: PathBuf,
+    committed: bool,
 }
-impl Drop for TempGuard {
+
+impl TempFile {
+    /// Creates the temporary file for `dest` (readable too, so that it can be mapped).
+    pub fn create(dest: &Path, executable: bool) -> Result<TempFile> {
+        let path = temp_path(dest);
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(if executable { 0o777 } else { 0o666 });
+        }
+        let file = o
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(TempFile {
+            file,
+            path,
+            dest: dest.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// Closes the file and renames it to its destination (`replace`).
+    pub fn commit(mut self) -> Result<()> {
+        replace(&self.path, &self.dest).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.path.display(),
+                self.dest.display()
+            )
+        })?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
     fn drop(&mut self) {
-        if self.armed {
+        if !self.committed {
             let _ = std::fs::remove_file(&self.path);
         }
     }
 }
 
-pub fn temp_path(out: &Path) -> PathBuf {
+fn temp_path(out: &Path) -> PathBuf {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -64,26 +104,9 @@ pub fn temp_path(out: &Path) -> PathBuf {
 /// Writes a whole file through a temporary next to it, renamed into place on success.
 pub fn write_file_atomically(path: &Path, bytes: &[u8], executable: bool) -> Result<()> {
     use std::io::Write;
-    let tmp = temp_path(path);
-    let mut guard = TempGuard {
-        path: tmp.clone(),
-        armed: true,
-    };
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(if executable { 0o777 } else { 0o666 });
-    }
-    let mut f = o
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(f);
-    replace(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    guard.armed = false;
-    Ok(())
+    let mut tmp = TempFile::create(path, executable)?;
+    tmp.file
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.path.display()))?;
+    tmp.commit()
 }

@@ -264,9 +264,7 @@ fn mark_reachable(
             })
             .collect();
     }
-    let live: Vec<Vec<bool>> = live
-        .into_iter()
+    live.into_iter()
         .map(|v| v.into_iter().map(AtomicBool::into_inner).collect())
-        .collect();
-    live
+        .collect()
 }

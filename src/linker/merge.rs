@@ -230,7 +230,7 @@ pub fn merge_members(
         });
     } else {
         // Piece indices of each member by shard, then each shard on its own.
-        let shard_of = |hash: u64| (hash >> 58) as usize; // SHARDS = 64
+        let shard_of = |hash: u64| (hash >> (64 - SHARDS.trailing_zeros())) as usize;
         let by_shard: Vec<Vec<Vec<u32>>> = cut
             .par_iter()
             .map(|ps| {
@@ -312,7 +312,8 @@ pub fn merge_members(
     Ok(())
 }
 
-/// Shards of the hash space that find duplicates in parallel.
+/// Shards of the hash space that find duplicates in parallel (a power of two: a piece's
+/// shard is the top bits of its hash).
 const SHARDS: usize = 64;
 
 type Table = std::collections::HashMap<PieceKey, u64, std::hash::BuildHasherDefault<Prehashed>>;

@@ -38,10 +38,7 @@ pub(super) fn assign_addresses(
                 Stmt::Out(o) if o.out.is_some() => Some(o),
                 _ => None,
             })
-            .filter(|o| {
-                crate::linker::stable::is_regioned(&o.desc.name)
-                    || crate::linker::stable::is_tls_regioned(&o.desc.name)
-            })
+            .filter(|o| has_regions(plan, &o.desc.name))
             .flat_map(|o| o.chunks.iter().flatten().chain(&o.extra))
             .filter(|c| match c {
                 Chunk::Input(f, s) => link.section(*f, *s).is_included(),
@@ -119,6 +116,14 @@ pub(super) fn assign_addresses(
         last_state = Some(state);
     }
     Ok(())
+}
+
+/// Whether a layout file gives libraries regions in this output section. The TLS template only
+/// under the built-in script: a script of its own may size or walk it (a kernel's TLS setup),
+/// and padding would show.
+fn has_regions(plan: &Plan, name: &str) -> bool {
+    crate::linker::stable::is_regioned(name)
+        || (plan.builtin && crate::linker::stable::is_tls_regioned(name))
 }
 
 /// A digest of everything a pass reads that an earlier pass wrote: section addresses, sizes
@@ -388,20 +393,15 @@ impl<'a> Pass<'a> {
     fn output_section(
         &mut self,
         link: &mut Link,
-        stable: Option<&mut Stable>,
+        mut stable: Option<&mut Stable>,
         o: &OutStmt,
         idx: usize,
     ) -> Result<()> {
         let alloc = link.layout.secs[idx].is_alloc();
-        let mut stable = stable;
         let start = self.section_start(link, stable.as_deref_mut(), o, idx)?;
         let addr = start.addr;
         let (mut cur, data, mut placed) = self.place_commands(link, o, idx, &start)?;
-        // The TLS template only under the built-in script: a script of its own may size or
-        // walk it (a kernel's TLS setup), and padding would show.
-        let regioned = alloc
-            && (crate::linker::stable::is_regioned(&o.desc.name)
-                || (self.plan.builtin && crate::linker::stable::is_tls_regioned(&o.desc.name)));
+        let regioned = alloc && has_regions(self.plan, &o.desc.name);
         if let Some(st) = stable.filter(|_| regioned) {
             (placed, cur) = self.regions(link, st, o, &start, &placed)?;
         }

@@ -7,7 +7,6 @@ mod headers;
 pub mod symtab;
 mod synthetic;
 
-use crate::atomic_file::{temp_path, TempGuard};
 use crate::linker::args::{BuildId, Strip};
 use crate::linker::context::Link;
 use crate::linker::eh_frame;
@@ -31,28 +30,13 @@ pub fn write(link: &Link) -> Result<()> {
     let table = headers::SectionTable::new(link, symtab.as_ref());
     let file_size = table.file_size;
     // Create the output as a temporary file next to the destination.
-    let out_path = &link.args.output;
-    let tmp = temp_path(out_path);
-    let mut guard = TempGuard {
-        path: tmp.clone(),
-        armed: true,
-    };
-    let file = {
-        let mut o = std::fs::OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o777);
-        }
-        o.open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?
-    };
-    file.set_len(file_size)
-        .with_context(|| format!("cannot size {}", tmp.display()))?;
+    let tmp = crate::atomic_file::TempFile::create(&link.args.output, true)?;
+    tmp.file
+        .set_len(file_size)
+        .with_context(|| format!("cannot size {}", tmp.path.display()))?;
     // SAFETY: the file was just created by us and is not shared.
-    let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }
-        .with_context(|| format!("cannot map {}", tmp.display()))?;
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&tmp.file) }
+        .with_context(|| format!("cannot map {}", tmp.path.display()))?;
     let buf = OutBuf {
         ptr: map.as_mut_ptr(),
         len: map.len(),
@@ -91,11 +75,7 @@ pub fn write(link: &Link) -> Result<()> {
     // is done; forcing them to disk would make each link wait for the device (GNU ld, lld and
     // mold do not either).
     drop(map);
-    drop(file);
-    crate::atomic_file::replace(&tmp, out_path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out_path.display()))?;
-    guard.armed = false;
-    Ok(())
+    tmp.commit()
 }
 
 /// Input sections, copied and relocated in parallel, each into its own range of the output

@@ -80,41 +80,22 @@ pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
 /// The function symbols of a code section that are not at its start (one section holding many
 /// functions, as without -ffunction-sections), by name, with their offsets; names that occur
 /// twice are left out, since the layout file could not tell them apart.
-fn functions_inside(
-    link: &Link,
-    f: u32,
-    s: u32,
-    by_section: Option<&[Vec<u32>]>,
-) -> Vec<(String, u64)> {
+fn functions_inside(link: &Link, f: u32, s: u32, by_section: &[Vec<u32>]) -> Vec<(String, u64)> {
     let file = &link.files[f as usize];
     if file.sections[s as usize].flags & elf::SHF_EXECINSTR as u64 == 0 {
         return Vec::new();
     }
-    let is_func = |y: &crate::linker::object_file::ObjSym| {
-        y.typ == elf::STT_FUNC && y.shndx == s && y.value > 0 && !y.name.is_empty()
-    };
-    let name = |y: &crate::linker::object_file::ObjSym| {
-        (
-            String::from_utf8_lossy(y.name).replace(char::is_whitespace, "_"),
-            y.value,
-        )
-    };
-    let mut funcs: Vec<(String, u64)> = match by_section {
-        Some(idx) => idx
-            .get(s as usize)
-            .into_iter()
-            .flatten()
-            .map(|&i| &file.symbols[i as usize])
-            .filter(|y| is_func(y))
-            .map(name)
-            .collect(),
-        None => file
-            .symbols
-            .iter()
-            .filter(|y| is_func(y))
-            .map(name)
-            .collect(),
-    };
+    let mut funcs: Vec<(String, u64)> = by_section
+        .get(s as usize)
+        .into_iter()
+        .flatten()
+        .map(|&i| &file.symbols[i as usize])
+        .filter(|y| y.value > 0 && !y.name.is_empty())
+        .map(|y| {
+            let name = String::from_utf8_lossy(y.name).replace(char::is_whitespace, "_");
+            (name, y.value)
+        })
+        .collect();
     funcs.sort();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for (n, _) in &funcs {
@@ -128,8 +109,8 @@ fn functions_inside(
     unique
 }
 
-/// A file's function symbols by the section they are in (one pass over its symbols, rather
-/// than one per section).
+/// A file's function symbols (STT_FUNC) by the section they are in: one pass over its symbols,
+/// rather than one per section.
 fn functions_by_section(file: &crate::linker::object_file::ObjectFile) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); file.sections.len()];
     for (i, y) in file.symbols.iter().enumerate() {
@@ -269,10 +250,10 @@ pub struct Stable {
     /// What moved although the layout file had a place for it.
     pub moved: Vec<String>,
     /// Input sections referenced from other libraries (computed once, on first use).
-    pub external: Option<rustc_hash::FxHashSet<(u32, u32)>>,
+    external: Option<rustc_hash::FxHashSet<(u32, u32)>>,
     /// What `identify` found for each chunk.
     ids: rustc_hash::FxHashMap<Chunk, PieceId>,
-    /// Each regioned section's last placement, for the next layout pass (see `place`).
+    /// Each regioned section's last placement, for the next layout pass (see `place_chunks`).
     memo: rustc_hash::FxHashMap<String, Memo>,
 }
 
@@ -392,8 +373,8 @@ impl Stable {
             .filter(|c| !self.ids.contains_key(c))
             .map(|c| {
                 let by_section = match c {
-                    Chunk::Input(f, _) => funcs.get(f).map(|v| &v[..]),
-                    _ => None,
+                    Chunk::Input(f, _) => &funcs[f][..],
+                    _ => &[][..],
                 };
                 (*c, piece_id(link, external, c, by_section))
             })
@@ -403,12 +384,16 @@ impl Stable {
 
     /// A chunk's library, key, content hash and whether another library refers to it
     /// (computed once: layout runs several passes).
-    pub fn identify(&mut self, link: &Link, c: &Chunk) -> PieceId {
+    fn identify(&mut self, link: &Link, c: &Chunk) -> PieceId {
         if let Some(id) = self.ids.get(c) {
             return id.clone();
         }
         let external = self.external.get_or_insert_with(|| external_refs(link));
-        let id = piece_id(link, external, c, None);
+        let by_section = match *c {
+            Chunk::Input(f, _) => functions_by_section(&link.files[f as usize]),
+            _ => Vec::new(),
+        };
+        let id = piece_id(link, external, c, &by_section);
         self.ids.insert(*c, id.clone());
         id
     }
@@ -418,7 +403,7 @@ fn piece_id(
     link: &Link,
     external: &rustc_hash::FxHashSet<(u32, u32)>,
     c: &Chunk,
-    by_section: Option<&[Vec<u32>]>,
+    by_section: &[Vec<u32>],
 ) -> PieceId {
     let (hash, external) = match *c {
         Chunk::Input(f, s) => (content_hash(link, f, s), external.contains(&(f, s))),
