@@ -74,6 +74,8 @@ pub struct Args {
     pub trace: bool,
     pub verbose: bool,
     pub allow_multiple_definition: bool,
+    /// `--fatal-warnings`: any warning fails the link.
+    pub fatal_warnings: bool,
     /// `-d`: allocate common symbols even in a partial link.
     pub define_common: bool,
     pub no_undefined_error: bool,
@@ -116,6 +118,7 @@ impl Default for Args {
             trace: false,
             verbose: false,
             allow_multiple_definition: false,
+            fatal_warnings: false,
             define_common: false,
             no_undefined_error: false,
             version: false,
@@ -214,8 +217,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-copy-dt-needed-entries",
     "sort-common",
     "no-undefined",
-    "fatal-warnings",
-    "no-fatal-warnings",
     "warn-common",
     "color-diagnostics",
     "enable-new-dtags",
@@ -537,6 +538,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "v" | "V" | "version" => a.version = true,
             "help" => a.help = true,
             "allow-multiple-definition" => a.allow_multiple_definition = true,
+            "fatal-warnings" => a.fatal_warnings = true,
+            "no-fatal-warnings" => a.fatal_warnings = false,
             "d" | "dc" | "dp" | "define-common" => a.define_common = true,
             "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"

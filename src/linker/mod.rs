@@ -3,6 +3,7 @@
 pub mod args;
 pub mod commons;
 pub mod context;
+pub mod diag;
 pub mod eh_frame;
 pub mod gc;
 pub mod glob;
@@ -69,18 +70,20 @@ impl Timings {
 /// Links: the stages in order, each taking what the earlier ones produced.
 pub fn link(args: Args) -> Result<()> {
     let mut t = Timings::new(args.stats);
+    diag::set_fatal_warnings(args.fatal_warnings);
     let loaded = t.stage("load inputs", || input::load(&args))?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     resolve::check_duplicates(&link)?;
     let r = if link.args.relocatable {
         if let Some(path) = &link.args.layout {
             // Addresses are decided by the final link; that is where the layout file belongs.
-            eprintln!(
-                "spacer: warning: --layout {} has no effect with -r (give it to the final link)",
+            diag::warn(format_args!(
+                "--layout {} has no effect with -r (give it to the final link)",
                 path.display()
-            );
+            ));
         }
         t.stage("relocatable output", || {
+            diag::check_fatal()?;
             relocatable::link_relocatable(&mut link)
         })
     } else {
@@ -167,6 +170,7 @@ fn select_sections(plan: &mut Plan, link: &mut Link) -> Result<()> {
 }
 
 fn write_outputs(link: &Link) -> Result<()> {
+    diag::check_fatal()?;
     if let Some(map) = &link.args.map_file {
         map::write_map(link, map)?;
     }

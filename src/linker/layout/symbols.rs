@@ -49,7 +49,9 @@ pub fn finish(link: &mut Link) -> Result<()> {
                 v
             } else {
                 let text = link.layout.find(b".text").map(|s| s.addr).unwrap_or(0);
-                eprintln!("spacer: warning: cannot find entry symbol {entry_name}; defaulting to {text:#x}");
+                crate::linker::diag::warn(format_args!(
+                    "cannot find entry symbol {entry_name}; defaulting to {text:#x}"
+                ));
                 text
             }
         }
