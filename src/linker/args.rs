@@ -14,6 +14,8 @@ pub enum InputKind {
     File(PathBuf),
     /// `-lNAME` (or `-l:FILENAME`).
     Lib(String),
+    /// A `-T` script: its `INPUT` and `GROUP` files join the link at this place.
+    Script(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub struct Args {
     pub inputs: Vec<InputArg>,
     pub output: PathBuf,
     pub lib_paths: Vec<PathBuf>,
+    /// `--sysroot=DIR`: where `=` paths and a sysroot's scripts' absolute paths point.
+    pub sysroot: Option<PathBuf>,
     pub entry: Option<String>,
     pub undefined: Vec<String>,
     pub defsyms: Vec<(String, String)>,
@@ -69,13 +73,27 @@ pub struct Args {
     /// `-z execstack` / `-z noexecstack`; without either the inputs decide.
     pub exec_stack: Option<bool>,
     pub relro: bool,
+    /// `-z separate-code` (the default) / `-z noseparate-code`: code in its own pages and
+    /// load, or headers, code and read-only data in one executable load.
+    pub separate_code: bool,
+    /// `-z separate-loadable-segments`: every load also starts on its own page in the file.
+    pub separate_loadable_segments: bool,
+    /// `-z max-page-size=N`: load alignment (CONSTANT(MAXPAGESIZE)).
+    pub max_page_size: u64,
+    /// `-z common-page-size=N`: CONSTANT(COMMONPAGESIZE), where RELRO ends.
+    pub common_page_size: u64,
     pub image_base: Option<u64>,
+    /// `--section-start=SECTION=ADDR`, `-Ttext`, `-Tdata`, `-Tbss`: output sections placed at
+    /// fixed addresses, in command-line order (a later one for the same section wins).
+    pub section_starts: Vec<(String, u64)>,
     pub threads: Option<usize>,
     pub trace: bool,
     pub verbose: bool,
     pub allow_multiple_definition: bool,
     /// `--fatal-warnings`: any warning fails the link.
     pub fatal_warnings: bool,
+    /// `--warn-common`: warn when a common symbol meets another common or a definition.
+    pub warn_common: bool,
     /// `-d`: allocate common symbols even in a partial link.
     pub define_common: bool,
     pub no_undefined_error: bool,
@@ -95,6 +113,7 @@ impl Default for Args {
             inputs: Vec::new(),
             output: PathBuf::from("a.out"),
             lib_paths: Vec::new(),
+            sysroot: None,
             entry: None,
             undefined: Vec::new(),
             defsyms: Vec::new(),
@@ -113,12 +132,18 @@ impl Default for Args {
             default_script: None,
             exec_stack: None,
             relro: true,
+            separate_code: true,
+            separate_loadable_segments: false,
+            max_page_size: 0x1000,
+            common_page_size: 0x1000,
             image_base: None,
+            section_starts: Vec::new(),
             threads: None,
             trace: false,
             verbose: false,
             allow_multiple_definition: false,
             fatal_warnings: false,
+            warn_common: false,
             define_common: false,
             no_undefined_error: false,
             version: false,
@@ -217,7 +242,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-copy-dt-needed-entries",
     "sort-common",
     "no-undefined",
-    "warn-common",
     "color-diagnostics",
     "enable-new-dtags",
     "disable-new-dtags",
@@ -350,6 +374,26 @@ fn parse_number(s: &str) -> Option<u64> {
     }
 }
 
+/// The value of `-z max-page-size=N` / `-z common-page-size=N`: a power of two.
+fn page_size(kw: &str) -> Result<u64> {
+    let (name, v) = kw.split_once('=').unwrap_or((kw, ""));
+    match parse_number(v) {
+        Some(n) if n.is_power_of_two() => Ok(n),
+        _ => bail!("-z {name}: '{v}' is not a power of two"),
+    }
+}
+
+/// Addresses of `--section-start` and `-Ttext`/`-Tdata`/`-Tbss` are hexadecimal, with or
+/// without `0x`, as GNU ld reads them.
+fn parse_hex_address(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let h = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    u64::from_str_radix(h, 16).ok()
+}
+
 pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
     let argv = expand_response_files(raw, 0)?;
     let mut a = Args::default();
@@ -376,7 +420,11 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
         // Split "--name=value" / "-name=value", and glued single-letter values ("-lc").
         let body = arg.trim_start_matches('-');
         let (mut name, mut value): (String, Option<String>) = match body.split_once('=') {
-            Some((n, v)) if WITH_VALUE.contains(&n) || n == "build-id" || n == "threads" => {
+            // `-L=DIR`: a short option's value may itself start with `=` (a sysroot path).
+            Some((n, v))
+                if n.len() > 1
+                    && (WITH_VALUE.contains(&n) || n == "build-id" || n == "threads") =>
+            {
                 (n.to_string(), Some(v.to_string()))
             }
             _ => (body.to_string(), None),
@@ -438,9 +486,16 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                     "noexecstack" => a.exec_stack = Some(false),
                     "relro" => a.relro = true,
                     "norelro" => a.relro = false,
-                    _ if kw.starts_with("max-page-size=") || kw.starts_with("common-page-size=") => {}
-                    "now" | "lazy" | "text" | "notext" | "textoff" | "separate-code"
-                    | "noseparate-code" | "defs" | "undefs" | "origin" | "nodelete" | "nodlopen"
+                    "separate-code" => a.separate_code = true,
+                    "noseparate-code" => a.separate_code = false,
+                    "separate-loadable-segments" => a.separate_loadable_segments = true,
+                    _ if kw.starts_with("max-page-size=") => {
+                        a.max_page_size = page_size(&kw)?;
+                    }
+                    _ if kw.starts_with("common-page-size=") => {
+                        a.common_page_size = page_size(&kw)?;
+                    }
+                    "now" | "lazy" | "text" | "notext" | "textoff" | "defs" | "undefs" | "origin" | "nodelete" | "nodlopen"
                     | "combreloc" | "nocombreloc" | "noexecheap" | "global" | "initfirst"
                     | "interpose" | "muldefs" | "nocopyreloc" | "ibt" | "shstk" | "cet-report=none"
                     | "mark-plt" | "nomark-plt" | "start-stop-gc" | "nostart-stop-gc"
@@ -454,7 +509,17 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                     _ => bail!("unknown -z option '{kw}'"),
                 }
             }
-            "T" | "script" => a.scripts.push(PathBuf::from(take(&mut value)?)),
+            "T" | "script" => {
+                let script = PathBuf::from(take(&mut value)?);
+                a.inputs.push(InputArg {
+                    kind: InputKind::Script(script.clone()),
+                    whole_archive,
+                    static_only,
+                    group,
+                });
+                a.scripts.push(script);
+            }
+            "sysroot" => a.sysroot = Some(PathBuf::from(take(&mut value)?)),
             "dT" | "default-script" => a.default_script = Some(PathBuf::from(take(&mut value)?)),
             "Map" => a.map_file = Some(PathBuf::from(take(&mut value)?)),
             "M" | "print-map" => {}
@@ -523,6 +588,21 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                 let v = take(&mut value)?;
                 a.image_base = Some(parse_number(&v).with_context(|| format!("--image-base: invalid address '{v}'"))?);
             }
+            "section-start" => {
+                let v = take(&mut value)?;
+                let (sec, addr) = v.split_once('=').with_context(|| {
+                    format!("--section-start: expected SECTION=ADDRESS, got '{v}'")
+                })?;
+                let addr = parse_hex_address(addr)
+                    .with_context(|| format!("--section-start: invalid address '{addr}'"))?;
+                a.section_starts.push((sec.to_string(), addr));
+            }
+            "Ttext" | "Tdata" | "Tbss" => {
+                let v = take(&mut value)?;
+                let addr = parse_hex_address(&v)
+                    .with_context(|| format!("-{name}: invalid address '{v}'"))?;
+                a.section_starts.push((format!(".{}", &name[1..]), addr));
+            }
             "Ttext-segment" => {
                 let v = take(&mut value)?;
                 a.image_base = Some(parse_number(&v).with_context(|| format!("-Ttext-segment: invalid address '{v}'"))?);
@@ -539,11 +619,12 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "help" => a.help = true,
             "allow-multiple-definition" => a.allow_multiple_definition = true,
             "fatal-warnings" => a.fatal_warnings = true,
+            "warn-common" => a.warn_common = true,
             "no-fatal-warnings" => a.fatal_warnings = false,
             "d" | "dc" | "dp" | "define-common" => a.define_common = true,
             "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
-            | "version-script" | "y" | "trace-symbol" | "sysroot" | "O" | "exclude-libs"
+            | "version-script" | "y" | "trace-symbol" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "R" | "Y" => {
                 take(&mut value)?;

@@ -3,8 +3,11 @@
 
 use crate::linker::args::{Args, InputArg, InputKind};
 use crate::linker::object_file::ObjectFile;
-use crate::linker::symbols::SymbolTable;
+use crate::linker::script::ast::{Command, InputItem};
+use crate::linker::symbols::{Def, SymbolTable};
+use crate::linker::sysroot::Sysroot;
 use anyhow::{anyhow, bail, Context, Result};
+use object::elf;
 use object::read::archive::ArchiveFile;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,9 @@ struct ArchiveInput {
     index: Vec<(&'static [u8], u64)>,
     /// Member offsets already extracted.
     loaded: std::collections::HashSet<u64>,
+    /// (member offset, name) pairs known not to define a common symbol's name as data, so a
+    /// group's re-scans do not parse the member again.
+    not_data: std::collections::HashSet<(u64, &'static [u8])>,
     position: u32,
 }
 
@@ -48,6 +54,9 @@ pub struct Loaded {
 
 struct Loader<'a> {
     args: &'a Args,
+    /// `-L` directories (sysroot applied), then `SEARCH_DIR`s of the scripts, in that order.
+    lib_paths: Vec<PathBuf>,
+    sysroot: Sysroot,
     files: Vec<ObjectFile>,
     symtab: SymbolTable,
     extract_seq: u32,
@@ -61,10 +70,30 @@ enum Resolved {
 }
 
 pub fn load(args: &Args) -> Result<Loaded> {
+    let sysroot = Sysroot::new(args.sysroot.as_deref());
+    let mut lib_paths: Vec<PathBuf> = args
+        .lib_paths
+        .iter()
+        .map(|d| sysroot.search_dir(&d.to_string_lossy()))
+        .collect();
+    // `-T` scripts are read while the command line is, so their SEARCH_DIRs apply to every
+    // library search.
+    for script in &args.scripts {
+        for c in read_script(script)?.commands {
+            if let Command::SearchDir(d) = c {
+                lib_paths.push(sysroot.search_dir(&d));
+            }
+        }
+    }
     let mut loader = Loader {
         args,
+        lib_paths,
+        sysroot,
         files: Vec::new(),
-        symtab: SymbolTable::default(),
+        symtab: SymbolTable {
+            warn_common: args.warn_common,
+            ..Default::default()
+        },
         extract_seq: 0,
     };
     for name in args.undefined.iter().chain(args.entry.iter()) {
@@ -126,7 +155,7 @@ impl Loader<'_> {
             // useful when it is an input script that names archives.
             vec![format!("lib{name}.a"), format!("lib{name}.so")]
         };
-        for dir in &self.args.lib_paths {
+        for dir in &self.lib_paths {
             for c in &candidates {
                 let p = dir.join(c);
                 if p.is_file() {
@@ -136,19 +165,41 @@ impl Loader<'_> {
         }
         bail!(
             "cannot find -l{name} (searched {} directories)",
-            self.args.lib_paths.len()
+            self.lib_paths.len()
         )
     }
 
-    fn resolve(&self, input: &InputArg) -> Result<Resolved> {
+    fn resolve(&mut self, input: &InputArg) -> Result<Resolved> {
         let path = match &input.kind {
             InputKind::File(p) => p.clone(),
             InputKind::Lib(name) => self.find_lib(name, input.static_only)?,
+            InputKind::Script(p) => return self.script_input_files(p, input.static_only),
         };
         self.resolve_path(path, input.static_only, 0)
     }
 
-    fn resolve_path(&self, path: PathBuf, static_only: bool, depth: usize) -> Result<Resolved> {
+    /// The files a `-T` script's `INPUT` and `GROUP` commands add at its place on the command
+    /// line (its other commands shape the layout, later).
+    fn script_input_files(&mut self, path: &Path, static_only: bool) -> Result<Resolved> {
+        let mut out = Vec::new();
+        for c in read_script(path)?.commands {
+            match c {
+                Command::Input(items) => {
+                    out.extend(self.script_inputs(path, &items, static_only, 0)?)
+                }
+                Command::Group(items) => out.push(Resolved::Group(self.script_inputs(
+                    path,
+                    &items,
+                    static_only,
+                    0,
+                )?)),
+                _ => {}
+            }
+        }
+        Ok(Resolved::Group(out))
+    }
+
+    fn resolve_path(&mut self, path: PathBuf, static_only: bool, depth: usize) -> Result<Resolved> {
         let data = map_file(&path)?;
         if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
             return Ok(Resolved::Archive(path, data));
@@ -162,41 +213,75 @@ impl Loader<'_> {
         // Text: an input script such as glibc's libm.a (`GROUP ( libm-2.36.a libmvec.a )`).
         let text = std::str::from_utf8(data)
             .map_err(|_| anyhow!("{}: file format not recognized", path.display()))?;
-        let entries = parse_input_script(text).with_context(|| {
-            format!("{}: not an object, archive or input script", path.display())
-        })?;
+        let script = crate::linker::script::parse_script(text, &path.display().to_string())
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| {
+                format!("{}: not an object, archive or input script", path.display())
+            })?;
         let mut out = Vec::new();
-        for (is_group, names) in entries {
-            let mut items = Vec::new();
-            for n in names {
-                let p = if let Some(lib) = n.strip_prefix("-l") {
-                    self.find_lib(lib, static_only)?
-                } else {
-                    let p = PathBuf::from(&n);
-                    if p.is_file() {
-                        p
-                    } else if let Some(found) =
-                        path.parent().map(|d| d.join(&n)).filter(|p| p.is_file())
-                    {
-                        found
-                    } else {
-                        self.args
-                            .lib_paths
-                            .iter()
-                            .map(|d| d.join(&n))
-                            .find(|p| p.is_file())
-                            .ok_or_else(|| anyhow!("{}: cannot find {n}", path.display()))?
-                    }
-                };
-                items.push(self.resolve_path(p, static_only, depth + 1)?);
-            }
-            if is_group {
-                out.push(Resolved::Group(items));
-            } else {
-                out.extend(items);
+        for c in script.commands {
+            match c {
+                Command::Input(items) => {
+                    out.extend(self.script_inputs(&path, &items, static_only, depth)?)
+                }
+                Command::Group(items) => out.push(Resolved::Group(
+                    self.script_inputs(&path, &items, static_only, depth)?,
+                )),
+                Command::SearchDir(d) => self.lib_paths.push(self.sysroot.search_dir(&d)),
+                Command::OutputFormat(..) | Command::OutputArch(_) | Command::Target(_) => {}
+                _ => bail!(
+                    "{}: only INPUT, GROUP, SEARCH_DIR, OUTPUT_FORMAT and OUTPUT_ARCH are supported in an input script",
+                    path.display()
+                ),
             }
         }
         Ok(Resolved::Group(out))
+    }
+
+    /// The files an `INPUT` or `GROUP` of `script` names, found as GNU ld finds them: `-lNAME`
+    /// in the library path; `=`/`$SYSROOT` names, and absolute names of a script inside the
+    /// sysroot, under the sysroot; other names beside the script, then in the current
+    /// directory, then in the library path.
+    fn script_inputs(
+        &mut self,
+        script: &Path,
+        items: &[InputItem],
+        static_only: bool,
+        depth: usize,
+    ) -> Result<Vec<Resolved>> {
+        let mut out = Vec::new();
+        for item in items {
+            let p = match item {
+                InputItem::Library(lib) => self.find_lib(lib, static_only)?,
+                InputItem::AsNeeded(inner) => {
+                    out.extend(self.script_inputs(script, inner, static_only, depth)?);
+                    continue;
+                }
+                InputItem::File(n) => self.find_script_file(script, n)?,
+            };
+            out.push(self.resolve_path(p, static_only, depth + 1)?);
+        }
+        Ok(out)
+    }
+
+    fn find_script_file(&self, script: &Path, name: &str) -> Result<PathBuf> {
+        if let Some(p) = self.sysroot.script_file(name, script) {
+            if p.is_file() {
+                return Ok(p);
+            }
+            bail!(
+                "{}: cannot find {name} (looked for {})",
+                script.display(),
+                p.display()
+            );
+        }
+        let beside = script.parent().map(|d| d.join(name));
+        beside
+            .into_iter()
+            .chain(std::iter::once(PathBuf::from(name)))
+            .chain(self.lib_paths.iter().map(|d| d.join(name)))
+            .find(|p| p.is_file())
+            .ok_or_else(|| anyhow!("{}: cannot find {name}", script.display()))
     }
 
     fn process_group(&mut self, items: Vec<(Resolved, bool)>, position: &mut u32) -> Result<()> {
@@ -280,8 +365,8 @@ impl Loader<'_> {
         self.files.push(obj);
     }
 
-    fn extract_member(&mut self, ar: &mut ArchiveInput, offset: u64) -> Result<()> {
-        ar.loaded.insert(offset);
+    /// A member's display name and bytes.
+    fn member_data(ar: &ArchiveInput, offset: u64) -> Result<(String, &'static [u8])> {
         let archive = ArchiveFile::parse(ar.data)
             .map_err(|e| anyhow!("{}: malformed archive: {e}", ar.path.display()))?;
         let member = archive
@@ -304,6 +389,12 @@ impl Loader<'_> {
                 )
             })?
         };
+        Ok((mname, data))
+    }
+
+    fn extract_member(&mut self, ar: &mut ArchiveInput, offset: u64) -> Result<()> {
+        ar.loaded.insert(offset);
+        let (mname, data) = Self::member_data(ar, offset)?;
         self.extract_seq += 1;
         if self.args.trace {
             eprintln!("{}({mname})", ar.path.display());
@@ -315,6 +406,32 @@ impl Loader<'_> {
         )?;
         self.add(obj);
         Ok(())
+    }
+
+    /// Whether the member defines `name` as global data, the only kind of definition GNU ld
+    /// extracts a member for when the symbol is so far a common: archive indexes also list
+    /// commons, and a function of that name is not what the common declared.
+    fn member_defines_data(
+        ar: &mut ArchiveInput,
+        offset: u64,
+        name: &'static [u8],
+    ) -> Result<bool> {
+        if ar.not_data.contains(&(offset, name)) {
+            return Ok(false);
+        }
+        let (mname, data) = Self::member_data(ar, offset)?;
+        let obj = ObjectFile::parse(format!("{}({mname})", ar.path.display()), data, (0, 0))?;
+        let defines = obj.symbols[obj.first_global..].iter().any(|s| {
+            s.name == name
+                && (s.bind == elf::STB_GLOBAL || s.bind >= elf::STB_LOOS)
+                && s.typ != elf::STT_FUNC
+                && !s.is_undefined()
+                && !s.is_common()
+        });
+        if !defines {
+            ar.not_data.insert((offset, name));
+        }
+        Ok(defines)
     }
 
     /// Pulls members that define a currently undefined, strongly referenced symbol, until none
@@ -332,7 +449,12 @@ impl Loader<'_> {
                     continue;
                 };
                 let s = &self.symtab.syms[id as usize];
-                if s.is_undefined() && s.strong_ref {
+                let wanted = match s.def {
+                    Def::Undefined => s.strong_ref,
+                    Def::Common(..) => Self::member_defines_data(ar, off, name)?,
+                    _ => false,
+                };
+                if wanted {
                     self.extract_member(ar, off)?;
                     progress = true;
                 }
@@ -363,6 +485,13 @@ impl Loader<'_> {
         }
         Ok(())
     }
+}
+
+fn read_script(path: &Path) -> Result<crate::linker::script::ast::Script> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read linker script {}", path.display()))?;
+    crate::linker::script::parse_script(&text, &path.display().to_string())
+        .map_err(|e| anyhow!("{e}"))
 }
 
 fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<ArchiveInput> {
@@ -418,65 +547,7 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
         thin: archive.is_thin(),
         index,
         loaded: Default::default(),
+        not_data: Default::default(),
         position,
     })
-}
-
-/// Parses the input-script subset used by library stubs: `GROUP(...)`, `INPUT(...)`,
-/// `AS_NEEDED(...)` and ignorable `OUTPUT_FORMAT`/`OUTPUT_ARCH`/`SEARCH_DIR`. Returns
-/// (is_group, file names) per command.
-fn parse_input_script(text: &str) -> Result<Vec<(bool, Vec<String>)>> {
-    let mut cleaned = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("/*") {
-        cleaned.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("*/")
-            .ok_or_else(|| anyhow!("unterminated comment"))?;
-        rest = &rest[start + end + 2..];
-    }
-    cleaned.push_str(rest);
-    let tokens: Vec<String> = cleaned
-        .replace('(', " ( ")
-        .replace(')', " ) ")
-        .replace(',', " ")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < tokens.len() {
-        let cmd = tokens[i].as_str();
-        if tokens.get(i + 1).map(String::as_str) != Some("(") {
-            bail!("unexpected '{cmd}'");
-        }
-        let mut depth = 0;
-        let mut names = Vec::new();
-        let mut j = i + 1;
-        while j < tokens.len() {
-            match tokens[j].as_str() {
-                "(" => depth += 1,
-                ")" => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                "AS_NEEDED" => {}
-                t => names.push(t.to_string()),
-            }
-            j += 1;
-        }
-        if depth != 0 {
-            bail!("unbalanced parentheses in {cmd}");
-        }
-        match cmd {
-            "GROUP" => out.push((true, names)),
-            "INPUT" => out.push((false, names)),
-            "OUTPUT_FORMAT" | "OUTPUT_ARCH" | "SEARCH_DIR" | "TARGET" => {}
-            _ => bail!("unsupported command '{cmd}' in input script"),
-        }
-        i = j + 1;
-    }
-    Ok(out)
 }

@@ -19,6 +19,7 @@ pub mod resolve;
 pub mod script;
 pub mod stable;
 pub mod symbols;
+pub mod sysroot;
 
 use anyhow::Result;
 use args::Args;

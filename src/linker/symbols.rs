@@ -84,6 +84,8 @@ pub struct SymbolTable {
     pub comdats: FastMap<&'static [u8], u32>,
     /// Duplicate strong definitions: (symbol, first file, second file).
     pub duplicates: Vec<(u32, u32, u32)>,
+    /// `--warn-common`: warn where a common symbol meets another common or a definition.
+    pub warn_common: bool,
 }
 
 impl SymbolTable {
@@ -142,6 +144,9 @@ impl SymbolTable {
             } else {
                 Def::Strong(file_idx, i as u32)
             };
+            if self.warn_common {
+                warn_common(files, file, file_idx, self.syms[id as usize].def, new);
+            }
             let sym = &mut self.syms[id as usize];
             sym.def = match (sym.def, new) {
                 (Def::Undefined, n) => n,
@@ -168,6 +173,57 @@ impl SymbolTable {
             };
         }
     }
+}
+
+/// GNU ld's `--warn-common` messages, for a symbol defined as `old` meeting definition `new`
+/// of the file being added.
+fn warn_common(files: &[ObjectFile], cur: &ObjectFile, cur_idx: u32, old: Def, new: Def) {
+    let name_of = |f: u32| -> &str {
+        if f == cur_idx {
+            &cur.name
+        } else {
+            &files[f as usize].name
+        }
+    };
+    let sym_of = |f: u32, s: u32| -> &ObjSym {
+        if f == cur_idx {
+            &cur.symbols[s as usize]
+        } else {
+            &files[f as usize].symbols[s as usize]
+        }
+    };
+    let msg = match (old, new) {
+        (Def::Common(of, _), Def::Strong(nf, ns)) => format!(
+            "{}: definition of `{}' overriding common from {}",
+            name_of(nf),
+            String::from_utf8_lossy(sym_of(nf, ns).name),
+            name_of(of),
+        ),
+        (Def::Strong(of, _), Def::Common(nf, ns)) => format!(
+            "{}: common of `{}' overridden by definition from {}",
+            name_of(nf),
+            String::from_utf8_lossy(sym_of(nf, ns).name),
+            name_of(of),
+        ),
+        (Def::Common(of, os), Def::Common(nf, ns)) => {
+            let (old_size, new_size) = (sym_of(of, os).size, sym_of(nf, ns).size);
+            let name = String::from_utf8_lossy(sym_of(nf, ns).name);
+            let (old_name, new_name) = (name_of(of), name_of(nf));
+            match new_size.cmp(&old_size) {
+                std::cmp::Ordering::Equal => {
+                    format!("{new_name} and {old_name}: multiple common of `{name}'")
+                }
+                std::cmp::Ordering::Greater => format!(
+                    "{new_name}: common of `{name}' overriding smaller common from {old_name}"
+                ),
+                std::cmp::Ordering::Less => format!(
+                    "{new_name}: common of `{name}' overridden by larger common from {old_name}"
+                ),
+            }
+        }
+        _ => return,
+    };
+    crate::linker::diag::warn(msg);
 }
 
 fn common_size(files: &[ObjectFile], cur: &ObjectFile, cur_idx: u32, f: u32, s: u32) -> u64 {

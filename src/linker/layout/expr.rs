@@ -4,7 +4,7 @@
 use super::script::Plan;
 use crate::linker::context::Link;
 use crate::linker::layout::PAGE;
-use crate::linker::script::ast::{AssignOp, BinaryOp, Expr, UnaryOp};
+use crate::linker::script::ast::{AssignOp, BinaryOp, ConstantKind, Expr, UnaryOp};
 use crate::linker::symbols::FastMap;
 use anyhow::{bail, Result};
 use object::elf;
@@ -136,11 +136,15 @@ impl Env<'_> {
             Expr::Absolute(x) => (v(x)?, false),
             Expr::Max(a, b) => (v(a)?.max(v(b)?), false),
             Expr::Min(a, b) => (v(a)?.min(v(b)?), false),
-            Expr::Constant(_) => (PAGE, true),
+            Expr::Constant(ConstantKind::MaxPageSize) => (self.link.args.max_page_size, true),
+            Expr::Constant(ConstantKind::CommonPageSize) => (self.link.args.common_page_size, true),
             Expr::DataSegmentAlign { max_page_size, .. } => {
                 (dot.next_multiple_of(v(max_page_size)?.max(1)), false)
             }
-            Expr::DataSegmentRelroEnd { value, .. } => (v(value)?.next_multiple_of(PAGE), false),
+            Expr::DataSegmentRelroEnd { value, .. } => (
+                v(value)?.next_multiple_of(self.link.args.common_page_size.max(PAGE)),
+                false,
+            ),
             Expr::DataSegmentEnd(x) => (v(x)?, false),
             Expr::SegmentStart { segment, default } => {
                 let d = v(default)?;

@@ -20,13 +20,20 @@ pub const DEFAULT_SCRIPT: &str = include_str!("../../../linker-scripts/static.ld
 /// The built-in script. With a layout file, `.fini` goes before `.text` (after `.init`): behind
 /// `.text` it would move whenever code grows into the delta area, and so would every page that
 /// calls `_fini`.
-fn builtin_script(stable_layout: bool) -> String {
+fn builtin_script(stable_layout: bool, separate_code: bool) -> String {
+    let mut script = DEFAULT_SCRIPT.to_string();
+    if !separate_code {
+        // `-z noseparate-code`: code does not start and end on its own pages (GNU ld's
+        // default script for that case has no such alignment either).
+        let align = "  . = ALIGN(CONSTANT (MAXPAGESIZE));\n";
+        script = script.replacen(align, "", 2);
+    }
     if !stable_layout {
-        return DEFAULT_SCRIPT.to_string();
+        return script;
     }
     let fini = "  .fini           : { KEEP (*(SORT_NONE(.fini))) }\n";
     let init = "  .init           : { KEEP (*(SORT_NONE(.init))) }\n";
-    DEFAULT_SCRIPT
+    script
         .replacen(fini, "", 1)
         .replacen(init, &format!("{init}{fini}"), 1)
 }
@@ -36,12 +43,22 @@ mod builtin_script_tests {
     #[test]
     fn fini_precedes_text_with_a_layout_file() {
         let pos = |s: &str, name: &str| s.find(name).unwrap_or_else(|| panic!("no {name}"));
-        let plain = super::builtin_script(false);
+        let plain = super::builtin_script(false, true);
         assert!(pos(&plain, "  .fini ") > pos(&plain, "  .text "));
-        let stable = super::builtin_script(true);
+        let stable = super::builtin_script(true, true);
         assert!(pos(&stable, "  .fini ") < pos(&stable, "  .text "));
         assert!(pos(&stable, "  .init ") < pos(&stable, "  .fini "));
         assert_eq!(stable.matches("SORT_NONE(.fini)").count(), 1);
+    }
+
+    #[test]
+    fn noseparate_code_drops_the_code_alignment() {
+        let align = "ALIGN(CONSTANT (MAXPAGESIZE))";
+        assert_eq!(super::builtin_script(false, true).matches(align).count(), 2);
+        assert_eq!(
+            super::builtin_script(false, false).matches(align).count(),
+            0
+        );
     }
 }
 
@@ -220,7 +237,7 @@ pub fn load(args: &Args) -> Result<Plan> {
             }
             None => {
                 builtin = true;
-                let script = builtin_script(args.layout.is_some());
+                let script = builtin_script(args.layout.is_some(), args.separate_code);
                 crate::linker::script::parse_script(&script, "<built-in static.lds>")
                     .map_err(|e| anyhow!("{e}"))?
                     .commands

@@ -17,7 +17,8 @@ pub(super) fn phdr_count(plan: &Plan, link: &Link) -> usize {
             // Loads by flag class, plus the usual extras; an upper bound is fine here because
             // SIZEOF_HEADERS only needs to leave room.
             let has = |pred: &dyn Fn(&OutputSection) -> bool| link.layout.secs.iter().any(pred);
-            let loads = 4;
+            // Each section placed by `--section-start`/`-Ttext` may start a load of its own.
+            let loads = 4 + link.args.section_starts.len();
             let tls = has(&|s| s.is_tls()) as usize;
             let note = has(&|s| s.is_alloc() && s.sh_type == elf::SHT_NOTE) as usize;
             let hdr = has(&|s| s.synth == Some(Synth::EhFrameHdr)) as usize;
@@ -83,9 +84,10 @@ pub fn assign_segments(plan: &Plan, link: &mut Link) -> Result<()> {
         crate::linker::layout::EHDR_SIZE + crate::linker::layout::PHDR_SIZE * nphdr as u64;
     file_offsets(link, &order, &segs, headers_size);
     let secs = &link.layout.secs;
+    let load_align = link.args.max_page_size.max(PAGE);
     let mut phdrs: Vec<Phdr> = segs
         .iter()
-        .map(|seg| program_header(seg, secs, base, headers_size, plan.relro))
+        .map(|seg| program_header(seg, secs, base, headers_size, plan.relro, load_align))
         .collect();
     // PT_PHDR describes the program header table itself, inside the load that carries the
     // headers.
@@ -231,6 +233,15 @@ fn load_segments(plan: &Plan, link: &Link, order: &[usize]) -> Vec<Seg> {
     let mut pending_tbss: Vec<usize> = Vec::new();
     let stable = link.args.layout.is_some();
     let mut last_nobits = false;
+    // `-z noseparate-code`: read-only data and code share a load; only writability splits.
+    let separate_code = link.args.separate_code;
+    let differ = |a: u32, b: u32| {
+        if separate_code {
+            a != b
+        } else {
+            (a ^ b) & elf::PF_W != 0
+        }
+    };
     for &i in order {
         let s = &secs[i];
         let f = seg_flags(s.flags);
@@ -251,7 +262,7 @@ fn load_segments(plan: &Plan, link: &Link, order: &[usize]) -> Vec<Seg> {
                 // so does file content on a later page than the zero-filled memory
                 // before it (the room a layout leaves), which would otherwise take
                 // file bytes.
-                (cf != f && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
+                (differ(cf, f) && s.addr / PAGE != last_end.saturating_sub(1) / PAGE)
                     || s.addr > last_end.next_multiple_of(PAGE) + PAGE
                     || (loaded && delta != cur_delta)
                     || (stable
@@ -386,8 +397,19 @@ fn extra_segments(plan: &Plan, link: &Link, order: &[usize], segs: &mut Vec<Seg>
 /// sections follow.
 fn file_offsets(link: &mut Link, order: &[usize], segs: &[Seg], headers_size: u64) {
     let secs = &link.layout.secs;
-    // File offsets: walk alloc sections by address; a section's offset is congruent to its
-    // address modulo the page size and never overlaps what is already placed.
+    // Offsets are congruent to addresses modulo the load alignment (never less than a page).
+    let align = link.args.max_page_size.max(PAGE);
+    let separate = link.args.separate_loadable_segments;
+    // Where a load's first section goes: the next offset congruent to its address, on a page
+    // of its own in the file with `-z separate-loadable-segments`.
+    let load_start = |off: u64, want: u64, first: bool| {
+        let off = if separate && !first {
+            off.next_multiple_of(PAGE)
+        } else {
+            off
+        };
+        off + ((want + align - off % align) % align)
+    };
     let mut off = headers_size;
     let mut offsets = vec![0u64; secs.len()];
     let mut prev: Option<usize> = None;
@@ -400,27 +422,29 @@ fn file_offsets(link: &mut Link, order: &[usize], segs: &[Seg], headers_size: u6
     for &i in order {
         let s = &secs[i];
         let same_load = prev.is_some_and(|p| load_of[p] == load_of[i] && load_of[i].is_some());
+        let want = s.addr % align;
         if s.is_nobits() {
+            // A load of NOBITS alone takes no file space, but its offset must still be
+            // congruent to its address for the loader.
             offsets[i] = if same_load {
                 off
             } else {
-                off.max(s.addr % PAGE)
+                load_start(off, want, prev.is_none())
             };
             continue;
         }
-        let want = s.addr % PAGE;
         off = if same_load {
             // Inside one segment: keep the address distance.
             let p = prev.unwrap();
             let po = offsets[p]
                 + (s.addr - secs[p].addr).min(if secs[p].is_nobits() { 0 } else { u64::MAX });
             if secs[p].is_nobits() {
-                off + ((want + PAGE - off % PAGE) % PAGE)
+                off + ((want + align - off % align) % align)
             } else {
                 po
             }
         } else {
-            off + ((want + PAGE - off % PAGE) % PAGE)
+            load_start(off, want, prev.is_none())
         };
         offsets[i] = off;
         off += s.size;
@@ -447,6 +471,7 @@ fn program_header(
     base: u64,
     headers_size: u64,
     relro: Option<(u64, u64)>,
+    load_align: u64,
 ) -> Phdr {
     let all: Vec<&OutputSection> = seg.secs.iter().map(|&i| &secs[i]).collect();
     // `.tbss` takes no room in a loadable segment.
@@ -463,7 +488,7 @@ fn program_header(
         }
     }
     let (offset, vaddr, filesz, memsz, align) = if seg.name == "headers" {
-        (0, base, headers_size, headers_size, PAGE)
+        (0, base, headers_size, headers_size, load_align)
     } else if members.is_empty() {
         let v = if seg.p_type == elf::PT_LOAD {
             // An empty load sits where its sections would have been, as GNU ld does.
@@ -480,7 +505,7 @@ fn program_header(
             0,
             0,
             if seg.p_type == elf::PT_LOAD {
-                PAGE
+                load_align
             } else if seg.p_type == elf::PT_GNU_STACK {
                 16
             } else {
@@ -515,7 +540,7 @@ fn program_header(
             .max()
             .unwrap_or(offset);
         let align = match seg.p_type {
-            elf::PT_LOAD => PAGE,
+            elf::PT_LOAD => load_align,
             _ => members.iter().map(|m| m.align).max().unwrap_or(1),
         };
         let filesz = file_end.saturating_sub(offset);
