@@ -52,6 +52,8 @@ pub struct Args {
     pub sysroot: Option<PathBuf>,
     pub entry: Option<String>,
     pub undefined: Vec<String>,
+    /// `--wrap=SYMBOL`, each symbol once.
+    pub wrap: Vec<String>,
     pub defsyms: Vec<(String, String)>,
     pub gc_sections: bool,
     /// `--stats` / `--time`: print each stage's time to standard error.
@@ -116,6 +118,7 @@ impl Default for Args {
             sysroot: None,
             entry: None,
             undefined: Vec::new(),
+            wrap: Vec::new(),
             defsyms: Vec::new(),
             gc_sections: false,
             stats: false,
@@ -466,6 +469,12 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
             "e" | "entry" => a.entry = Some(take(&mut value)?),
             "u" | "undefined" => a.undefined.push(take(&mut value)?),
+            "wrap" => {
+                let sym = take(&mut value)?;
+                if !a.wrap.contains(&sym) {
+                    a.wrap.push(sym);
+                }
+            }
             "defsym" => {
                 let v = take(&mut value)?;
                 let (sym, expr) = v

@@ -96,6 +96,7 @@ pub fn load(args: &Args) -> Result<Loaded> {
         },
         extract_seq: 0,
     };
+    loader.symtab.wrap(&args.wrap);
     for name in args.undefined.iter().chain(args.entry.iter()) {
         let name: &'static [u8] = Box::leak(name.clone().into_bytes().into_boxed_slice());
         let id = loader.symtab.intern(name);

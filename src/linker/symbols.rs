@@ -86,9 +86,24 @@ pub struct SymbolTable {
     pub duplicates: Vec<(u32, u32, u32)>,
     /// `--warn-common`: warn where a common symbol meets another common or a definition.
     pub warn_common: bool,
+    /// `--wrap`: the name an undefined reference is bound to instead of its own (`X` to
+    /// `__wrap_X`, `__real_X` to `X`).
+    pub wrapped: FastMap<&'static [u8], &'static [u8]>,
 }
 
 impl SymbolTable {
+    /// `--wrap=SYMBOL` for each name: undefined references to SYMBOL go to `__wrap_SYMBOL`,
+    /// and those to `__real_SYMBOL` to SYMBOL itself, as GNU ld binds them.
+    pub fn wrap(&mut self, names: &[String]) {
+        for n in names {
+            let leak =
+                |s: String| -> &'static [u8] { Box::leak(s.into_bytes().into_boxed_slice()) };
+            let plain = leak(n.clone());
+            self.wrapped.insert(plain, leak(format!("__wrap_{n}")));
+            self.wrapped.insert(leak(format!("__real_{n}")), plain);
+        }
+    }
+
     pub fn intern(&mut self, name: &'static [u8]) -> u32 {
         if let Some(&id) = self.by_name.get(name) {
             return id;
@@ -123,7 +138,11 @@ impl SymbolTable {
         }
         for i in file.first_global..file.symbols.len() {
             let s: ObjSym = file.symbols[i];
-            let id = self.intern(s.name);
+            let name = match self.wrapped.get(s.name) {
+                Some(&to) if s.is_undefined() => to,
+                _ => s.name,
+            };
+            let id = self.intern(name);
             file.globals[i - file.first_global] = id;
             let in_discarded = !s.is_undefined()
                 && (s.shndx as usize) < file.sections.len()

@@ -1,0 +1,432 @@
+//! GNU ld behaviours a static link relies on, each checked against ld.bfd on the same inputs:
+//! common symbols and archives, `--warn-common` and `--fatal-warnings`, section addresses from
+//! the command line, sysroot paths, `INPUT`/`SEARCH_DIR` of `-T` scripts, `--wrap`, the
+//! page-size and code-separation `-z` options, and a clear refusal of an option spacer lacks.
+//!
+//! Sources are in `testdata/conformance/`; every program is linked by both linkers and run.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// A scratch directory with the case's objects, linked by both linkers.
+struct Case {
+    dir: Scratch,
+}
+
+impl Case {
+    fn new(name: &str) -> Case {
+        Case {
+            dir: scratch_dir("conformance", name),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Compiles `testdata/conformance/<src>` into the case directory.
+    fn obj(&self, src: &str, flags: &[&str]) -> PathBuf {
+        let obj = self.path(&src.replace(".c", ".o"));
+        let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        compile_to(
+            Driver::Gcc,
+            &testdata_dir().join("conformance").join(src),
+            &flags,
+            &obj,
+        );
+        obj
+    }
+
+    fn archive(&self, name: &str, objects: &[PathBuf]) -> PathBuf {
+        let lib = self.path(name);
+        make_archive(&lib, objects);
+        lib
+    }
+
+    /// Links with `linker` (through gcc, `-static`) into `<case>/<out>`.
+    fn link(&self, linker: Linker, inputs: &[PathBuf], flags: &[&str], out: &str) -> LinkResult {
+        let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        link(Driver::Gcc, linker, inputs, &flags, &self.path(out))
+    }
+
+    /// Links with both linkers, requires both to succeed, runs both and requires the same
+    /// output; returns (spacer's image, ld.bfd's image, the output).
+    fn both(&self, inputs: &[PathBuf], flags: &[&str], name: &str) -> (PathBuf, PathBuf, String) {
+        let mut outs = Vec::new();
+        for linker in [Linker::Bfd, Linker::Spacer] {
+            let out = format!("{name}.{}", linker.name());
+            let r = self.link(linker, inputs, flags, &out);
+            assert!(r.ok(), "{}", r.report(linker));
+            let run = run_program(&r.output, &[], &self.dir);
+            assert!(
+                run.success(),
+                "{} ({}) failed: {}\n{}",
+                r.output.display(),
+                linker.name(),
+                run.describe(),
+                run.stderr_str()
+            );
+            outs.push((r.output, run.stdout_str()));
+        }
+        let (bfd, bfd_out) = outs.remove(0);
+        let (ours, our_out) = outs.remove(0);
+        assert_eq!(
+            our_out, bfd_out,
+            "{name}: spacer's program differs from ld.bfd's"
+        );
+        (ours, bfd, our_out)
+    }
+}
+
+fn has_symbol(image: &Path, name: &str) -> bool {
+    tool(&["nm", image.to_str().unwrap()])
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some(name))
+}
+
+/// `int foo;` in the program and `int foo = 5;` in an archive member: the member is extracted
+/// (GNU ld extracts a member that defines a common's name as data), while a member holding
+/// only a common of that name and an unused function stays out.
+#[test]
+fn common_symbol_extracts_the_member_defining_it() {
+    let c = Case::new("common_archive");
+    let main = c.obj("common_main.c", &["-O2", "-fcommon"]);
+    let def = c.obj("common_def.c", &["-O2", "-fcommon"]);
+    let other = c.obj("common_other.c", &["-O2", "-fcommon"]);
+    // The commons-only member comes first, so that a rule "any index entry extracts" fails.
+    let lib = c.archive("libcommon.a", &[other, def]);
+    let (ours, bfd, out) = c.both(&[main, lib], &[], "prog");
+    assert_eq!(out, "foo=5\n");
+    for image in [&ours, &bfd] {
+        assert!(
+            !has_symbol(image, "common_other_marker"),
+            "{}: the commons-only member was extracted",
+            image.display()
+        );
+    }
+}
+
+/// The messages of `--warn-common`, one per way a common meets a symbol, name the same files
+/// and symbol as ld.bfd's (spacer prints "warning:" before the file, ld.bfd after it).
+#[test]
+fn warn_common_reports_what_gnu_ld_reports() {
+    let c = Case::new("warn_common");
+    let f = ["-O2", "-fcommon"];
+    let main = c.obj("common_main.c", &f);
+    let def = c.obj("common_def.c", &f);
+    let small = c.obj("common_small.c", &f);
+    let large = c.obj("common_large.c", &f);
+    let lib = c.archive("libdef.a", std::slice::from_ref(&def));
+    let cases: Vec<(&str, Vec<PathBuf>)> = vec![
+        ("common then definition", vec![main.clone(), def.clone()]),
+        ("definition then common", vec![def.clone(), main.clone()]),
+        ("two commons", vec![main.clone(), small.clone()]),
+        ("smaller then larger", vec![main.clone(), large.clone()]),
+        ("larger then smaller", vec![large.clone(), main.clone()]),
+        (
+            "definition from an archive",
+            vec![main.clone(), lib.clone()],
+        ),
+    ];
+    for (what, inputs) in cases {
+        let mut msgs = Vec::new();
+        for linker in [Linker::Bfd, Linker::Spacer] {
+            let r = c.link(linker, &inputs, &["-Wl,--warn-common"], "warned");
+            assert!(r.ok(), "{what}: {}", r.report(linker));
+            let stderr = r.result.stderr_str();
+            let mut lines: Vec<String> = stderr
+                .lines()
+                .filter_map(|l| match linker {
+                    // "/usr/bin/ld.bfd: a.o: warning: common of `foo' ..."
+                    Linker::Bfd => l
+                        .split_once(": ")
+                        .map(|(_, rest)| rest.replacen(": warning: ", ": ", 1)),
+                    Linker::Spacer => l.strip_prefix("spacer: warning: ").map(str::to_string),
+                })
+                .map(|l| {
+                    // File names as the case directory holds them.
+                    l.replace(&format!("{}/", c.dir.display()), "")
+                })
+                .collect();
+            lines.sort();
+            msgs.push(lines);
+        }
+        assert!(!msgs[0].is_empty(), "{what}: ld.bfd printed no warning");
+        assert_eq!(
+            msgs[1], msgs[0],
+            "{what}: spacer's warnings differ from ld.bfd's"
+        );
+    }
+}
+
+/// `--fatal-warnings` turns the warnings into a failed link with no output, for both linkers.
+#[test]
+fn fatal_warnings_fail_the_link() {
+    let c = Case::new("fatal_warnings");
+    let f = ["-O2", "-fcommon"];
+    let inputs = [c.obj("common_main.c", &f), c.obj("common_def.c", &f)];
+    for linker in [Linker::Bfd, Linker::Spacer] {
+        let r = c.link(
+            linker,
+            &inputs,
+            &["-Wl,--warn-common", "-Wl,--fatal-warnings"],
+            "fatal",
+        );
+        assert!(!r.result.success(), "{}", r.report(linker));
+        assert!(!r.output.exists(), "{}: output left behind", linker.name());
+        if linker == Linker::Spacer {
+            let err = r.result.stderr_str();
+            assert!(err.contains("--fatal-warnings"), "{err}");
+            assert!(
+                err.contains("common of `foo'") || err.contains("`foo'"),
+                "{err}"
+            );
+        }
+    }
+    // Without it, the same link succeeds.
+    let r = c.link(Linker::Spacer, &inputs, &["-Wl,--warn-common"], "warned");
+    assert!(r.ok(), "{}", r.report(Linker::Spacer));
+}
+
+/// Section addresses as `readelf -S` shows them: name → address.
+fn section_addresses(image: &Path) -> Vec<(String, u64)> {
+    elf_layout::layout(image)
+        .sections
+        .into_iter()
+        .map(|(name, s)| (name, s.addr))
+        .collect()
+}
+
+fn address_of(image: &Path, name: &str) -> u64 {
+    section_addresses(image)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{}: no section {name}", image.display()))
+        .1
+}
+
+/// `-Ttext`, `-Tdata`, `-Tbss` and `--section-start` put the sections they name where they
+/// say, in script sections and orphans alike, as ld.bfd does; the programs run alike.
+#[test]
+fn section_addresses_from_the_command_line() {
+    let c = Case::new("section_start");
+    let obj = c.obj("sections.c", &["-O2"]);
+    let cases: &[(&[&str], &[(&str, u64)])] = &[
+        (&["-no-pie", "-Wl,-Ttext=0x800000"], &[(".text", 0x800000)]),
+        (
+            &["-Wl,--section-start=.mysec=0x2000000", "-Wl,-Tbss=3000000"],
+            &[(".mysec", 0x2000000), (".bss", 0x3000000)],
+        ),
+        (&["-Wl,-Tdata=0x1000000"], &[(".data", 0x1000000)]),
+    ];
+    for (k, (flags, want)) in cases.iter().enumerate() {
+        let (ours, bfd, _) = c.both(std::slice::from_ref(&obj), flags, &format!("t{k}"));
+        for (name, addr) in *want {
+            assert_eq!(address_of(&bfd, name), *addr, "ld.bfd, {flags:?}: {name}");
+            assert_eq!(address_of(&ours, name), *addr, "spacer, {flags:?}: {name}");
+        }
+        check_loads_congruent(&ours);
+    }
+}
+
+/// Every PT_LOAD's offset is congruent to its address modulo its alignment, as loaders need.
+fn check_loads_congruent(image: &Path) {
+    for p in loads(image) {
+        assert_eq!(
+            p.offset % p.align,
+            p.vaddr % p.align,
+            "{}: load at {:#x} has offset {:#x}, alignment {:#x}",
+            image.display(),
+            p.vaddr,
+            p.offset,
+            p.align
+        );
+    }
+}
+
+struct Load {
+    offset: u64,
+    vaddr: u64,
+    filesz: u64,
+    flags: String,
+    align: u64,
+}
+
+/// The PT_LOAD headers as `readelf -lW` prints them.
+fn loads(image: &Path) -> Vec<Load> {
+    tool(&["readelf", "-lW", image.to_str().unwrap()])
+        .lines()
+        .filter(|l| l.trim_start().starts_with("LOAD"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            // LOAD off vaddr paddr filesz memsz flags... align
+            Load {
+                offset: elf_layout::hex(w[1]),
+                vaddr: elf_layout::hex(w[2]),
+                filesz: elf_layout::hex(w[4]),
+                flags: w[6..w.len() - 1].join(""),
+                align: elf_layout::hex(w[w.len() - 1]),
+            }
+        })
+        .collect()
+}
+
+/// `-z max-page-size`, `-z noseparate-code` and `-z separate-code` give the loads ld.bfd gives:
+/// the same permissions in the same order and the same alignment. `-z
+/// separate-loadable-segments` (which ld.bfd ignores for x86-64) starts every load on its own
+/// file page.
+#[test]
+fn page_size_and_code_separation() {
+    let c = Case::new("z_options");
+    let obj = c.obj("sections.c", &["-O2"]);
+    for flags in [
+        &["-Wl,-z,max-page-size=0x200000"][..],
+        &["-Wl,-z,noseparate-code"],
+        &["-Wl,-z,separate-code"],
+        &["-Wl,-z,max-page-size=0x10000", "-Wl,-z,noseparate-code"],
+    ] {
+        let (ours, bfd, _) = c.both(std::slice::from_ref(&obj), flags, "z");
+        let (a, b) = (loads(&ours), loads(&bfd));
+        let perms = |l: &[Load]| l.iter().map(|p| p.flags.clone()).collect::<Vec<_>>();
+        assert_eq!(perms(&a), perms(&b), "{flags:?}: load permissions");
+        let aligns = |l: &[Load]| l.iter().map(|p| p.align).collect::<Vec<_>>();
+        assert_eq!(aligns(&a), aligns(&b), "{flags:?}: load alignment");
+        check_loads_congruent(&ours);
+    }
+    for flags in [
+        &["-Wl,-z,separate-loadable-segments"][..],
+        &[
+            "-Wl,-z,separate-loadable-segments",
+            "-Wl,-z,noseparate-code",
+        ],
+    ] {
+        let r = c.link(Linker::Spacer, std::slice::from_ref(&obj), flags, "sep");
+        assert!(r.ok(), "{}", r.report(Linker::Spacer));
+        let run = run_program(&r.output, &[], &c.dir);
+        assert!(run.success(), "{flags:?}: {}", run.describe());
+        check_loads_congruent(&r.output);
+        let l = loads(&r.output);
+        for w in l.windows(2) {
+            let end_page = (w[0].offset + w[0].filesz).div_ceil(0x1000);
+            assert!(
+                w[1].offset / 0x1000 >= end_page,
+                "{flags:?}: the load at {:#x} shares a file page with the one before",
+                w[1].vaddr
+            );
+        }
+    }
+}
+
+/// `--sysroot`: `-L=DIR` and `-L$SYSROOT/DIR` search under the sysroot; a script inside the
+/// sysroot finds its absolute and `=` names under it.
+#[test]
+fn sysroot_paths() {
+    let c = Case::new("sysroot");
+    let root = c.path("root");
+    for d in ["usr/lib", "opt"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let main = c.obj("two_libs.c", &["-O2"]);
+    let foo = c.obj("lib_foo.c", &["-O2"]);
+    let bar = c.obj("lib_bar.c", &["-O2"]);
+    make_archive(&root.join("usr/lib/libfoo.a"), &[foo]);
+    make_archive(&root.join("opt/libbarimpl.a"), &[bar]);
+    // Input scripts named like archives, as toolchains ship them.
+    fs::write(
+        root.join("usr/lib/libbar.a"),
+        "GROUP ( /opt/libbarimpl.a )\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("usr/lib/libbar2.a"),
+        "INPUT ( =/opt/libbarimpl.a )\n",
+    )
+    .unwrap();
+    let sysroot = format!("-Wl,--sysroot={}", root.display());
+    for (lflag, lib) in [
+        ("-Wl,-L=/usr/lib", "-lbar"),
+        ("-Wl,-L$SYSROOT/usr/lib", "-lbar2"),
+    ] {
+        let (_, _, out) = c.both(
+            std::slice::from_ref(&main),
+            &[&sysroot, lflag, "-lfoo", lib],
+            "sysroot",
+        );
+        assert_eq!(out, "foo=11 bar=22\n");
+    }
+}
+
+/// A `-T` script's `INPUT` adds files at the script's place and its `SEARCH_DIR` (here with a
+/// sysroot prefix) is searched for `-l`.
+#[test]
+fn script_input_and_search_dir() {
+    let c = Case::new("script_input");
+    let root = c.path("root");
+    fs::create_dir_all(root.join("lib")).unwrap();
+    let main = c.obj("script_input.c", &["-O2"]);
+    let extra = c.obj("extra.c", &["-O2"]);
+    let foo = c.obj("lib_foo.c", &["-O2"]);
+    make_archive(&root.join("lib/libfoo.a"), &[foo]);
+    let script = c.path("extra.lds");
+    fs::write(
+        &script,
+        format!(
+            "INPUT({})\nSEARCH_DIR(\"=/lib\")\nSECTIONS {{ .mydata : {{ *(.mydata) }} }} INSERT AFTER .data;\n",
+            extra.display()
+        ),
+    )
+    .unwrap();
+    let sysroot = format!("-Wl,--sysroot={}", root.display());
+    let t = format!("-Wl,-T,{}", script.display());
+    let (_, _, out) = c.both(&[main], &[&sysroot, &t, "-lfoo"], "scripted");
+    assert_eq!(out, "foo=11 extra=7\n");
+}
+
+/// `--wrap=malloc` sends every undefined reference to malloc (the program's and the C
+/// library's) to `__wrap_malloc`, and `__real_malloc` to malloc: the same count as ld.bfd's.
+#[test]
+fn wrap_symbol() {
+    let c = Case::new("wrap");
+    let obj = c.obj("wrap.c", &["-O2"]);
+    let (_, _, out) = c.both(&[obj], &["-Wl,--wrap=malloc"], "wrapped");
+    assert!(
+        out.starts_with("wrapped calls=") && out.ends_with("ok=1\n"),
+        "{out}"
+    );
+    assert!(!out.starts_with("wrapped calls=0"), "{out}");
+}
+
+/// An option ld.bfd has and spacer does not is refused: exit status 1, a message naming it,
+/// no output file.
+#[test]
+fn unsupported_option_is_refused() {
+    let c = Case::new("unsupported_option");
+    let obj = c.obj("extra.c", &["-O2"]);
+    let out = c.path("out");
+    let mut cmd = Command::new(spacer_exe());
+    cmd.args(["ld", "--just-symbols"])
+        .arg(&obj)
+        .arg(&obj)
+        .arg("-o")
+        .arg(&out);
+    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    assert_eq!(r.code(), Some(1), "{}", r.stderr_str());
+    let err = r.stderr_str();
+    assert!(err.contains("--just-symbols"), "{err}");
+    assert!(!out.exists(), "output written");
+    // ld.bfd knows the option (a symbols-only input), so the refusal is spacer's own.
+    let mut bfd = Command::new("ld.bfd");
+    bfd.arg("--just-symbols")
+        .arg(&obj)
+        .arg("-e")
+        .arg("0")
+        .arg("-o")
+        .arg(c.path("bfd.out"));
+    let r = run_with_timeout(&mut bfd, LINK_TIMEOUT);
+    assert!(r.success(), "ld.bfd: {}", r.stderr_str());
+}
