@@ -635,8 +635,16 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
             | "version-script" | "y" | "trace-symbol" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
-            | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "R" | "Y" => {
+            | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "Y" => {
                 take(&mut value)?;
+            }
+            // `-R DIR` is an rpath (nothing to do in a static link); `-R FILE` means
+            // `--just-symbols=FILE`, which spacer does not do.
+            "R" => {
+                let v = take(&mut value)?;
+                if !std::path::Path::new(&v).is_dir() {
+                    bail!("unsupported option '-R {v}' (--just-symbols)");
+                }
             }
             "soname" | "h" => bail!("option '{arg}' is only meaningful for shared libraries, which spacer does not build"),
             _ if IGNORED_FLAGS.contains(&name.as_str()) => {}
@@ -729,7 +737,15 @@ Options (GNU ld compatible):
   --build-id[=STYLE]      Write a build-id note (sha1, uuid, 0xHEX, none)
   -s, -S                  Strip all symbols / debug sections
   -Map FILE               Write a link map
-  -z KEYWORD              execstack, noexecstack, relro, norelro, ...
+  -z KEYWORD              execstack, noexecstack, relro, norelro, separate-code,
+                          noseparate-code, separate-loadable-segments,
+                          max-page-size=N, common-page-size=N, ...
+  --section-start=SECTION=ADDRESS, -Ttext=ADDRESS, -Tdata=ADDRESS, -Tbss=ADDRESS
+                          Place an output section at ADDRESS (hexadecimal)
+  --sysroot=DIR           Sysroot of `=` and `$SYSROOT` paths (-L, scripts)
+  --wrap=SYMBOL           Bind undefined SYMBOL to __wrap_SYMBOL, __real_SYMBOL to SYMBOL
+  --warn-common           Warn when a common symbol meets another common or a definition
+  --fatal-warnings        Fail the link (writing nothing) if any warning was printed
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)
