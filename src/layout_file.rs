@@ -51,6 +51,11 @@ impl LayoutFile {
     pub fn read(path: &Path) -> Result<LayoutFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read layout file {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Reads a layout file's text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<LayoutFile> {
         let mut f = LayoutFile::default();
         let mut lines = text.lines().enumerate();
         match lines.next() {

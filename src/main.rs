@@ -1,18 +1,13 @@
 //! spacer: a static ELF linker for x86-64.
 //!
 //! Invoked as `ld` or `ld.spacer` (by name, e.g. through a symlink) or as `spacer ld ARGS…`,
-//! it links like GNU ld. The pipeline runs in one direction: arguments → inputs → symbol
-//! resolution → garbage collection → relocation scan → layout → output.
-
-mod atomic_file;
-mod detach;
-mod layout_file;
-mod linker;
-mod pages;
+//! it links like GNU ld; as `spacer TOOL …` it runs the page tools. The work is done by the
+//! library (`src/lib.rs`).
 
 use anyhow::{bail, Result};
-use linker::args;
-use pages::{run, share, store, verify};
+use spacer::linker::args;
+use spacer::pages::{run, share, store, verify};
+use spacer::{atomic_file, detach, layout_file, linker};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

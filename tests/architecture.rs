@@ -15,7 +15,7 @@ fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// Every source file with its module path (`src/main.rs` is the crate root).
+/// Every source file with its module path (`src/lib.rs` is the crate root).
 fn modules() -> BTreeMap<Module, PathBuf> {
     fn walk(dir: &Path, prefix: &Module, out: &mut BTreeMap<Module, PathBuf>) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -31,7 +31,9 @@ fn modules() -> BTreeMap<Module, PathBuf> {
                 walk(&p, &m, out);
             } else if p.extension().is_some_and(|e| e == "rs") {
                 let mut m = prefix.clone();
-                if !(name == "mod" || (prefix.is_empty() && name == "main")) {
+                // `lib.rs` is the crate root; `main.rs`, the command, is a module of its own
+                // that reaches the library through `spacer::` paths.
+                if !(name == "mod" || (prefix.is_empty() && name == "lib")) {
                     m.push(name);
                 }
                 out.insert(m, p);

@@ -107,6 +107,64 @@ fn sym_name(
         .map_err(|_| anyhow::anyhow!("symbol name offset {off:#x} out of bounds"))
 }
 
+/// Alignments and entry sizes are used to lay sections out and to split them into pieces:
+/// values no compiler writes would make the link run for hours or allocate without bound, so
+/// they are refused here, with the section named.
+fn check_section_header(
+    name: &[u8],
+    flags: u64,
+    align: u64,
+    entsize: u64,
+    size: u64,
+) -> Result<()> {
+    let name = String::from_utf8_lossy(name);
+    if align > 1 && !align.is_power_of_two() {
+        bail!("section {name}: alignment {align:#x} is not a power of two");
+    }
+    // 4 GiB: more than any page or cache line a section could need to start on.
+    if align > 1 << 32 {
+        bail!("section {name}: alignment {align:#x} is too large");
+    }
+    if flags & elf::SHF_MERGE as u64 != 0 && entsize != 0 && size % entsize != 0 {
+        bail!("section {name}: SHF_MERGE section size ({size:#x}) is not a multiple of its entry size ({entsize:#x})");
+    }
+    Ok(())
+}
+
+/// The bytes a relocation of type `ty` touches around its offset: (instruction bytes before it
+/// that TLS and GOT relaxation read and rewrite, width of the field itself).
+fn reloc_extent(ty: u32) -> (u64, u64) {
+    match ty {
+        elf::R_X86_64_NONE => (0, 0),
+        elf::R_X86_64_64
+        | elf::R_X86_64_PC64
+        | elf::R_X86_64_GOTOFF64
+        | elf::R_X86_64_GOTPC64
+        | elf::R_X86_64_GOT64
+        | elf::R_X86_64_GOTPCREL64
+        | elf::R_X86_64_GOTPLT64
+        | elf::R_X86_64_PLTOFF64
+        | elf::R_X86_64_DTPOFF64
+        | elf::R_X86_64_TPOFF64
+        | elf::R_X86_64_DTPMOD64
+        | elf::R_X86_64_SIZE64 => (0, 8),
+        elf::R_X86_64_16 | elf::R_X86_64_PC16 => (0, 2),
+        elf::R_X86_64_8 | elf::R_X86_64_PC8 => (0, 1),
+        // `call *x@TLSCALL(%rax)`: the two-byte call at the offset.
+        elf::R_X86_64_TLSDESC_CALL => (0, 2),
+        elf::R_X86_64_GOTPCRELX => (2, 4),
+        // The shortest instructions these stand in (`lea x@tlsgd(%rip),%rdi` of large-model
+        // code has no data16 prefix).
+        elf::R_X86_64_REX_GOTPCRELX
+        | elf::R_X86_64_GOTTPOFF
+        | elf::R_X86_64_TLSGD
+        | elf::R_X86_64_TLSLD
+        | elf::R_X86_64_GOTPC32_TLSDESC => (3, 4),
+        // Everything else is a 32-bit field; unknown types are reported when applied.
+        _ => (0, 4),
+    }
+}
+
 /// The `.comment` entry that names the linker, as lld and mold write one: tools and users can
 /// tell from an image which linker produced it.
 pub const LINKER_COMMENT: &str = concat!("Linker: spacer ", env!("CARGO_PKG_VERSION"), "\0");
@@ -178,6 +236,24 @@ impl ObjectFile {
                     String::from_utf8_lossy(sec.name),
                     r.r_sym(LE, false)
                 );
+            }
+            if sec.relocs.is_empty() || sec.state == SecState::Ignored {
+                continue;
+            }
+            // Every relocated field, and the instruction bytes before it that relaxation
+            // reads, lie inside the section.
+            let size = sec.data.len() as u64;
+            for r in sec.relocs {
+                let (off, ty) = (r.r_offset.get(LE), r.r_type(LE, false));
+                let (before, width) = reloc_extent(ty);
+                if off < before || off.checked_add(width).is_none_or(|end| end > size) {
+                    bail!(
+                        "{}: section {}: relocation {} at offset {off:#x} lies outside the section ({size:#x} bytes)",
+                        self.name,
+                        String::from_utf8_lossy(sec.name),
+                        crate::linker::reloc::x86_64::type_name(ty)
+                    );
+                }
             }
         }
         Ok(())
@@ -255,6 +331,15 @@ impl ObjectFile {
                 || flags & elf::SHF_EXCLUDE as u64 != 0
             {
                 state = SecState::Ignored;
+            }
+            if state != SecState::Ignored {
+                check_section_header(
+                    sname,
+                    flags,
+                    sh.sh_addralign(e),
+                    sh.sh_entsize(e),
+                    sh.sh_size(e),
+                )?;
             }
             sections.push(InputSection {
                 name: sname,

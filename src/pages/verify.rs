@@ -10,8 +10,12 @@ use std::path::Path;
 /// Checks every page of an image against its digest section.
 pub fn verify(path: &Path) -> Result<usize> {
     let image = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path.display();
-    let (off, size) = find_section(&image)
+    verify_image(&image, &path.display().to_string())
+}
+
+/// Checks every page of `image` against its digest section; `name` names it in messages.
+pub fn verify_image(image: &[u8], name: &str) -> Result<usize> {
+    let (off, size) = find_section(image)
         .with_context(|| format!("{name}"))?
         .ok_or_else(|| {
             anyhow!(
@@ -21,8 +25,8 @@ pub fn verify(path: &Path) -> Result<usize> {
         })?;
     let recorded =
         decode(&image[off as usize..(off + size) as usize]).with_context(|| format!("{name}"))?;
-    let segs = load_segments(&image).with_context(|| format!("{name}"))?;
-    let actual = compute(&image, &segs);
+    let segs = load_segments(image).with_context(|| format!("{name}"))?;
+    let actual = compute(image, &segs);
     if actual.len() != recorded.len() {
         bail!(
             "{name}: program headers describe {} pages but the digest section has {} entries",

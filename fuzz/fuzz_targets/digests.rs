@@ -1,0 +1,9 @@
+//! `spacer verify` and the digest-section reader (as `spacer share` uses it) on arbitrary
+//! images.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = spacer::pages::verify::verify_image(data, "fuzz.elf");
+    let _ = spacer::pages::digest::read_or_compute(data);
+});
