@@ -11,6 +11,7 @@ pub mod input;
 pub mod layout;
 pub mod map;
 pub mod merge;
+pub mod notes;
 pub mod object_file;
 pub mod output;
 pub mod reloc;
@@ -74,6 +75,7 @@ pub fn link(args: Args) -> Result<()> {
     let loaded = t.stage("load inputs", || input::load(&args))?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     resolve::check_duplicates(&link)?;
+    notes::add_linker_notes(&mut link)?;
     let r = if link.args.relocatable {
         if let Some(path) = &link.args.layout {
             // Addresses are decided by the final link; that is where the layout file belongs.

@@ -246,8 +246,7 @@ impl ObjectFile {
                 has_stack_note = true;
                 state = SecState::Ignored;
             }
-            // Property notes must be merged by AND-ing feature bits; dropping them is the safe
-            // answer (the output simply claims no CET features).
+            // Property notes are merged into one (`notes`), which takes the first one's place.
             if sname == b".note.gnu.property"
                 || sname.starts_with(b".gnu.warning")
                 || sname == b".llvm_addrsig"
