@@ -117,6 +117,11 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
     t.stage("layout", || {
         layout::stage::lay_out(&mut plan, &mut link, stable.as_mut())
     })?;
+    if link.args.compress_debug != args::CompressDebug::None {
+        t.stage("compress debug", || {
+            output::compress::compress_debug_sections(&mut link)
+        })?;
+    }
     t.stage("write output", || write_outputs(&link))?;
     if let (Some(st), Some(path)) = (&stable, &link.args.layout) {
         t.stage("write layout file", || -> Result<()> {
