@@ -698,6 +698,14 @@ Options (GNU ld compatible):
   -s, -S                  Strip all symbols / debug sections
   -Map FILE               Write a link map
   -z KEYWORD              execstack, noexecstack, relro, norelro, ...
+  -z ibt, -z shstk        Mark the output IBT / SHSTK compatible whatever the inputs say
+  -z cet-report=none|warning|error
+                          Report inputs without the IBT or SHSTK property
+  -z x86-64-{baseline,v2,v3,v4}
+                          Add an ISA level to the x86 ISA-needed property
+  --compress-debug-sections=none|zlib|zlib-gabi|zstd
+                          Compress the .debug_* sections
+  --package-metadata=JSON Write a .note.package note holding JSON
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)

@@ -376,8 +376,9 @@ fn package_note(json: &str) -> Option<Vec<u8>> {
             return None;
         }
     }
+    // GNU ld counts the padding after the NUL in the descriptor's size.
     let mut desc = json.as_bytes().to_vec();
-    desc.push(0);
+    desc.resize((desc.len() + 1).next_multiple_of(4), 0);
     Some(note(b"FDO\0", NT_FDO_PACKAGING_METADATA, &desc, 4))
 }
 

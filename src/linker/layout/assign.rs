@@ -465,7 +465,7 @@ pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<Chunk>) {
 fn chunk_align(link: &Link, c: &Chunk) -> u64 {
     match c {
         Chunk::Input(f, s) => link.section(*f, *s).align,
-        Chunk::Synth(k) => super::sections::synth_align(*k),
+        Chunk::Synth(k) => super::synth::synth_align(*k),
         Chunk::Common => link.commons.align,
     }
 }
@@ -478,7 +478,7 @@ fn note_stmt_align(o: &OutStmt, link: &Link) -> Option<u64> {
     if chunks.peek().is_none() {
         let build_id = link.args.build_id != crate::linker::args::BuildId::None;
         return (build_id && o.desc.name == ".note.gnu.build-id")
-            .then(|| super::sections::synth_align(Synth::BuildId));
+            .then(|| super::synth::synth_align(Synth::BuildId));
     }
     if stmt_kind(o, link) != Some(Kind::Note) {
         return None;
