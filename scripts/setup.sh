@@ -16,9 +16,10 @@ set -euo pipefail
 #   curl ca-certificates     installing Rust with rustup when cargo is missing
 #   git pkg-config xz-utils  general build plumbing
 #   clang                    linking through clang -fuse-ld=PATH (tests)
+#   gdb                      reading the debug information of linked programs (tests)
 PACKAGES=(
     gcc g++ libc6-dev make binutils musl-tools mold lld hyperfine file
-    python3 curl ca-certificates git pkg-config xz-utils clang qemu-system-x86
+    python3 curl ca-certificates git pkg-config xz-utils clang qemu-system-x86 gdb
 )
 
 if [ "$(id -u)" -eq 0 ]; then

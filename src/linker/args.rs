@@ -43,6 +43,24 @@ pub enum BuildId {
     Hex(Vec<u8>),
 }
 
+/// `-z cet-report=`: what to say about inputs without the IBT or SHSTK property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CetReport {
+    None,
+    Warning,
+    Error,
+}
+
+/// `--compress-debug-sections=`: how non-allocated `.debug_*` sections are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressDebug {
+    None,
+    /// ELFCOMPRESS_ZLIB (`zlib`, `zlib-gabi`).
+    Zlib,
+    /// ELFCOMPRESS_ZSTD.
+    Zstd,
+}
+
 #[derive(Debug, Clone)]
 pub struct Args {
     pub inputs: Vec<InputArg>,
@@ -107,6 +125,15 @@ pub struct Args {
     pub page_digests: bool,
     /// `--layout FILE`: read the previous link's layout from FILE and write this one's.
     pub layout: Option<PathBuf>,
+    /// `-z ibt`, `-z shstk`: mark the output IBT / SHSTK compatible whatever the inputs say.
+    pub force_ibt: bool,
+    pub force_shstk: bool,
+    pub cet_report: CetReport,
+    /// `-z x86-64-baseline|v2|v3|v4`: bits ORed into the x86 ISA-needed property.
+    pub isa_needed: u32,
+    /// `--package-metadata=JSON`: the `.note.package` descriptor.
+    pub package_metadata: Option<String>,
+    pub compress_debug: CompressDebug,
 }
 
 impl Default for Args {
@@ -154,6 +181,12 @@ impl Default for Args {
             dynamic_linker: false,
             page_digests: false,
             layout: None,
+            force_ibt: false,
+            force_shstk: false,
+            cet_report: CetReport::None,
+            isa_needed: 0,
+            package_metadata: None,
+            compress_debug: CompressDebug::None,
         }
     }
 }
@@ -447,7 +480,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
         }
         // Options whose value is optional and never taken from the next argument.
-        let optional_value = matches!(name.as_str(), "build-id" | "threads");
+        let optional_value = matches!(name.as_str(), "build-id" | "threads" | "package-metadata");
         let needs_value = WITH_VALUE.contains(&name.as_str()) && !optional_value;
         let mut take = |value: &mut Option<String>| -> Result<String> {
             if let Some(v) = value.take() {
@@ -495,6 +528,15 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                     "noexecstack" => a.exec_stack = Some(false),
                     "relro" => a.relro = true,
                     "norelro" => a.relro = false,
+                    "ibt" => a.force_ibt = true,
+                    "shstk" => a.force_shstk = true,
+                    "cet-report=none" => a.cet_report = CetReport::None,
+                    "cet-report=warning" => a.cet_report = CetReport::Warning,
+                    "cet-report=error" => a.cet_report = CetReport::Error,
+                    "x86-64-baseline" => a.isa_needed |= 1,
+                    "x86-64-v2" => a.isa_needed |= 2,
+                    "x86-64-v3" => a.isa_needed |= 4,
+                    "x86-64-v4" => a.isa_needed |= 8,
                     "separate-code" => a.separate_code = true,
                     "noseparate-code" => a.separate_code = false,
                     "separate-loadable-segments" => a.separate_loadable_segments = true,
@@ -506,8 +548,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                     }
                     "now" | "lazy" | "text" | "notext" | "textoff" | "defs" | "undefs" | "origin" | "nodelete" | "nodlopen"
                     | "combreloc" | "nocombreloc" | "noexecheap" | "global" | "initfirst"
-                    | "interpose" | "muldefs" | "nocopyreloc" | "ibt" | "shstk" | "cet-report=none"
-                    | "mark-plt" | "nomark-plt" | "start-stop-gc" | "nostart-stop-gc"
+                    | "interpose" | "muldefs" | "nocopyreloc" | "mark-plt" | "nomark-plt" | "start-stop-gc" | "nostart-stop-gc"
                     | "unique-symbol" | "nounique-symbol" | "pack-relative-relocs"
                     | "nopack-relative-relocs" | "noextern-protected-data" => {
                         if kw == "muldefs" {
@@ -579,6 +620,9 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                 a.dynamic_linker = true;
             }
             "no-dynamic-linker" => a.dynamic_linker = false,
+            "compress-debug-sections" => a.compress_debug = parse_compress_debug(&take(&mut value)?)?,
+            // An empty or missing value asks for no note, as with GNU ld.
+            "package-metadata" => a.package_metadata = value.take().filter(|v| !v.is_empty()),
             "whole-archive" => whole_archive = true,
             "no-whole-archive" => whole_archive = false,
             "start-group" | "(" => {
@@ -634,7 +678,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
             | "version-script" | "y" | "trace-symbol" | "O" | "exclude-libs"
-            | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
+            | "dependency-file" | "error-limit"
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "Y" => {
                 take(&mut value)?;
             }
@@ -656,6 +700,20 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
         bail!("--start-group without matching --end-group");
     }
     Ok(a)
+}
+
+fn parse_compress_debug(v: &str) -> Result<CompressDebug> {
+    Ok(match v {
+        "none" => CompressDebug::None,
+        "zlib" | "zlib-gabi" => CompressDebug::Zlib,
+        "zstd" => CompressDebug::Zstd,
+        // The pre-gABI format renames sections to .zdebug_*; current tools no longer write it.
+        "zlib-gnu" => bail!(
+            "--compress-debug-sections=zlib-gnu (the legacy .zdebug format) is not supported; \
+             use zlib or zstd"
+        ),
+        _ => bail!("--compress-debug-sections: unknown type '{v}' (none, zlib, zlib-gabi, zstd)"),
+    })
 }
 
 fn is_known_flag(body: &str) -> bool {
@@ -740,12 +798,20 @@ Options (GNU ld compatible):
   -z KEYWORD              execstack, noexecstack, relro, norelro, separate-code,
                           noseparate-code, separate-loadable-segments,
                           max-page-size=N, common-page-size=N, ...
+  -z ibt, -z shstk        Mark the output IBT / SHSTK compatible whatever the inputs say
+  -z cet-report=none|warning|error
+                          Report inputs without the IBT or SHSTK property
+  -z x86-64-{baseline,v2,v3,v4}
+                          Add an ISA level to the x86 ISA-needed property
   --section-start=SECTION=ADDRESS, -Ttext=ADDRESS, -Tdata=ADDRESS, -Tbss=ADDRESS
                           Place an output section at ADDRESS (hexadecimal)
   --sysroot=DIR           Sysroot of `=` and `$SYSROOT` paths (-L, scripts)
   --wrap=SYMBOL           Bind undefined SYMBOL to __wrap_SYMBOL, __real_SYMBOL to SYMBOL
   --warn-common           Warn when a common symbol meets another common or a definition
   --fatal-warnings        Fail the link (writing nothing) if any warning was printed
+  --compress-debug-sections=none|zlib|zlib-gabi|zstd
+                          Compress the .debug_* sections
+  --package-metadata=JSON Write a .note.package note holding JSON
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)

@@ -11,6 +11,7 @@ pub mod input;
 pub mod layout;
 pub mod map;
 pub mod merge;
+pub mod notes;
 pub mod object_file;
 pub mod output;
 pub mod reloc;
@@ -75,6 +76,7 @@ pub fn link(args: Args) -> Result<()> {
     let loaded = t.stage("load inputs", || input::load(&args))?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     resolve::check_duplicates(&link)?;
+    notes::add_linker_notes(&mut link)?;
     let r = if link.args.relocatable {
         if let Some(path) = &link.args.layout {
             // Addresses are decided by the final link; that is where the layout file belongs.
@@ -116,6 +118,11 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
     t.stage("layout", || {
         layout::stage::lay_out(&mut plan, &mut link, stable.as_mut())
     })?;
+    if link.args.compress_debug != args::CompressDebug::None {
+        t.stage("compress debug", || {
+            output::compress::compress_debug_sections(&mut link)
+        })?;
+    }
     t.stage("write output", || write_outputs(&link))?;
     if let (Some(st), Some(path)) = (&stable, &link.args.layout) {
         t.stage("write layout file", || -> Result<()> {

@@ -98,6 +98,37 @@ pub struct ObjectFile {
     pub has_stack_note: bool,
 }
 
+/// The contents of an SHF_COMPRESSED section (`Elf64_Chdr`, then a zlib or zstd stream) and
+/// their alignment, kept for the rest of the link.
+fn decompress(data: &[u8]) -> Result<(&'static [u8], u64)> {
+    use std::io::Read;
+    let field = |o: usize| -> Result<u64> {
+        let b = data.get(o..o + 8).context("truncated compression header")?;
+        Ok(u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    // ch_type is the low word of the first eight bytes (the high word is reserved).
+    let ch_type = field(0)? as u32;
+    let (size, align) = (field(8)?, field(16)?);
+    let stream = &data[24..];
+    let out = match ch_type {
+        elf::ELFCOMPRESS_ZLIB => {
+            // Not sized from the header up front: a corrupt size must not allocate.
+            let mut out = Vec::new();
+            flate2::read::ZlibDecoder::new(stream).read_to_end(&mut out)?;
+            out
+        }
+        elf::ELFCOMPRESS_ZSTD => zstd::stream::decode_all(stream)?,
+        t => bail!("unknown compression type {t}"),
+    };
+    if out.len() as u64 != size {
+        bail!(
+            "decompressed to {} bytes, the header says {size}",
+            out.len()
+        );
+    }
+    Ok((Box::leak(out.into_boxed_slice()), align.max(1)))
+}
+
 fn sym_name(
     strtab: object::read::StringTable<'static, &'static [u8]>,
     off: u32,
@@ -306,6 +337,21 @@ impl ObjectFile {
                     )
                 })?
             };
+            // Compressed debug sections (`gcc -gz`, `--compress-debug-sections` in a partial
+            // link) are linked in their uncompressed form.
+            let (sec_data, flags, size, align) =
+                if flags & elf::SHF_COMPRESSED as u64 != 0 && sh_type != elf::SHT_NOBITS {
+                    let (d, align) = decompress(sec_data).with_context(|| {
+                        format!(
+                            "cannot decompress section '{}'",
+                            String::from_utf8_lossy(sname)
+                        )
+                    })?;
+                    let flags = flags & !(elf::SHF_COMPRESSED as u64);
+                    (d, flags, d.len() as u64, align)
+                } else {
+                    (sec_data, flags, sh.sh_size(e), sh.sh_addralign(e).max(1))
+                };
             let mut state = SecState::Normal;
             match sh_type {
                 elf::SHT_NULL
@@ -322,8 +368,7 @@ impl ObjectFile {
                 has_stack_note = true;
                 state = SecState::Ignored;
             }
-            // Property notes must be merged by AND-ing feature bits; dropping them is the safe
-            // answer (the output simply claims no CET features).
+            // Property notes are merged into one (`notes`), which takes the first one's place.
             if sname == b".note.gnu.property"
                 || sname.starts_with(b".gnu.warning")
                 || sname == b".llvm_addrsig"
@@ -345,8 +390,8 @@ impl ObjectFile {
                 name: sname,
                 sh_type,
                 flags,
-                size: sh.sh_size(e),
-                align: sh.sh_addralign(e).max(1),
+                size,
+                align,
                 entsize: sh.sh_entsize(e),
                 data: sec_data,
                 relocs: &[],

@@ -3,8 +3,10 @@
 //! relocations are rewritten against the merged sections, and symbols are kept. With `-d`,
 //! common symbols are allocated in `.bss`.
 
+use crate::linker::args::CompressDebug;
 use crate::linker::context::{Link, SymRef};
 use crate::linker::object_file::SecState;
+use crate::linker::output::compress;
 use crate::linker::symbols::Def;
 use anyhow::{Context, Result};
 use object::elf;
@@ -424,6 +426,56 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     )
 }
 
+/// An output section's bytes and the header fields they decide.
+struct Contents {
+    data: Vec<u8>,
+    flags: u64,
+    size: u64,
+    align: u64,
+}
+
+/// The concatenated input sections of `o`; with `--compress-debug-sections`, a debug section
+/// compressed (its relocations keep the offsets of the uncompressed contents, as the gABI
+/// says).
+fn section_contents(link: &Link, o: &OutSec) -> Result<Contents> {
+    let mut data = Vec::new();
+    if o.sh_type != elf::SHT_NOBITS {
+        data = vec![0u8; o.size as usize];
+        for &(f, s) in &o.members {
+            let sec = link.section(f, s);
+            if sec.sh_type == elf::SHT_NOBITS {
+                continue;
+            }
+            match link.eh.get(&(f, s)) {
+                Some(eh) => crate::linker::eh_frame::copy_kept(
+                    eh,
+                    sec.data,
+                    &mut data[sec.out_off as usize..(sec.out_off + eh.out_size) as usize],
+                ),
+                None => data[sec.out_off as usize..(sec.out_off + sec.size) as usize]
+                    .copy_from_slice(sec.data),
+            }
+        }
+    }
+    let kind = link.args.compress_debug;
+    if kind != CompressDebug::None && compress::is_compressible(&o.name, o.flags, o.sh_type) {
+        if let Some(packed) = compress::compress_if_smaller(kind, &o.name, &data, o.align)? {
+            return Ok(Contents {
+                size: packed.len() as u64,
+                data: packed,
+                flags: o.flags | elf::SHF_COMPRESSED as u64,
+                align: 8,
+            });
+        }
+    }
+    Ok(Contents {
+        data,
+        flags: o.flags,
+        size: o.size,
+        align: o.align,
+    })
+}
+
 fn shndx16(i: u32) -> u16 {
     // Outputs with 65280+ sections would need SHN_XINDEX; partial links never get near it.
     i.min(elf::SHN_LORESERVE as u32 - 1) as u16
@@ -502,36 +554,23 @@ fn write_object(
             data,
         });
     }
-    for o in outs {
-        let mut data = Vec::new();
-        if o.sh_type != elf::SHT_NOBITS {
-            data = vec![0u8; o.size as usize];
-            for &(f, s) in &o.members {
-                let sec = link.section(f, s);
-                if sec.sh_type == elf::SHT_NOBITS {
-                    continue;
-                }
-                match link.eh.get(&(f, s)) {
-                    Some(eh) => crate::linker::eh_frame::copy_kept(
-                        eh,
-                        sec.data,
-                        &mut data[sec.out_off as usize..(sec.out_off + eh.out_size) as usize],
-                    ),
-                    None => data[sec.out_off as usize..(sec.out_off + sec.size) as usize]
-                        .copy_from_slice(sec.data),
-                }
-            }
-        }
+    let contents: Vec<Contents> = {
+        use rayon::prelude::*;
+        outs.par_iter()
+            .map(|o| section_contents(link, o))
+            .collect::<Result<_>>()?
+    };
+    for (o, c) in outs.iter().zip(contents) {
         shs.push(Sh {
             name: name(&o.name),
             sh_type: o.sh_type,
-            flags: o.flags,
-            size: o.size,
+            flags: c.flags,
+            size: c.size,
             link: 0,
             info: 0,
-            align: o.align,
+            align: c.align,
             entsize: o.entsize,
-            data,
+            data: c.data,
         });
         if o.rela_index != 0 {
             let mut rname = b".rela".to_vec();

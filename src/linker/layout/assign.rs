@@ -384,6 +384,9 @@ pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<Chunk>) {
         }
         let (flags, ty) = chunk_flags(link, &c);
         let kind = kind_of(flags, ty);
+        let note_at = (kind == Kind::Note)
+            .then(|| note_slot(plan, link, chunk_align(link, &c)))
+            .flatten();
         // After the last statement of the same kind, or of the nearest kind before it.
         let order = [
             Kind::Note,
@@ -438,6 +441,10 @@ pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<Chunk>) {
             orphan: true,
             out: None,
         }));
+        if let Some(at) = note_at {
+            plan.stmts.insert(at, stmt);
+            continue;
+        }
         match pos {
             Some(p) => {
                 // Keep orphans in the order they were found: skip orphans already placed here.
@@ -453,6 +460,60 @@ pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<Chunk>) {
             }
         }
     }
+}
+
+fn chunk_align(link: &Link, c: &Chunk) -> u64 {
+    match c {
+        Chunk::Input(f, s) => link.section(*f, *s).align,
+        Chunk::Synth(k) => super::synth::synth_align(*k),
+        Chunk::Common => link.commons.align,
+    }
+}
+
+/// The alignment of a statement that already holds notes (None: it holds none, or other
+/// sections). The build ID joins its statement only after orphans are placed, but GNU ld
+/// creates it before, so with `--build-id` its statement counts as a note already.
+fn note_stmt_align(o: &OutStmt, link: &Link) -> Option<u64> {
+    let mut chunks = o.chunks.iter().flatten().chain(&o.extra).peekable();
+    if chunks.peek().is_none() {
+        let build_id = link.args.build_id != crate::linker::args::BuildId::None;
+        return (build_id && o.desc.name == ".note.gnu.build-id")
+            .then(|| super::synth::synth_align(Synth::BuildId));
+    }
+    if stmt_kind(o, link) != Some(Kind::Note) {
+        return None;
+    }
+    chunks.map(|c| chunk_align(link, c)).max()
+}
+
+/// Where GNU ld inserts an orphan note once notes exist: after the last note of the first
+/// run of notes that is aligned at least as much, else before that run. Notes so stay grouped
+/// and sorted by alignment, and each PT_NOTE holds notes of one alignment. None: no note yet,
+/// the orphan goes where other orphans of its kind go.
+fn note_slot(plan: &Plan, link: &Link, align: u64) -> Option<usize> {
+    let (mut first, mut after) = (None, None);
+    for (i, s) in plan.stmts.iter().enumerate() {
+        let Stmt::Out(o) = s else { continue };
+        if o.desc.is_discard() {
+            continue;
+        }
+        match note_stmt_align(o, link) {
+            Some(a) => {
+                first.get_or_insert(i);
+                if a >= align {
+                    after = Some(i);
+                }
+            }
+            // Other sections end the run of notes.
+            None if first.is_some()
+                && o.chunks.iter().flatten().chain(&o.extra).next().is_some() =>
+            {
+                break
+            }
+            None => {}
+        }
+    }
+    after.map(|a| a + 1).or(first)
 }
 
 /// Sorts chunks of input descriptions that ask for it.

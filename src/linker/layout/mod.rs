@@ -123,6 +123,9 @@ pub struct Layout {
     pub entry: u64,
     /// End of the section contents in the file (symbol tables follow).
     pub content_end: u64,
+    /// Contents of the sections `--compress-debug-sections` compressed (compression header
+    /// and compressed data), by output section index.
+    pub compressed: std::collections::BTreeMap<usize, Vec<u8>>,
 }
 
 impl Layout {

@@ -3,6 +3,7 @@
 
 use super::assign::chunk_flags;
 use super::script::{OutStmt, Plan, Stmt};
+use super::synth::synth_align;
 use crate::linker::context::Link;
 use crate::linker::layout::{Chunk, OutputSection, Synth};
 use crate::linker::script::ast::{self, OutputSectionCommand};
@@ -18,15 +19,6 @@ pub(super) fn chunk_size_align(link: &Link, c: &Chunk) -> (u64, u64) {
             link.layout.synth_sizes.get(k).copied().unwrap_or(0),
             synth_align(*k),
         ),
-    }
-}
-
-pub(super) fn synth_align(k: Synth) -> u64 {
-    match k {
-        Synth::Iplt => 16,
-        Synth::EhFrameHdr | Synth::BuildId => 4,
-        Synth::DynStr => 1,
-        _ => 8,
     }
 }
 

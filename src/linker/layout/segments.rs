@@ -20,7 +20,14 @@ pub(super) fn phdr_count(plan: &Plan, link: &Link) -> usize {
             // Each section placed by `--section-start`/`-Ttext` may start a load of its own.
             let loads = 4 + link.args.section_starts.len();
             let tls = has(&|s| s.is_tls()) as usize;
-            let note = has(&|s| s.is_alloc() && s.sh_type == elf::SHT_NOTE) as usize;
+            // One PT_NOTE per alignment at most, and PT_GNU_PROPERTY.
+            let note = link
+                .layout
+                .secs
+                .iter()
+                .filter(|s| s.is_alloc() && s.sh_type == elf::SHT_NOTE)
+                .count()
+                + has(&|s| is_property_note(s)) as usize;
             let hdr = has(&|s| s.synth == Some(Synth::EhFrameHdr)) as usize;
             let dynamic = has(&|s| s.synth == Some(Synth::Dynamic)) as usize;
             let relro = (plan.builtin && link.args.relro) as usize;
@@ -338,16 +345,9 @@ fn extra_segments(plan: &Plan, link: &Link, order: &[usize], segs: &mut Vec<Seg>
     if !tls.is_empty() {
         segs.push(Seg::extra(elf::PT_TLS, elf::PF_R, tls));
     }
-    let notes: Vec<usize> = order
-        .iter()
-        .copied()
-        .filter(|&i| secs[i].sh_type == elf::SHT_NOTE)
-        .collect();
-    if !notes.is_empty() {
-        segs.insert(
-            segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
-            Seg::extra(elf::PT_NOTE, elf::PF_R, notes),
-        );
+    let loads = segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count();
+    for (k, run) in note_runs(secs, order).into_iter().enumerate() {
+        segs.insert(loads + k, Seg::extra(elf::PT_NOTE, elf::PF_R, run));
     }
     if let Some(i) = order
         .iter()
@@ -358,6 +358,10 @@ fn extra_segments(plan: &Plan, link: &Link, order: &[usize], segs: &mut Vec<Seg>
             segs.iter().filter(|s| s.p_type == elf::PT_LOAD).count(),
             Seg::extra(elf::PT_DYNAMIC, elf::PF_R | elf::PF_W, vec![i]),
         );
+    }
+    // The loader and the kernel find the CET marking through PT_GNU_PROPERTY.
+    if let Some(i) = order.iter().copied().find(|&i| is_property_note(&secs[i])) {
+        segs.push(Seg::extra(elf::PT_GNU_PROPERTY, elf::PF_R, vec![i]));
     }
     if let Some(i) = order
         .iter()
@@ -390,6 +394,35 @@ fn extra_segments(plan: &Plan, link: &Link, order: &[usize], segs: &mut Vec<Seg>
             }
         }
     }
+}
+
+fn is_property_note(s: &OutputSection) -> bool {
+    s.is_alloc() && s.sh_type == elf::SHT_NOTE && s.name == b".note.gnu.property"
+}
+
+/// The notes each PT_NOTE covers: runs of adjacent note sections of one alignment, since
+/// readers walk a PT_NOTE with its p_align (an 8-byte aligned property note and 4-byte
+/// aligned notes cannot share one), as GNU ld groups them.
+fn note_runs(secs: &[OutputSection], order: &[usize]) -> Vec<Vec<usize>> {
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut prev: Option<usize> = None;
+    for &i in order {
+        let s = &secs[i];
+        if s.sh_type != elf::SHT_NOTE {
+            prev = None;
+            continue;
+        }
+        let joins = prev.is_some_and(|p| {
+            let p = &secs[p];
+            p.align == s.align && (p.addr + p.size).next_multiple_of(s.align.max(1)) == s.addr
+        });
+        match runs.last_mut() {
+            Some(run) if joins => run.push(i),
+            _ => runs.push(vec![i]),
+        }
+        prev = Some(i);
+    }
+    runs
 }
 
 /// File offsets: walk alloc sections by address; a section's offset is congruent to its

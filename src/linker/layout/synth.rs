@@ -51,3 +51,13 @@ pub fn synth_sizes(link: &Link, has_eh_frame: bool) -> Vec<(Synth, u64)> {
     }
     v
 }
+
+/// The alignment of a linker-created section.
+pub(super) fn synth_align(k: Synth) -> u64 {
+    match k {
+        Synth::Iplt => 16,
+        Synth::EhFrameHdr | Synth::BuildId => 4,
+        Synth::DynStr => 1,
+        _ => 8,
+    }
+}

@@ -3,6 +3,7 @@
 //! is written to a temporary file that is renamed into place only when everything succeeded.
 
 mod buf;
+pub mod compress;
 mod headers;
 pub mod symtab;
 mod synthetic;
@@ -54,6 +55,9 @@ pub fn write(link: &Link) -> Result<()> {
     write_trampolines(link, &buf);
     // Data statements of a linker script.
     for os in lay.secs.iter().filter(|os| !os.is_nobits()) {
+        if os.flags & elf::SHF_COMPRESSED as u64 != 0 {
+            continue; // in the compressed contents already
+        }
         for &(o, n, v) in &os.data {
             buf.slice(os.offset + o, n)
                 .copy_from_slice(&v.to_le_bytes()[..n as usize]);
@@ -87,7 +91,9 @@ fn write_inputs(link: &Link, buf: &OutBuf) -> Result<()> {
     let jobs: Vec<(&OutputSection, u32, u32)> = lay
         .secs
         .iter()
-        .filter(|os| !os.is_nobits())
+        .enumerate()
+        .filter(|(i, os)| !os.is_nobits() && !lay.compressed.contains_key(i))
+        .map(|(_, os)| os)
         .flat_map(|os| os.members.iter().map(move |&(f, s)| (os, f, s)))
         .collect();
     jobs.par_iter().try_for_each(|&(os, f, s)| -> Result<()> {
@@ -95,7 +101,6 @@ fn write_inputs(link: &Link, buf: &OutBuf) -> Result<()> {
         if sec.sh_type == elf::SHT_NOBITS {
             return Ok(()); // zero-filled already
         }
-        let eh = link.eh.get(&(f, s));
         let size = link.member_size_align(f, s).0;
         let dst = buf.slice(os.offset + sec.out_off, size);
         let dyn_out: &mut [u8] = match (link.tables.dyn_start.get(&(f, s)), rela_dyn) {
@@ -104,15 +109,33 @@ fn write_inputs(link: &Link, buf: &OutBuf) -> Result<()> {
             }
             _ => &mut [],
         };
-        match sec.split {
-            Split::EhFrame => eh_frame::copy_kept(eh.unwrap(), sec.data, dst),
-            Split::Merged => dst.copy_from_slice(&link.merge[sec.merge_idx as usize].blob),
-            Split::None => dst.copy_from_slice(sec.data),
-        }
-        x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
+        fill_member(link, os, f, s, dst, dyn_out)
     })?;
-
+    // Compressed sections were relocated and compressed before their offsets were fixed.
+    for (&i, bytes) in &lay.compressed {
+        buf.slice(lay.secs[i].offset, bytes.len() as u64)
+            .copy_from_slice(bytes);
+    }
     Ok(())
+}
+
+/// One input section of `os` copied into `dst` (its range of the output) and relocated.
+fn fill_member(
+    link: &Link,
+    os: &OutputSection,
+    f: u32,
+    s: u32,
+    dst: &mut [u8],
+    dyn_out: &mut [u8],
+) -> Result<()> {
+    let sec = link.section(f, s);
+    let eh = link.eh.get(&(f, s));
+    match sec.split {
+        Split::EhFrame => eh_frame::copy_kept(eh.unwrap(), sec.data, dst),
+        Split::Merged => dst.copy_from_slice(&link.merge[sec.merge_idx as usize].blob),
+        Split::None => dst.copy_from_slice(sec.data),
+    }
+    x86_64::apply_section(link, f, s, dst, os.addr + sec.out_off, eh, dyn_out)
 }
 
 /// At the old place of code the layout file moved, a jump to the new place.
