@@ -15,6 +15,7 @@ pub mod notes;
 pub mod object_file;
 pub mod output;
 pub mod reloc;
+pub mod reloc_kinds;
 pub mod relocatable;
 pub mod resolve;
 pub mod script;

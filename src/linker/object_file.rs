@@ -1,5 +1,6 @@
 //! Parsing of ELF64 x86-64 relocatable objects into the linker's per-file types.
 
+use crate::linker::reloc_kinds;
 use anyhow::{bail, Context, Result};
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym as _};
@@ -162,40 +163,6 @@ fn check_section_header(
     Ok(())
 }
 
-/// The bytes a relocation of type `ty` touches around its offset: (instruction bytes before it
-/// that TLS and GOT relaxation read and rewrite, width of the field itself).
-fn reloc_extent(ty: u32) -> (u64, u64) {
-    match ty {
-        elf::R_X86_64_NONE => (0, 0),
-        elf::R_X86_64_64
-        | elf::R_X86_64_PC64
-        | elf::R_X86_64_GOTOFF64
-        | elf::R_X86_64_GOTPC64
-        | elf::R_X86_64_GOT64
-        | elf::R_X86_64_GOTPCREL64
-        | elf::R_X86_64_GOTPLT64
-        | elf::R_X86_64_PLTOFF64
-        | elf::R_X86_64_DTPOFF64
-        | elf::R_X86_64_TPOFF64
-        | elf::R_X86_64_DTPMOD64
-        | elf::R_X86_64_SIZE64 => (0, 8),
-        elf::R_X86_64_16 | elf::R_X86_64_PC16 => (0, 2),
-        elf::R_X86_64_8 | elf::R_X86_64_PC8 => (0, 1),
-        // `call *x@TLSCALL(%rax)`: the two-byte call at the offset.
-        elf::R_X86_64_TLSDESC_CALL => (0, 2),
-        elf::R_X86_64_GOTPCRELX => (2, 4),
-        // The shortest instructions these stand in (`lea x@tlsgd(%rip),%rdi` of large-model
-        // code has no data16 prefix).
-        elf::R_X86_64_REX_GOTPCRELX
-        | elf::R_X86_64_GOTTPOFF
-        | elf::R_X86_64_TLSGD
-        | elf::R_X86_64_TLSLD
-        | elf::R_X86_64_GOTPC32_TLSDESC => (3, 4),
-        // Everything else is a 32-bit field; unknown types are reported when applied.
-        _ => (0, 4),
-    }
-}
-
 /// The `.comment` entry that names the linker, as lld and mold write one: tools and users can
 /// tell from an image which linker produced it.
 pub const LINKER_COMMENT: &str = concat!("Linker: spacer ", env!("CARGO_PKG_VERSION"), "\0");
@@ -276,13 +243,13 @@ impl ObjectFile {
             let size = sec.data.len() as u64;
             for r in sec.relocs {
                 let (off, ty) = (r.r_offset.get(LE), r.r_type(LE, false));
-                let (before, width) = reloc_extent(ty);
+                let (before, width) = reloc_kinds::extent(ty);
                 if off < before || off.checked_add(width).is_none_or(|end| end > size) {
                     bail!(
                         "{}: section {}: relocation {} at offset {off:#x} lies outside the section ({size:#x} bytes)",
                         self.name,
                         String::from_utf8_lossy(sec.name),
-                        crate::linker::reloc::x86_64::type_name(ty)
+                        reloc_kinds::type_name(ty)
                     );
                 }
             }
