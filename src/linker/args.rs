@@ -5,6 +5,7 @@
 //! short options (`-lc`, `-L/usr/lib`). A declarative parser would fight all of that, so this
 //! module walks the arguments by hand and produces a plain [`Args`] value.
 
+use crate::linker::diag::Demangle;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -76,6 +77,8 @@ pub struct Args {
     pub allow_multiple_definition: bool,
     /// `--fatal-warnings`: any warning fails the link.
     pub fatal_warnings: bool,
+    /// `--demangle[=STYLE]` / `--no-demangle`: how messages show symbol names.
+    pub demangle: Demangle,
     /// `-d`: allocate common symbols even in a partial link.
     pub define_common: bool,
     pub no_undefined_error: bool,
@@ -119,6 +122,7 @@ impl Default for Args {
             verbose: false,
             allow_multiple_definition: false,
             fatal_warnings: false,
+            demangle: Demangle::Auto,
             define_common: false,
             no_undefined_error: false,
             version: false,
@@ -204,6 +208,7 @@ const WITH_VALUE: &[&str] = &[
     "just-symbols",
     "oformat",
     "Y",
+    "demangle",
 ];
 
 /// Options accepted and ignored because they have no effect on a static link.
@@ -239,8 +244,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "nostdlib",
     "no-keep-memory",
     "reduce-memory-overheads",
-    "no-demangle",
-    "demangle",
     "warn-constructors",
     "warn-multiple-gp",
     "no-warn-rwx-segments",
@@ -251,7 +254,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-gdb-index",
     "no-ctors-in-init-array",
     "ignore-unresolvable-reference-to-undefined",
-    "C",
     "g",
     "Qy",
     "qmagic",
@@ -353,6 +355,10 @@ fn parse_number(s: &str) -> Option<u64> {
 pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
     let argv = expand_response_files(raw, 0)?;
     let mut a = Args::default();
+    // GNU ld's default; gcc's collect2 sets the variable when it demangles ld's output itself.
+    if std::env::var_os("COLLECT_NO_DEMANGLE").is_some() {
+        a.demangle = Demangle::None;
+    }
     let mut whole_archive = false;
     let mut static_only = false;
     let mut group: Option<usize> = None;
@@ -396,7 +402,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
         }
         // Options whose value is optional and never taken from the next argument.
-        let optional_value = matches!(name.as_str(), "build-id" | "threads");
+        let optional_value = matches!(name.as_str(), "build-id" | "threads" | "demangle");
         let needs_value = WITH_VALUE.contains(&name.as_str()) && !optional_value;
         let mut take = |value: &mut Option<String>| -> Result<String> {
             if let Some(v) = value.take() {
@@ -540,6 +546,14 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "allow-multiple-definition" => a.allow_multiple_definition = true,
             "fatal-warnings" => a.fatal_warnings = true,
             "no-fatal-warnings" => a.fatal_warnings = false,
+            // `-C` is gold's and lld's spelling (ld.bfd 2.40 does not know it).
+            "demangle" | "C" => {
+                a.demangle = match value.take() {
+                    Some(style) => Demangle::parse(&style)?,
+                    None => Demangle::Auto,
+                }
+            }
+            "no-demangle" => a.demangle = Demangle::None,
             "d" | "dc" | "dp" | "define-common" => a.define_common = true,
             "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
@@ -640,6 +654,8 @@ Options (GNU ld compatible):
   -s, -S                  Strip all symbols / debug sections
   -Map FILE               Write a link map
   -z KEYWORD              execstack, noexecstack, relro, norelro, ...
+  --demangle[=STYLE]      Demangle symbol names in messages (default; STYLE auto,
+                          gnu-v3, rust or none), --no-demangle: show them as they are
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)

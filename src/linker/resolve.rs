@@ -2,6 +2,7 @@
 //! itself defines (`__bss_start`, `_GLOBAL_OFFSET_TABLE_`, `--defsym`, ...).
 
 use crate::linker::context::Link;
+use crate::linker::diag;
 use crate::linker::symbols::{Def, LinkerSym};
 use anyhow::{bail, Result};
 
@@ -16,9 +17,9 @@ pub fn check_duplicates(link: &Link) -> Result<()> {
             msg.push_str("\nspacer: error: ");
         }
         msg.push_str(&format!(
-            "{}: multiple definition of '{}'; first defined in {}",
+            "{}: multiple definition of {}; first defined in {}",
             link.files[b as usize].name,
-            String::from_utf8_lossy(link.symtab.syms[id as usize].name),
+            diag::quoted_symbol(link.symtab.syms[id as usize].name),
             link.files[a as usize].name
         ));
     }

@@ -53,10 +53,10 @@ pub fn scan_relocations(link: &Link) -> Result<Tables> {
                 continue;
             }
             lines.push(format!(
-                "{}: undefined reference to '{}' (in section {}+{off:#x})",
+                "{}:({}+{off:#x}): undefined reference to {}",
                 link.files[f as usize].name,
-                link.name(sym),
-                String::from_utf8_lossy(link.section(f, s).name)
+                String::from_utf8_lossy(link.section(f, s).name),
+                crate::linker::diag::quoted_symbol(link.sym_name(sym)),
             ));
         }
         let shown = lines.len().min(50);

@@ -196,11 +196,11 @@ pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
         }
         if pie_incompatible(link, ty, target) {
             out.errors.push(format!(
-                "{}:({}+{off:#x}): {} against '{}' cannot be used in a position-independent executable; recompile with -fPIE",
+                "{}:({}+{off:#x}): {} against `{}' cannot be used in a position-independent executable; recompile with -fPIE",
                 link.files[file as usize].name,
                 String::from_utf8_lossy(s.name),
                 type_name(ty),
-                link.name(target)
+                link.display_name(target)
             ));
         }
         if let Need::Got(kind) = needs(ty, s.data, off as usize, link, target) {
@@ -309,10 +309,10 @@ pub fn apply_section(
         };
         let ctx = || {
             format!(
-                "{fname}:({}+{in_off:#x}): {} against '{}'",
+                "{fname}:({}+{in_off:#x}): {} against `{}'",
                 sname(),
                 type_name(ty),
-                link.name(target)
+                link.display_name(target)
             )
         };
         let overflow = |v: i128| -> anyhow::Error {

@@ -1,0 +1,217 @@
+//! GNU ld conformance of spacer's diagnostics and related options, each compared with what
+//! ld.bfd does on the same input: demangled names in errors (`--demangle`, `--no-demangle`),
+//! `--unresolved-symbols` / `--warn-unresolved-symbols` / `--noinhibit-exec`, `--trace` and
+//! `--trace-symbol`, and the large code model's dynamic TLS sequences relaxed to local-exec.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn conformance(name: &str) -> PathBuf {
+    testdata_dir().join("conformance").join(name)
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Links `inputs` with ld.bfd and with spacer (through the compiler driver) into
+/// `<dir>/<name>.bfd` and `<dir>/<name>.spacer`.
+fn link_both(
+    driver: Driver,
+    inputs: &[PathBuf],
+    ldflags: &[String],
+    dir: &Path,
+    name: &str,
+) -> (LinkResult, LinkResult) {
+    let bfd = link(
+        driver,
+        Linker::Bfd,
+        inputs,
+        ldflags,
+        &dir.join(format!("{name}.bfd")),
+    );
+    let spacer = link(
+        driver,
+        Linker::Spacer,
+        inputs,
+        ldflags,
+        &dir.join(format!("{name}.spacer")),
+    );
+    (bfd, spacer)
+}
+
+/// `-Wl,` in front of each linker option.
+fn wl(opts: &[&str]) -> Vec<String> {
+    opts.iter().map(|o| format!("-Wl,{o}")).collect()
+}
+
+/// The names GNU ld quotes after `what` on each line of `stderr`: "... what `NAME' ...".
+fn quoted_after(stderr: &str, what: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = &l[l.find(what)? + what.len()..];
+            let rest = rest.strip_prefix(" `")?;
+            let end = rest.find("';").or_else(|| rest.rfind('\''))?;
+            Some(rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// Both links must have failed, and spacer must not have left an output file.
+fn assert_both_failed(what: &str, bfd: &LinkResult, spacer: &LinkResult) {
+    assert!(
+        !bfd.ok(),
+        "{what}: ld.bfd accepted the link, so the fixture is broken\n{}",
+        bfd.report(Linker::Bfd)
+    );
+    assert!(
+        !spacer.result.success() && !spacer.output.exists(),
+        "{what}: spacer must fail and write no output\n{}",
+        spacer.report(Linker::Spacer)
+    );
+}
+
+/// The styles the demangling tests try, as linker options (none: the default).
+const DEMANGLE_STYLES: &[&[&str]] = &[
+    &[],
+    &["--demangle"],
+    &["--demangle=auto"],
+    &["--demangle=gnu-v3"],
+    &["--demangle=rust"],
+    &["--no-demangle"],
+    &["--no-demangle", "--demangle"],
+];
+
+/// For each style, ld.bfd's message names the symbol as `shown`; spacer's must name it the
+/// same way, followed by the mangled name when the two differ. The mangled names come from
+/// ld.bfd's `--no-demangle` link, in the same order.
+fn check_demangled_errors(case: &str, driver: Driver, inputs: &[PathBuf], what: &str) {
+    let dir = scratch_dir("conformance", case);
+    let (bfd, _) = link_both(driver, inputs, &wl(&["--no-demangle"]), &dir, "mangled");
+    let mangled = quoted_after(&bfd.result.stderr_str(), what);
+    assert!(
+        mangled.iter().any(|m| m.starts_with("_Z")) && mangled.iter().any(|m| m.starts_with("_R")),
+        "{case}: ld.bfd should name C++ and Rust v0 symbols after `{what}`\n{}",
+        bfd.report(Linker::Bfd)
+    );
+    let mut demangled_somewhere = false;
+    for style in DEMANGLE_STYLES {
+        let (bfd, spacer) = link_both(driver, inputs, &wl(style), &dir, "styled");
+        let context = format!("{case} with {style:?}");
+        assert_both_failed(&context, &bfd, &spacer);
+        let shown = quoted_after(&bfd.result.stderr_str(), what);
+        assert_eq!(
+            shown.len(),
+            mangled.len(),
+            "{context}: ld.bfd's messages changed"
+        );
+        let stderr = spacer.result.stderr_str();
+        for (d, m) in shown.iter().zip(&mangled) {
+            demangled_somewhere |= d != m;
+            let want = if d == m {
+                format!("`{m}'")
+            } else {
+                format!("`{d}' ({m})")
+            };
+            assert!(
+                stderr
+                    .lines()
+                    .any(|l| l.contains("error") && l.contains(what) && l.contains(&want)),
+                "{context}: spacer's errors do not name {want} after `{what}` as ld.bfd's \
+                 `{d}'\n{}\n\n{}",
+                spacer.report(Linker::Spacer),
+                bfd.report(Linker::Bfd)
+            );
+        }
+    }
+    assert!(demangled_somewhere, "{case}: ld.bfd demangled nothing");
+}
+
+#[test]
+fn undefined_references_name_demangled_symbols() {
+    if !require_tool("g++", "g++") {
+        return;
+    }
+    let inputs = vec![
+        compile(
+            Driver::Gxx,
+            &conformance("demangle_undefined.cc"),
+            &strings(&["-O1"]),
+        ),
+        compile(
+            Driver::Gcc,
+            &conformance("demangle_rust.c"),
+            &strings(&["-O1"]),
+        ),
+    ];
+    check_demangled_errors(
+        "demangle_undefined",
+        Driver::Gxx,
+        &inputs,
+        "undefined reference to",
+    );
+}
+
+#[test]
+fn duplicate_definitions_name_demangled_symbols() {
+    if !require_tool("g++", "g++") {
+        return;
+    }
+    let src = conformance("demangle_duplicate.cc");
+    let inputs = vec![
+        compile(Driver::Gxx, &src, &strings(&["-O1", "-DWITH_MAIN"])),
+        compile(Driver::Gxx, &src, &strings(&["-O1"])),
+    ];
+    check_demangled_errors(
+        "demangle_duplicate",
+        Driver::Gxx,
+        &inputs,
+        "multiple definition of",
+    );
+}
+
+/// GNU ld's java, gnat and dlang styles are refused by name; an unknown style is refused by
+/// both linkers. Either way: exit 1 and no output file.
+#[test]
+fn unsupported_demangling_styles_are_refused() {
+    let dir = scratch_dir("conformance", "demangle_styles");
+    let obj = compile(
+        Driver::Gcc,
+        &conformance("demangle_rust.c"),
+        &strings(&["-O1"]),
+    );
+    for style in ["java", "gnat", "dlang", "no-such-style"] {
+        let out = dir.join(format!("{style}.out"));
+        let opt = format!("--demangle={style}");
+        let mut cmd = Command::new(spacer_exe());
+        cmd.arg("ld").arg(&opt).arg("-o").arg(&out).arg(&obj);
+        let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+        let stderr = r.stderr_str();
+        assert!(
+            r.code() == Some(1)
+                && !out.exists()
+                && stderr
+                    .lines()
+                    .any(|l| l.contains("error") && l.contains(&format!("'{style}'"))),
+            "spacer {opt}: expected exit 1, an error naming the style and no output\n$ {}\n{}\n{stderr}",
+            display_command(&cmd),
+            r.describe()
+        );
+        if style == "no-such-style" {
+            let r = run_with_timeout(
+                Command::new("ld.bfd")
+                    .arg(&opt)
+                    .arg("-o")
+                    .arg(dir.join("bfd.out"))
+                    .arg(&obj),
+                LINK_TIMEOUT,
+            );
+            assert!(!r.success(), "ld.bfd accepted {opt}");
+        }
+    }
+}
