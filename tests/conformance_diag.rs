@@ -215,3 +215,107 @@ fn unsupported_demangling_styles_are_refused() {
         }
     }
 }
+
+/// How a linker's messages treat one undefined symbol.
+#[derive(Debug, PartialEq, Eq)]
+enum Reported {
+    Not,
+    Warning,
+    Error,
+}
+
+fn reported(stderr: &str, sym: &str) -> Reported {
+    let quoted = format!("undefined reference to `{sym}'");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&quoted)).collect();
+    if lines.is_empty() {
+        Reported::Not
+    } else if lines.iter().all(|l| l.contains("warning")) {
+        Reported::Warning
+    } else {
+        Reported::Error
+    }
+}
+
+/// Each combination of the options is given to both linkers: the same links must succeed,
+/// the same symbols be reported in the same way, and the programs (where there are some)
+/// must run alike, the undefined symbols resolving to 0, also when the call to one is taken.
+#[test]
+fn unresolved_symbols_options_behave_like_gnu_ld() {
+    let obj = compile(
+        Driver::Gcc,
+        &conformance("unresolved.c"),
+        &strings(&["-O2"]),
+    );
+    let dir = scratch_dir("conformance", "unresolved_symbols");
+    let cases: &[&[&str]] = &[
+        &[],
+        &["--unresolved-symbols=ignore-all"],
+        &["--unresolved-symbols=ignore-in-object-files"],
+        &["--unresolved-symbols=report-all"],
+        &["--unresolved-symbols=ignore-in-shared-libs"],
+        &["--warn-unresolved-symbols"],
+        &["--warn-unresolved-symbols", "--error-unresolved-symbols"],
+        &[
+            "--unresolved-symbols=ignore-all",
+            "--error-unresolved-symbols",
+        ],
+        &[
+            "--warn-unresolved-symbols",
+            "--unresolved-symbols=report-all",
+        ],
+        &["--warn-unresolved-symbols", "--fatal-warnings"],
+        &["--noinhibit-exec"],
+        &[
+            "--noinhibit-exec",
+            "--warn-unresolved-symbols",
+            "--fatal-warnings",
+        ],
+    ];
+    let mut ran = 0;
+    for (i, opts) in cases.iter().enumerate() {
+        let (bfd, spacer) = link_both(
+            Driver::Gcc,
+            std::slice::from_ref(&obj),
+            &wl(opts),
+            &dir,
+            &format!("case{i}"),
+        );
+        let context = format!(
+            "options {opts:?}\n\n{}\n\n{}",
+            spacer.report(Linker::Spacer),
+            bfd.report(Linker::Bfd)
+        );
+        assert_eq!(spacer.ok(), bfd.ok(), "link outcome differs, {context}");
+        assert_eq!(
+            spacer.output.exists(),
+            bfd.output.exists(),
+            "output file left or missing, {context}"
+        );
+        for sym in ["missing_function", "missing_variable", "missing_array"] {
+            assert_eq!(
+                reported(&spacer.result.stderr_str(), sym),
+                reported(&bfd.result.stderr_str(), sym),
+                "`{sym}' is reported differently (spacer left, ld.bfd right), {context}"
+            );
+        }
+        if !bfd.output.exists() {
+            continue;
+        }
+        for args in [vec![], strings(&["1", "2", "3", "4", "5"])] {
+            let want = run_program(&bfd.output, &args, &dir);
+            let got = run_program(&spacer.output, &args, &dir);
+            assert!(
+                got.status == want.status && got.stdout == want.stdout,
+                "with args {args:?} the programs differ: spacer {} / ld.bfd {}\n{}\n{context}",
+                got.describe(),
+                want.describe(),
+                first_difference("spacer", &got.stdout, "ld.bfd", &want.stdout)
+            );
+            ran += 1;
+        }
+    }
+    assert!(
+        ran >= 8,
+        "too few of the cases produced programs ({ran} runs)"
+    );
+}

@@ -81,7 +81,15 @@ pub struct Args {
     pub demangle: Demangle,
     /// `-d`: allocate common symbols even in a partial link.
     pub define_common: bool,
-    pub no_undefined_error: bool,
+    /// `--noinhibit-exec`: errors that leave a usable image (undefined and multiply defined
+    /// symbols, `--fatal-warnings`) are reported and the output is written all the same.
+    pub noinhibit_exec: bool,
+    /// `--unresolved-symbols=ignore-all` (or `ignore-in-object-files`: in a static link every
+    /// reference comes from an object): undefined symbols are not reported and resolve to 0.
+    pub ignore_unresolved: bool,
+    /// `--warn-unresolved-symbols`: undefined symbols are warnings, not errors (the last of it
+    /// and `--error-unresolved-symbols` counts).
+    pub warn_unresolved: bool,
     pub version: bool,
     pub help: bool,
     /// `-dynamic-linker` was given (and not cancelled by `--no-dynamic-linker`).
@@ -124,7 +132,9 @@ impl Default for Args {
             fatal_warnings: false,
             demangle: Demangle::Auto,
             define_common: false,
-            no_undefined_error: false,
+            noinhibit_exec: false,
+            ignore_unresolved: false,
+            warn_unresolved: false,
             version: false,
             help: false,
             dynamic_linker: false,
@@ -263,8 +273,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-undefined-version",
     "no-rosegment",
     "rosegment",
-    "error-unresolved-symbols",
-    "warn-unresolved-symbols",
     "allow-shlib-undefined",
     "no-allow-shlib-undefined",
     "EL",
@@ -555,7 +563,21 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
             "no-demangle" => a.demangle = Demangle::None,
             "d" | "dc" | "dp" | "define-common" => a.define_common = true,
-            "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
+            "noinhibit-exec" | "no-fatal-undefined" => a.noinhibit_exec = true,
+            "unresolved-symbols" => {
+                let v = take(&mut value)?;
+                a.ignore_unresolved = match v.as_str() {
+                    "ignore-all" | "ignore-in-object-files" => true,
+                    // Shared libraries are never inputs of a static link.
+                    "report-all" | "ignore-in-shared-libs" => false,
+                    _ => bail!(
+                        "--unresolved-symbols: unknown method '{v}' (expected ignore-all, \
+                         report-all, ignore-in-object-files or ignore-in-shared-libs)"
+                    ),
+                }
+            }
+            "warn-unresolved-symbols" => a.warn_unresolved = true,
+            "error-unresolved-symbols" => a.warn_unresolved = false,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
             | "version-script" | "y" | "trace-symbol" | "sysroot" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
@@ -656,6 +678,11 @@ Options (GNU ld compatible):
   -z KEYWORD              execstack, noexecstack, relro, norelro, ...
   --demangle[=STYLE]      Demangle symbol names in messages (default; STYLE auto,
                           gnu-v3, rust or none), --no-demangle: show them as they are
+  --unresolved-symbols=ignore-all|report-all   Whether undefined symbols are reported
+                          (ignored ones resolve to 0)
+  --warn-unresolved-symbols   Undefined symbols are warnings (--error-unresolved-symbols:
+                          errors, the default)
+  --noinhibit-exec        Write the output despite undefined or multiply defined symbols
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)

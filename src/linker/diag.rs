@@ -6,10 +6,22 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 static WARNINGS: AtomicUsize = AtomicUsize::new(0);
 static FATAL: AtomicBool = AtomicBool::new(false);
+static NOINHIBIT: AtomicBool = AtomicBool::new(false);
 
 /// `--fatal-warnings` / `--no-fatal-warnings`.
 pub fn set_fatal_warnings(on: bool) {
     FATAL.store(on, Ordering::Relaxed);
+}
+
+/// `--noinhibit-exec`: as in GNU ld, the output is written even when `--fatal-warnings` would
+/// have failed the link.
+pub fn set_noinhibit_exec(on: bool) {
+    NOINHIBIT.store(on, Ordering::Relaxed);
+}
+
+/// Prints `spacer: error: MSG` for an error that does not stop the link (`--noinhibit-exec`).
+pub fn error(msg: impl Display) {
+    eprintln!("spacer: error: {msg}");
 }
 
 /// Prints `spacer: warning: MSG` on standard error and counts it.
@@ -22,7 +34,7 @@ pub fn warn(msg: impl Display) {
 /// is written, so a failed link leaves nothing behind.
 pub fn check_fatal() -> anyhow::Result<()> {
     let n = WARNINGS.load(Ordering::Relaxed);
-    if FATAL.load(Ordering::Relaxed) && n > 0 {
+    if FATAL.load(Ordering::Relaxed) && n > 0 && !NOINHIBIT.load(Ordering::Relaxed) {
         anyhow::bail!(
             "{n} warning{} treated as error{} (--fatal-warnings)",
             if n == 1 { "" } else { "s" },
