@@ -319,3 +319,134 @@ fn unresolved_symbols_options_behave_like_gnu_ld() {
         "too few of the cases produced programs ({ran} runs)"
     );
 }
+
+/// `-t` lists what GNU ld loads in the order it loads it: every object, each archive each
+/// time it is searched (a group's archives as many times as the group is), an input script
+/// and then its contents; `-t -t` adds each archive member taken, as `(archive)member`.
+#[test]
+fn trace_lists_inputs_like_gnu_ld() {
+    let programs = [
+        (Driver::Gcc, "trace_main.c", strings(&["-O2", "-fcommon"])),
+        (Driver::Gxx, "trace_main.cc", strings(&["-O2"])),
+    ];
+    let dir = scratch_dir("conformance", "trace");
+    for (driver, src, cflags) in programs {
+        if !require_tool(driver.program(), driver.package()) {
+            continue;
+        }
+        let obj = compile(driver, &conformance(src), &cflags);
+        for opts in [&["-t"][..], &["--trace"], &["-t", "-t"], &["--trace", "-t"]] {
+            let (bfd, spacer) = link_both(
+                driver,
+                std::slice::from_ref(&obj),
+                &wl(opts),
+                &dir,
+                "traced",
+            );
+            let context = format!(
+                "{src} with {opts:?}\n\n{}\n\n{}",
+                spacer.report(Linker::Spacer),
+                bfd.report(Linker::Bfd)
+            );
+            assert!(bfd.ok() && spacer.ok(), "a link failed: {context}");
+            let want = &bfd.result.stdout;
+            assert!(
+                String::from_utf8_lossy(want).contains("libc.a"),
+                "ld.bfd's trace does not name libc.a: {context}"
+            );
+            assert!(
+                spacer.result.stdout == *want,
+                "the traces differ\n{}\n{context}",
+                first_difference("spacer", &spacer.result.stdout, "ld.bfd", want)
+            );
+        }
+    }
+}
+
+/// The `file: reference to SYM` / `file: definition of SYM` lines of a link's standard error,
+/// without the linker's name in front.
+fn symbol_trace(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(": reference to ") || l.contains(": definition of "))
+        .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
+        .collect()
+}
+
+/// `-y SYM` names, in load order, each file that refers to or defines SYM: weak references,
+/// commons, archive members, COMDAT copies, symbols the linker itself defines.
+#[test]
+fn trace_symbol_reports_like_gnu_ld() {
+    let programs: [(Driver, &str, Vec<String>, &[&str]); 2] = [
+        (
+            Driver::Gcc,
+            "trace_main.c",
+            strings(&["-O2", "-fcommon"]),
+            &[
+                "main",
+                "printf",
+                "malloc",
+                "errno",
+                "abort",
+                "__libc_start_main",
+                "_end",
+                "__ehdr_start",
+                "trace_weak_thing",
+                "trace_common_thing",
+            ],
+        ),
+        (
+            Driver::Gxx,
+            "trace_main.cc",
+            strings(&["-O2"]),
+            &[
+                "_ZSt4cout",
+                "sqrt",
+                "__cxa_atexit",
+                "_ZNKSt5ctypeIcE13_M_widen_initEv",
+            ],
+        ),
+    ];
+    let dir = scratch_dir("conformance", "trace_symbol");
+    for (driver, src, cflags, syms) in programs {
+        if !require_tool(driver.program(), driver.package()) {
+            continue;
+        }
+        let obj = compile(driver, &conformance(src), &cflags);
+        // Both spellings of the option.
+        let opts: Vec<String> = syms
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i % 2 == 0 {
+                    format!("-Wl,-y,{s}")
+                } else {
+                    format!("-Wl,--trace-symbol={s}")
+                }
+            })
+            .collect();
+        let (bfd, spacer) = link_both(driver, &[obj], &opts, &dir, "traced");
+        let context = format!(
+            "{src}\n\n{}\n\n{}",
+            spacer.report(Linker::Spacer),
+            bfd.report(Linker::Bfd)
+        );
+        assert!(bfd.ok() && spacer.ok(), "a link failed: {context}");
+        let want = symbol_trace(&bfd.result.stderr_str());
+        assert!(
+            want.len() > syms.len(),
+            "ld.bfd traced too little: {context}"
+        );
+        let got = symbol_trace(&spacer.result.stderr_str());
+        assert!(
+            got == want,
+            "the symbol traces differ\n{}\n{context}",
+            first_difference(
+                "spacer",
+                got.join("\n").as_bytes(),
+                "ld.bfd",
+                want.join("\n").as_bytes()
+            )
+        );
+    }
+}

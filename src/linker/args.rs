@@ -72,7 +72,11 @@ pub struct Args {
     pub relro: bool,
     pub image_base: Option<u64>,
     pub threads: Option<usize>,
-    pub trace: bool,
+    /// `-t` / `--trace`, counted: once prints every input file as it is loaded (archives each
+    /// time they are searched), twice also the archive members taken.
+    pub trace: u32,
+    /// `-y SYM` / `--trace-symbol=SYM`: each file defining or referring to SYM is reported.
+    pub trace_symbols: Vec<String>,
     pub verbose: bool,
     pub allow_multiple_definition: bool,
     /// `--fatal-warnings`: any warning fails the link.
@@ -126,7 +130,8 @@ impl Default for Args {
             relro: true,
             image_base: None,
             threads: None,
-            trace: false,
+            trace: 0,
+            trace_symbols: Vec::new(),
             verbose: false,
             allow_multiple_definition: false,
             fatal_warnings: false,
@@ -547,7 +552,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                 }
             }
             "no-threads" => a.threads = Some(1),
-            "t" | "trace" => a.trace = true,
+            "t" | "trace" => a.trace += 1,
+            "y" | "trace-symbol" => a.trace_symbols.push(take(&mut value)?),
             "verbose" => a.verbose = true,
             "v" | "V" | "version" => a.version = true,
             "help" => a.help = true,
@@ -579,7 +585,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "warn-unresolved-symbols" => a.warn_unresolved = true,
             "error-unresolved-symbols" => a.warn_unresolved = false,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
-            | "version-script" | "y" | "trace-symbol" | "sysroot" | "O" | "exclude-libs"
+            | "version-script" | "sysroot" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit" | "package-metadata" | "compress-debug-sections"
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "R" | "Y" => {
                 take(&mut value)?;
@@ -683,6 +689,8 @@ Options (GNU ld compatible):
   --warn-unresolved-symbols   Undefined symbols are warnings (--error-unresolved-symbols:
                           errors, the default)
   --noinhibit-exec        Write the output despite undefined or multiply defined symbols
+  -t, --trace             Print each input file as it is loaded (twice: archive members)
+  -y SYM, --trace-symbol=SYM   Print each file that defines or refers to SYM
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)

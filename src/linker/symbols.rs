@@ -84,6 +84,10 @@ pub struct SymbolTable {
     pub comdats: FastMap<&'static [u8], u32>,
     /// Duplicate strong definitions: (symbol, first file, second file).
     pub duplicates: Vec<(u32, u32, u32)>,
+    /// Grows whenever a symbol becomes undefined and strongly referenced, or a new name comes
+    /// as a common: GNU ld searches a group's archives again for as long as its list of
+    /// undefined symbols grows, and this counts that list's additions.
+    pub undefs: u64,
 }
 
 impl SymbolTable {
@@ -121,6 +125,7 @@ impl SymbolTable {
         }
         for i in file.first_global..file.symbols.len() {
             let s: ObjSym = file.symbols[i];
+            let fresh = self.syms.len() as u32;
             let id = self.intern(s.name);
             file.globals[i - file.first_global] = id;
             let in_discarded = !s.is_undefined()
@@ -131,9 +136,16 @@ impl SymbolTable {
             }
             if s.is_undefined() || in_discarded {
                 if s.bind != elf::STB_WEAK || in_discarded {
-                    self.syms[id as usize].strong_ref = true;
+                    let sym = &mut self.syms[id as usize];
+                    if sym.is_undefined() && !sym.strong_ref {
+                        self.undefs += 1;
+                    }
+                    sym.strong_ref = true;
                 }
                 continue;
+            }
+            if s.is_common() && id == fresh {
+                self.undefs += 1;
             }
             let new = if s.is_common() {
                 Def::Common(file_idx, i as u32)
