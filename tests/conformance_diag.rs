@@ -450,3 +450,94 @@ fn trace_symbol_reports_like_gnu_ld() {
         );
     }
 }
+
+/// Thread-local variables (static, global and extern; initialised and zero) accessed by
+/// `-mcmodel=large -fPIC` code with a dynamic TLS model: the `__tls_get_addr` calls are
+/// relaxed to local-exec, in static and static-pie executables that run like ld.bfd's.
+#[test]
+fn large_model_dynamic_tls_is_relaxed_like_gnu_ld() {
+    for model in ["local-dynamic", "global-dynamic"] {
+        for pie in [false, true] {
+            let name = format!("tls_large_{model}{}", if pie { "_pie" } else { "" });
+            let mut p = Program::new(&name, Driver::Gcc, &[])
+                .source_path(conformance("tls_large_main.c"))
+                .source_path(conformance("tls_large_lib.c"))
+                .only_cflags(&[
+                    "-O2",
+                    "-g",
+                    "-mcmodel=large",
+                    "-fPIC",
+                    "-pthread",
+                    &format!("-ftls-model={model}"),
+                ])
+                .ldflags(&["-pthread"]);
+            if pie {
+                p = p.ldflags(&["-static-pie"]);
+            }
+            // The program checks its own values (exit 1 on a wrong one).
+            p.expected_file = None;
+            let relocs: String = p
+                .build_inputs()
+                .iter()
+                .map(|o| tool(&["objdump", "-dr", &o.to_string_lossy()]))
+                .collect();
+            let wanted: &[&str] = if model == "local-dynamic" {
+                &["R_X86_64_TLSLD"]
+            } else {
+                &["R_X86_64_TLSLD", "R_X86_64_TLSGD"]
+            };
+            for w in wanted.iter().chain(&["R_X86_64_PLTOFF64\t__tls_get_addr"]) {
+                assert!(relocs.contains(w), "{name}: the objects have no {w}");
+            }
+            let Some(outcome) = p.check() else { return };
+            assert!(
+                outcome.stdout.ends_with(b"ok\n"),
+                "{name}: {}",
+                String::from_utf8_lossy(&outcome.stdout)
+            );
+        }
+    }
+}
+
+/// A `__tls_get_addr` call sequence spacer does not know is an error naming the file, the
+/// section and the offset, never a silently wrong rewrite.
+#[test]
+fn unknown_tls_sequences_are_errors() {
+    let dir = scratch_dir("conformance", "tls_bad");
+    for src in ["tls_bad_ld.s", "tls_bad_gd.s"] {
+        let obj_name = src.replace(".s", ".o");
+        let obj = dir.join(&obj_name);
+        compile_to(Driver::Gcc, &conformance(src), &[], &obj);
+        let bfd = run_with_timeout(
+            Command::new("ld.bfd")
+                .arg("-static")
+                .arg("-o")
+                .arg(dir.join("bfd.out"))
+                .arg(&obj),
+            LINK_TIMEOUT,
+        );
+        assert!(
+            !bfd.success(),
+            "ld.bfd accepted {src}: the fixture is broken"
+        );
+        let out = dir.join("spacer.out");
+        let mut cmd = Command::new(spacer_exe());
+        cmd.arg("ld").arg("-static").arg("-o").arg(&out).arg(&obj);
+        let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+        let stderr = r.stderr_str();
+        assert!(
+            r.code() == Some(1)
+                && !out.exists()
+                && stderr.lines().any(|l| {
+                    l.contains("error")
+                        && l.contains(&obj_name)
+                        && l.contains("(.text+0x3)")
+                        && l.contains("TLS")
+                }),
+            "{src}: expected exit 1, an error naming {obj_name}, .text+0x3 and TLS, and no \
+             output\n$ {}\n{}\n{stderr}",
+            display_command(&cmd),
+            r.describe()
+        );
+    }
+}

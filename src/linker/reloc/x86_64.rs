@@ -497,6 +497,19 @@ pub fn apply_section(
                 // (or `data16 rex64 call *__tls_get_addr@GOTPCREL(%rip)`) becomes
                 //   mov %fs:0,%rax; lea x@tpoff(%rax),%rax
                 let b = &w.buf;
+                let tpoff = fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?;
+                if is_large_model_tls_call(b, off) {
+                    // The large code model's 22 bytes become those two instructions and a
+                    // 6-byte nop, as in GNU ld.
+                    w.buf[off - 3..off + 19].copy_from_slice(&[
+                        0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, 0x48, 0x8d, 0x80, 0, 0, 0, 0,
+                        0x66, 0x0f, 0x1f, 0x44, 0, 0,
+                    ]);
+                    w.w32(off + 9, tpoff)?;
+                    // The call's relocation is at +6, inside the window skipped below.
+                    skip_until = Some(in_off + 12);
+                    continue;
+                }
                 let ok = off >= 4
                     && off + 12 <= b.len()
                     && b[off - 4..off] == [0x66, 0x48, 0x8d, 0x3d]
@@ -507,10 +520,7 @@ pub fn apply_section(
                 }
                 w.buf[off - 4..off + 8]
                     .copy_from_slice(&[0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, 0x48, 0x8d, 0x80]);
-                w.w32(
-                    off + 8,
-                    fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?,
-                )?;
+                w.w32(off + 8, tpoff)?;
                 skip_until = Some(in_off + 12);
             }
             R_X86_64_TLSLD => {
@@ -524,6 +534,12 @@ pub fn apply_section(
                 } else if ok && b[off + 4..off + 6] == [0xff, 0x15] && off + 10 <= b.len() {
                     w.buf[off - 3..off + 10].copy_from_slice(&[
                         0x66, 0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0,
+                    ]);
+                } else if is_large_model_tls_call(b, off) {
+                    // Large code model: a 13-byte nop, then `mov %fs:0,%rax` (GNU ld's bytes).
+                    w.buf[off - 3..off + 19].copy_from_slice(&[
+                        0x66, 0x66, 0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0, 0x64, 0x48,
+                        0x8b, 0x04, 0x25, 0, 0, 0, 0,
                     ]);
                 } else {
                     bail!("{}: unsupported local-dynamic TLS code sequence", ctx());
@@ -564,6 +580,23 @@ pub fn apply_section(
         }
     }
     Ok(())
+}
+
+/// The large code model's call of `__tls_get_addr` after `lea x@tlsgd(%rip),%rdi` (or
+/// `x@tlsld`), whose displacement is at `off`: `movabs $__tls_get_addr@pltoff,%rax;
+/// add %reg,%rax; call *%rax`, with the GOT base in `%reg`. 22 bytes from `off - 3`.
+fn is_large_model_tls_call(b: &[u8], off: usize) -> bool {
+    let call = off + 4;
+    off >= 3
+        && call + 15 <= b.len()
+        && b[off - 3..off] == [0x48, 0x8d, 0x3d]
+        && b[call..call + 2] == [0x48, 0xb8]
+        // REX.W, with REX.R when the GOT base is in %r8–%r15.
+        && b[call + 10] & 0xfb == 0x48
+        && b[call + 11] == 0x01
+        // A register-direct ModRM adding into %rax.
+        && b[call + 12] & 0xc7 == 0xc0
+        && b[call + 13..call + 15] == [0xff, 0xd0]
 }
 
 /// Writes one Elf64_Rela without a symbol.
