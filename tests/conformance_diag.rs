@@ -320,6 +320,55 @@ fn unresolved_symbols_options_behave_like_gnu_ld() {
     );
 }
 
+/// In a static PIE an undefined symbol let through cannot be 0 for PC-relative references:
+/// ld.bfd refuses the link, and spacer must too, naming the symbol, not write wrong addresses.
+/// With `--noinhibit-exec` both report the errors and write the output all the same.
+#[test]
+fn unresolved_symbols_in_static_pie_are_refused() {
+    let obj = compile(
+        Driver::Gcc,
+        &conformance("unresolved.c"),
+        &strings(&["-O2", "-fPIE"]),
+    );
+    let dir = scratch_dir("conformance", "unresolved_pie");
+    let cases = [
+        "--unresolved-symbols=ignore-all",
+        "--warn-unresolved-symbols",
+        "--noinhibit-exec",
+    ];
+    for (i, opt) in cases.iter().enumerate() {
+        let noinhibit = *opt == "--noinhibit-exec";
+        let mut flags = wl(&[opt]);
+        flags.push("-static-pie".into());
+        let (bfd, spacer) = link_both(
+            Driver::Gcc,
+            std::slice::from_ref(&obj),
+            &flags,
+            &dir,
+            &format!("case{i}"),
+        );
+        if noinhibit {
+            assert!(
+                bfd.ok() && spacer.ok(),
+                "-static-pie with {opt}: both must write the output\n{}\n\n{}",
+                spacer.report(Linker::Spacer),
+                bfd.report(Linker::Bfd)
+            );
+        } else {
+            assert_both_failed(&format!("-static-pie with {opt}"), &bfd, &spacer);
+        }
+        assert!(
+            spacer
+                .result
+                .stderr_str()
+                .lines()
+                .any(|l| l.contains("error") && l.contains("`missing_variable'")),
+            "-static-pie with {opt}: no error names missing_variable\n{}",
+            spacer.report(Linker::Spacer)
+        );
+    }
+}
+
 /// `-t` lists what GNU ld loads in the order it loads it: every object, each archive each
 /// time it is searched (a group's archives as many times as the group is), an input script
 /// and then its contents; `-t -t` adds each archive member taken, as `(archive)member`.

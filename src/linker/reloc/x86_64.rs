@@ -141,6 +141,24 @@ fn pie_incompatible(link: &Link, ty: u32, target: SymRef) -> bool {
         && !link.is_undefined(target)
 }
 
+/// When undefined symbols are let through (`--unresolved-symbols=ignore-all`,
+/// `--warn-unresolved-symbols`) they are 0, which a PC-relative reference from an image
+/// loaded anywhere cannot reach; ld.bfd refuses such a link too. (With `--noinhibit-exec`
+/// the references were reported as errors, and the output is written all the same.)
+fn unresolvable_in_pie(link: &Link, ty: u32, target: SymRef) -> bool {
+    let args = &link.args;
+    link.pie
+        && matches!(
+            ty,
+            R_X86_64_PC32 | R_X86_64_PC64 | R_X86_64_PC16 | R_X86_64_PC8
+        )
+        && matches!(target, SymRef::Global(id)
+            if link.symtab.syms[id as usize].is_undefined()
+                && link.symtab.syms[id as usize].strong_ref)
+        && (args.ignore_unresolved || args.warn_unresolved)
+        && !args.noinhibit_exec
+}
+
 fn is_tls_pair_start(ty: u32) -> bool {
     ty == R_X86_64_TLSGD || ty == R_X86_64_TLSLD
 }
@@ -197,6 +215,15 @@ pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
         if pie_incompatible(link, ty, target) {
             out.errors.push(format!(
                 "{}:({}+{off:#x}): {} against `{}' cannot be used in a position-independent executable; recompile with -fPIE",
+                link.files[file as usize].name,
+                String::from_utf8_lossy(s.name),
+                type_name(ty),
+                link.display_name(target)
+            ));
+        }
+        if unresolvable_in_pie(link, ty, target) {
+            out.errors.push(format!(
+                "{}:({}+{off:#x}): {} against undefined `{}' cannot be resolved to 0 in a position-independent executable",
                 link.files[file as usize].name,
                 String::from_utf8_lossy(s.name),
                 type_name(ty),
