@@ -5,6 +5,7 @@
 //! short options (`-lc`, `-L/usr/lib`). A declarative parser would fight all of that, so this
 //! module walks the arguments by hand and produces a plain [`Args`] value.
 
+use crate::linker::diag::Demangle;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -107,16 +108,30 @@ pub struct Args {
     /// fixed addresses, in command-line order (a later one for the same section wins).
     pub section_starts: Vec<(String, u64)>,
     pub threads: Option<usize>,
-    pub trace: bool,
+    /// `-t` / `--trace`, counted: once prints every input file as it is loaded (archives each
+    /// time they are searched), twice also the archive members taken.
+    pub trace: u32,
+    /// `-y SYM` / `--trace-symbol=SYM`: each file defining or referring to SYM is reported.
+    pub trace_symbols: Vec<String>,
     pub verbose: bool,
     pub allow_multiple_definition: bool,
     /// `--fatal-warnings`: any warning fails the link.
     pub fatal_warnings: bool,
     /// `--warn-common`: warn when a common symbol meets another common or a definition.
     pub warn_common: bool,
+    /// `--demangle[=STYLE]` / `--no-demangle`: how messages show symbol names.
+    pub demangle: Demangle,
     /// `-d`: allocate common symbols even in a partial link.
     pub define_common: bool,
-    pub no_undefined_error: bool,
+    /// `--noinhibit-exec`: errors that leave a usable image (undefined and multiply defined
+    /// symbols, `--fatal-warnings`) are reported and the output is written all the same.
+    pub noinhibit_exec: bool,
+    /// `--unresolved-symbols=ignore-all` (or `ignore-in-object-files`: in a static link every
+    /// reference comes from an object): undefined symbols are not reported and resolve to 0.
+    pub ignore_unresolved: bool,
+    /// `--warn-unresolved-symbols`: undefined symbols are warnings, not errors (the last of it
+    /// and `--error-unresolved-symbols` counts).
+    pub warn_unresolved: bool,
     pub version: bool,
     pub help: bool,
     /// `-dynamic-linker` was given (and not cancelled by `--no-dynamic-linker`).
@@ -169,13 +184,17 @@ impl Default for Args {
             image_base: None,
             section_starts: Vec::new(),
             threads: None,
-            trace: false,
+            trace: 0,
+            trace_symbols: Vec::new(),
             verbose: false,
             allow_multiple_definition: false,
             fatal_warnings: false,
             warn_common: false,
+            demangle: Demangle::Auto,
             define_common: false,
-            no_undefined_error: false,
+            noinhibit_exec: false,
+            ignore_unresolved: false,
+            warn_unresolved: false,
             version: false,
             help: false,
             dynamic_linker: false,
@@ -265,6 +284,7 @@ const WITH_VALUE: &[&str] = &[
     "just-symbols",
     "oformat",
     "Y",
+    "demangle",
 ];
 
 /// Options accepted and ignored because they have no effect on a static link.
@@ -299,8 +319,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "nostdlib",
     "no-keep-memory",
     "reduce-memory-overheads",
-    "no-demangle",
-    "demangle",
     "warn-constructors",
     "warn-multiple-gp",
     "no-warn-rwx-segments",
@@ -311,7 +329,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-gdb-index",
     "no-ctors-in-init-array",
     "ignore-unresolvable-reference-to-undefined",
-    "C",
     "g",
     "Qy",
     "qmagic",
@@ -321,8 +338,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-undefined-version",
     "no-rosegment",
     "rosegment",
-    "error-unresolved-symbols",
-    "warn-unresolved-symbols",
     "allow-shlib-undefined",
     "no-allow-shlib-undefined",
     "EL",
@@ -433,6 +448,10 @@ fn parse_hex_address(s: &str) -> Option<u64> {
 pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
     let argv = expand_response_files(raw, 0)?;
     let mut a = Args::default();
+    // GNU ld's default; gcc's collect2 sets the variable when it demangles ld's output itself.
+    if std::env::var_os("COLLECT_NO_DEMANGLE").is_some() {
+        a.demangle = Demangle::None;
+    }
     let mut whole_archive = false;
     let mut static_only = false;
     let mut group: Option<usize> = None;
@@ -480,7 +499,10 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
         }
         // Options whose value is optional and never taken from the next argument.
-        let optional_value = matches!(name.as_str(), "build-id" | "threads" | "package-metadata");
+        let optional_value = matches!(
+            name.as_str(),
+            "build-id" | "threads" | "package-metadata" | "demangle"
+        );
         let needs_value = WITH_VALUE.contains(&name.as_str()) && !optional_value;
         let mut take = |value: &mut Option<String>| -> Result<String> {
             if let Some(v) = value.take() {
@@ -666,7 +688,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                 }
             }
             "no-threads" => a.threads = Some(1),
-            "t" | "trace" => a.trace = true,
+            "t" | "trace" => a.trace += 1,
+            "y" | "trace-symbol" => a.trace_symbols.push(take(&mut value)?),
             "verbose" => a.verbose = true,
             "v" | "V" | "version" => a.version = true,
             "help" => a.help = true,
@@ -674,10 +697,32 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "fatal-warnings" => a.fatal_warnings = true,
             "warn-common" => a.warn_common = true,
             "no-fatal-warnings" => a.fatal_warnings = false,
+            // `-C` is gold's and lld's spelling (ld.bfd 2.40 does not know it).
+            "demangle" | "C" => {
+                a.demangle = match value.take() {
+                    Some(style) => Demangle::parse(&style)?,
+                    None => Demangle::Auto,
+                }
+            }
+            "no-demangle" => a.demangle = Demangle::None,
             "d" | "dc" | "dp" | "define-common" => a.define_common = true,
-            "noinhibit-exec" | "no-fatal-undefined" => a.no_undefined_error = true,
+            "noinhibit-exec" | "no-fatal-undefined" => a.noinhibit_exec = true,
+            "unresolved-symbols" => {
+                let v = take(&mut value)?;
+                a.ignore_unresolved = match v.as_str() {
+                    "ignore-all" | "ignore-in-object-files" => true,
+                    // Shared libraries are never inputs of a static link.
+                    "report-all" | "ignore-in-shared-libs" => false,
+                    _ => bail!(
+                        "--unresolved-symbols: unknown method '{v}' (expected ignore-all, \
+                         report-all, ignore-in-object-files or ignore-in-shared-libs)"
+                    ),
+                }
+            }
+            "warn-unresolved-symbols" => a.warn_unresolved = true,
+            "error-unresolved-symbols" => a.warn_unresolved = false,
             "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
-            | "version-script" | "y" | "trace-symbol" | "O" | "exclude-libs"
+            | "version-script" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit"
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "Y" => {
                 take(&mut value)?;
@@ -812,6 +857,16 @@ Options (GNU ld compatible):
   --compress-debug-sections=none|zlib|zlib-gabi|zstd
                           Compress the .debug_* sections
   --package-metadata=JSON Write a .note.package note holding JSON
+  -z KEYWORD              execstack, noexecstack, relro, norelro, ...
+  --demangle[=STYLE]      Demangle symbol names in messages (default; STYLE auto,
+                          gnu-v3, rust or none), --no-demangle: show them as they are
+  --unresolved-symbols=ignore-all|report-all   Whether undefined symbols are reported
+                          (ignored ones resolve to 0)
+  --warn-unresolved-symbols   Undefined symbols are warnings (--error-unresolved-symbols:
+                          errors, the default)
+  --noinhibit-exec        Write the output despite undefined or multiply defined symbols
+  -t, --trace             Print each input file as it is loaded (twice: archive members)
+  -y SYM, --trace-symbol=SYM   Print each file that defines or refers to SYM
   --threads=N             Number of threads
   --no-fork               Link in one process (by default the process that was started
                           returns as soon as the output is in place, as with mold)

@@ -170,7 +170,17 @@ impl Link {
     }
 
     pub fn name(&self, r: SymRef) -> String {
-        let n = match r {
+        String::from_utf8_lossy(self.sym_name(r)).into_owned()
+    }
+
+    /// The name as messages show it: demangled, unless `--no-demangle`.
+    pub fn display_name(&self, r: SymRef) -> String {
+        crate::linker::diag::symbol(self.sym_name(r))
+    }
+
+    /// The name in the symbol table; a section symbol's is its section's.
+    pub fn sym_name(&self, r: SymRef) -> &'static [u8] {
+        match r {
             SymRef::Global(id) => self.symtab.syms[id as usize].name,
             SymRef::Local(f, s) => {
                 let sym = &self.files[f as usize].symbols[s as usize];
@@ -182,8 +192,7 @@ impl Link {
                     sym.name
                 }
             }
-        };
-        String::from_utf8_lossy(n).into_owned()
+        }
     }
 
     /// Address of a symbol defined in file `f` as symbol `s` (after layout). Symbols in

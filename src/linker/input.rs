@@ -2,7 +2,7 @@
 //! archive members in GNU ld's order.
 
 use crate::linker::args::{Args, InputArg, InputKind};
-use crate::linker::object_file::ObjectFile;
+use crate::linker::object_file::{ObjectFile, SecState};
 use crate::linker::script::ast::{Command, InputItem};
 use crate::linker::symbols::{Def, SymbolTable};
 use crate::linker::sysroot::Sysroot;
@@ -66,6 +66,8 @@ struct Loader<'a> {
 enum Resolved {
     Object(PathBuf, &'static [u8]),
     Archive(PathBuf, &'static [u8]),
+    /// An input script (glibc's libm.a, say): its inputs and groups, in order.
+    Script(PathBuf, Vec<Resolved>),
     Group(Vec<Resolved>),
 }
 
@@ -158,7 +160,12 @@ impl Loader<'_> {
         };
         for dir in &self.lib_paths {
             for c in &candidates {
-                let p = dir.join(c);
+                // `DIR/NAME` as written, as GNU ld forms it (`-L/usr/lib/` gives
+                // `/usr/lib//libc.a`): `-t` and messages name the file as ld.bfd does.
+                let mut p = dir.as_os_str().to_owned();
+                p.push("/");
+                p.push(c);
+                let p = PathBuf::from(p);
                 if p.is_file() {
                     return Ok(p);
                 }
@@ -236,7 +243,7 @@ impl Loader<'_> {
                 ),
             }
         }
-        Ok(Resolved::Group(out))
+        Ok(Resolved::Script(path, out))
     }
 
     /// The files an `INPUT` or `GROUP` of `script` names, found as GNU ld finds them: `-lNAME`
@@ -286,21 +293,60 @@ impl Loader<'_> {
     }
 
     fn process_group(&mut self, items: Vec<(Resolved, bool)>, position: &mut u32) -> Result<()> {
+        let before = self.symtab.undefs;
         let mut archives = Vec::new();
         for (r, whole) in items {
             self.process_into(r, whole, position, &mut archives)?;
         }
-        // Re-scan the group's archives until no member is pulled in.
-        loop {
-            let mut progress = false;
+        self.search_again(&mut archives, before)
+    }
+
+    /// GNU ld's group search: the group's archives are searched again, in order, for as long
+    /// as the previous pass added undefined symbols (`before`: the count when it began).
+    fn search_again(&mut self, archives: &mut [ArchiveInput], mut before: u64) -> Result<()> {
+        while self.symtab.undefs != before {
+            before = self.symtab.undefs;
             for ar in archives.iter_mut() {
-                progress |= self.extract_needed(ar)?;
-            }
-            if !progress {
-                break;
+                self.trace_file(&ar.path);
+                self.extract_needed(ar)?;
             }
         }
         Ok(())
+    }
+
+    /// `-t`: each input file as it is loaded, and each archive as it is searched, on standard
+    /// output as GNU ld prints them.
+    fn trace_file(&self, path: &Path) {
+        if self.args.trace > 0 {
+            println!("{}", path.display());
+        }
+    }
+
+    /// `-y SYM`: the file's definitions of and references to the traced symbols, in its
+    /// symbol table's order. A symbol of a discarded COMDAT group counts as a reference.
+    fn trace_symbols(&self, obj: &ObjectFile) {
+        for s in &obj.symbols[obj.first_global..] {
+            if !self
+                .args
+                .trace_symbols
+                .iter()
+                .any(|t| t.as_bytes() == s.name)
+            {
+                continue;
+            }
+            let discarded = (s.shndx as usize) < obj.sections.len()
+                && obj.sections[s.shndx as usize].state == SecState::ComdatDiscarded;
+            let what = if s.is_undefined() || discarded {
+                "reference to"
+            } else {
+                "definition of"
+            };
+            eprintln!(
+                "spacer: {}: {what} {}",
+                obj.name,
+                String::from_utf8_lossy(s.name)
+            );
+        }
     }
 
     fn process(&mut self, r: Resolved, whole: bool, position: &mut u32) -> Result<()> {
@@ -320,17 +366,13 @@ impl Loader<'_> {
         match r {
             Resolved::Object(path, data) => {
                 *position += 1;
-                if self.args.trace {
-                    eprintln!("{}", path.display());
-                }
+                self.trace_file(&path);
                 let obj = ObjectFile::parse(path.display().to_string(), data, (*position, 0))?;
                 self.add(obj);
             }
             Resolved::Archive(path, data) => {
                 *position += 1;
-                if self.args.trace {
-                    eprintln!("{}", path.display());
-                }
+                self.trace_file(&path);
                 let mut ar = open_archive(path, data, *position)?;
                 if whole {
                     self.extract_all(&mut ar)?;
@@ -339,21 +381,20 @@ impl Loader<'_> {
                     archives.push(ar);
                 }
             }
+            Resolved::Script(path, items) => {
+                self.trace_file(&path);
+                for item in items {
+                    self.process_into(item, whole, position, archives)?;
+                }
+            }
             Resolved::Group(items) => {
                 // A GROUP inside an input script: its archives are re-scanned together.
+                let before = self.symtab.undefs;
                 let mut inner = Vec::new();
                 for item in items {
                     self.process_into(item, whole, position, &mut inner)?;
                 }
-                loop {
-                    let mut progress = false;
-                    for ar in inner.iter_mut() {
-                        progress |= self.extract_needed(ar)?;
-                    }
-                    if !progress {
-                        break;
-                    }
-                }
+                self.search_again(&mut inner, before)?;
                 archives.extend(inner);
             }
         }
@@ -363,6 +404,9 @@ impl Loader<'_> {
     fn add(&mut self, mut obj: ObjectFile) {
         let idx = self.files.len() as u32;
         self.symtab.add_file(&mut obj, idx, &self.files);
+        if !self.args.trace_symbols.is_empty() {
+            self.trace_symbols(&obj);
+        }
         self.files.push(obj);
     }
 
@@ -397,8 +441,13 @@ impl Loader<'_> {
         ar.loaded.insert(offset);
         let (mname, data) = Self::member_data(ar, offset)?;
         self.extract_seq += 1;
-        if self.args.trace {
-            eprintln!("{}({mname})", ar.path.display());
+        // `-t -t` shows members as GNU ld does, `(archive)member`; a thin archive's members
+        // are files of their own and shown with one `-t`, by path.
+        if ar.thin && self.args.trace > 0 {
+            let base = ar.path.parent().unwrap_or(Path::new("."));
+            println!("{}", base.join(&mname).display());
+        } else if self.args.trace > 1 {
+            println!("({}){mname}", ar.path.display());
         }
         let obj = ObjectFile::parse(
             format!("{}({mname})", ar.path.display()),

@@ -74,6 +74,8 @@ impl Timings {
 pub fn link(args: Args) -> Result<()> {
     let mut t = Timings::new(args.stats);
     diag::set_fatal_warnings(args.fatal_warnings);
+    diag::set_demangle(args.demangle);
+    diag::set_noinhibit_exec(args.noinhibit_exec);
     let loaded = t.stage("load inputs", || input::load(&args))?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     resolve::check_duplicates(&link)?;

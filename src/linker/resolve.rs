@@ -2,27 +2,30 @@
 //! itself defines (`__bss_start`, `_GLOBAL_OFFSET_TABLE_`, `--defsym`, ...).
 
 use crate::linker::context::Link;
+use crate::linker::diag;
 use crate::linker::symbols::{Def, LinkerSym};
 use anyhow::{bail, Result};
 
-/// Checks the results of symbol resolution that make a link fail.
+/// Checks the results of symbol resolution that make a link fail (with `--noinhibit-exec`,
+/// they are reported and the first definition wins, as in GNU ld).
 pub fn check_duplicates(link: &Link) -> Result<()> {
     if link.symtab.duplicates.is_empty() || link.args.allow_multiple_definition {
         return Ok(());
     }
-    let mut msg = String::new();
-    for (i, &(id, a, b)) in link.symtab.duplicates.iter().enumerate() {
-        if i > 0 {
-            msg.push_str("\nspacer: error: ");
-        }
-        msg.push_str(&format!(
-            "{}: multiple definition of '{}'; first defined in {}",
+    let mut lines = Vec::new();
+    for &(id, a, b) in &link.symtab.duplicates {
+        lines.push(format!(
+            "{}: multiple definition of {}; first defined in {}",
             link.files[b as usize].name,
-            String::from_utf8_lossy(link.symtab.syms[id as usize].name),
+            diag::quoted_symbol(link.symtab.syms[id as usize].name),
             link.files[a as usize].name
         ));
     }
-    bail!("{msg}")
+    if link.args.noinhibit_exec {
+        lines.iter().for_each(diag::error);
+        return Ok(());
+    }
+    bail!("{}", lines.join("\nspacer: error: "))
 }
 
 /// Marks sections the output never carries and gives linker-provided symbols their kind.

@@ -89,6 +89,10 @@ pub struct SymbolTable {
     /// `--wrap`: the name an undefined reference is bound to instead of its own (`X` to
     /// `__wrap_X`, `__real_X` to `X`).
     pub wrapped: FastMap<&'static [u8], &'static [u8]>,
+    /// Grows whenever a symbol becomes undefined and strongly referenced, or a new name comes
+    /// as a common: GNU ld searches a group's archives again for as long as its list of
+    /// undefined symbols grows, and this counts that list's additions.
+    pub undefs: u64,
 }
 
 impl SymbolTable {
@@ -142,6 +146,7 @@ impl SymbolTable {
                 Some(&to) if s.is_undefined() => to,
                 _ => s.name,
             };
+            let fresh = self.syms.len() as u32;
             let id = self.intern(name);
             file.globals[i - file.first_global] = id;
             let in_discarded = !s.is_undefined()
@@ -152,9 +157,16 @@ impl SymbolTable {
             }
             if s.is_undefined() || in_discarded {
                 if s.bind != elf::STB_WEAK || in_discarded {
-                    self.syms[id as usize].strong_ref = true;
+                    let sym = &mut self.syms[id as usize];
+                    if sym.is_undefined() && !sym.strong_ref {
+                        self.undefs += 1;
+                    }
+                    sym.strong_ref = true;
                 }
                 continue;
+            }
+            if s.is_common() && id == fresh {
+                self.undefs += 1;
             }
             let new = if s.is_common() {
                 Def::Common(file_idx, i as u32)

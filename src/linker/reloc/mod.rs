@@ -3,7 +3,8 @@
 
 pub mod x86_64;
 
-use crate::linker::context::{Link, Tables};
+use crate::linker::context::{Link, SymRef, Tables};
+use crate::linker::diag;
 use anyhow::{bail, Result};
 
 /// Relocation scan: which GOT and PLT entries exist and which input sections need relative
@@ -45,30 +46,41 @@ pub fn scan_relocations(link: &Link) -> Result<Tables> {
     if !errors.is_empty() {
         bail!("{}", errors.join("\nspacer: error: "));
     }
-    if !undefined.is_empty() && !link.args.no_undefined_error {
-        let mut lines = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for &(sym, f, s, off) in &undefined {
-            if !seen.insert((sym, f)) {
-                continue;
-            }
-            lines.push(format!(
-                "{}: undefined reference to '{}' (in section {}+{off:#x})",
-                link.files[f as usize].name,
-                link.name(sym),
-                String::from_utf8_lossy(link.section(f, s).name)
-            ));
-        }
-        let shown = lines.len().min(50);
-        let mut msg = lines[..shown].join("\nspacer: error: ");
-        if lines.len() > shown {
-            msg.push_str(&format!(
-                "\nspacer: error: ... and {} more undefined references",
-                lines.len() - shown
-            ));
-        }
-        bail!("{msg}");
+    if !undefined.is_empty() && !link.args.ignore_unresolved {
+        report_undefined(link, &undefined)?;
     }
-
     Ok(t)
+}
+
+/// Undefined references, one per symbol and file, are errors; warnings with
+/// `--warn-unresolved-symbols`; errors that do not stop the link with `--noinhibit-exec`.
+/// Unreported, an undefined symbol resolves to 0, as in GNU ld.
+fn report_undefined(link: &Link, undefined: &[(SymRef, u32, u32, u64)]) -> Result<()> {
+    let mut lines = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for &(sym, f, s, off) in undefined {
+        if !seen.insert((sym, f)) {
+            continue;
+        }
+        lines.push(format!(
+            "{}:({}+{off:#x}): undefined reference to {}",
+            link.files[f as usize].name,
+            String::from_utf8_lossy(link.section(f, s).name),
+            diag::quoted_symbol(link.sym_name(sym)),
+        ));
+    }
+    let shown = lines.len().min(50);
+    if lines.len() > shown {
+        let more = lines.len() - shown;
+        lines.truncate(shown);
+        lines.push(format!("... and {more} more undefined references"));
+    }
+    if link.args.warn_unresolved {
+        lines.iter().for_each(diag::warn);
+    } else if link.args.noinhibit_exec {
+        lines.iter().for_each(diag::error);
+    } else {
+        bail!("{}", lines.join("\nspacer: error: "));
+    }
+    Ok(())
 }

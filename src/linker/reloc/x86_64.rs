@@ -95,6 +95,24 @@ fn pie_incompatible(link: &Link, ty: u32, target: SymRef) -> bool {
         && !link.is_undefined(target)
 }
 
+/// When undefined symbols are let through (`--unresolved-symbols=ignore-all`,
+/// `--warn-unresolved-symbols`) they are 0, which a PC-relative reference from an image
+/// loaded anywhere cannot reach; ld.bfd refuses such a link too. (With `--noinhibit-exec`
+/// the references were reported as errors, and the output is written all the same.)
+fn unresolvable_in_pie(link: &Link, ty: u32, target: SymRef) -> bool {
+    let args = &link.args;
+    link.pie
+        && matches!(
+            ty,
+            R_X86_64_PC32 | R_X86_64_PC64 | R_X86_64_PC16 | R_X86_64_PC8
+        )
+        && matches!(target, SymRef::Global(id)
+            if link.symtab.syms[id as usize].is_undefined()
+                && link.symtab.syms[id as usize].strong_ref)
+        && (args.ignore_unresolved || args.warn_unresolved)
+        && !args.noinhibit_exec
+}
+
 fn is_tls_pair_start(ty: u32) -> bool {
     ty == R_X86_64_TLSGD || ty == R_X86_64_TLSLD
 }
@@ -150,11 +168,20 @@ pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
         }
         if pie_incompatible(link, ty, target) {
             out.errors.push(format!(
-                "{}:({}+{off:#x}): {} against '{}' cannot be used in a position-independent executable; recompile with -fPIE",
+                "{}:({}+{off:#x}): {} against `{}' cannot be used in a position-independent executable; recompile with -fPIE",
                 link.files[file as usize].name,
                 String::from_utf8_lossy(s.name),
                 type_name(ty),
-                link.name(target)
+                link.display_name(target)
+            ));
+        }
+        if unresolvable_in_pie(link, ty, target) {
+            out.errors.push(format!(
+                "{}:({}+{off:#x}): {} against undefined `{}' cannot be resolved to 0 in a position-independent executable",
+                link.files[file as usize].name,
+                String::from_utf8_lossy(s.name),
+                type_name(ty),
+                link.display_name(target)
             ));
         }
         if let Need::Got(kind) = needs(ty, s.data, off as usize, link, target) {
@@ -263,10 +290,10 @@ pub fn apply_section(
         };
         let ctx = || {
             format!(
-                "{fname}:({}+{in_off:#x}): {} against '{}'",
+                "{fname}:({}+{in_off:#x}): {} against `{}'",
                 sname(),
                 type_name(ty),
-                link.name(target)
+                link.display_name(target)
             )
         };
         let overflow = |v: i128| -> anyhow::Error {
@@ -451,6 +478,19 @@ pub fn apply_section(
                 // (or `data16 rex64 call *__tls_get_addr@GOTPCREL(%rip)`) becomes
                 //   mov %fs:0,%rax; lea x@tpoff(%rax),%rax
                 let b = &w.buf;
+                let tpoff = fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?;
+                if is_large_model_tls_call(b, off) {
+                    // The large code model's 22 bytes become those two instructions and a
+                    // 6-byte nop, as in GNU ld.
+                    w.buf[off - 3..off + 19].copy_from_slice(&[
+                        0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, 0x48, 0x8d, 0x80, 0, 0, 0, 0,
+                        0x66, 0x0f, 0x1f, 0x44, 0, 0,
+                    ]);
+                    w.w32(off + 9, tpoff)?;
+                    // The call's relocation is at +6, inside the window skipped below.
+                    skip_until = Some(in_off + 12);
+                    continue;
+                }
                 let ok = off >= 4
                     && off + 12 <= b.len()
                     && b[off - 4..off] == [0x66, 0x48, 0x8d, 0x3d]
@@ -461,10 +501,7 @@ pub fn apply_section(
                 }
                 w.buf[off - 4..off + 8]
                     .copy_from_slice(&[0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, 0x48, 0x8d, 0x80]);
-                w.w32(
-                    off + 8,
-                    fit_i32(s_a as i64 as i128 + 4 - layout.tp as i128)?,
-                )?;
+                w.w32(off + 8, tpoff)?;
                 skip_until = Some(in_off + 12);
             }
             R_X86_64_TLSLD => {
@@ -478,6 +515,12 @@ pub fn apply_section(
                 } else if ok && b[off + 4..off + 6] == [0xff, 0x15] && off + 10 <= b.len() {
                     w.buf[off - 3..off + 10].copy_from_slice(&[
                         0x66, 0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0,
+                    ]);
+                } else if is_large_model_tls_call(b, off) {
+                    // Large code model: a 13-byte nop, then `mov %fs:0,%rax` (GNU ld's bytes).
+                    w.buf[off - 3..off + 19].copy_from_slice(&[
+                        0x66, 0x66, 0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0, 0x64, 0x48,
+                        0x8b, 0x04, 0x25, 0, 0, 0, 0,
                     ]);
                 } else {
                     bail!("{}: unsupported local-dynamic TLS code sequence", ctx());
@@ -518,6 +561,23 @@ pub fn apply_section(
         }
     }
     Ok(())
+}
+
+/// The large code model's call of `__tls_get_addr` after `lea x@tlsgd(%rip),%rdi` (or
+/// `x@tlsld`), whose displacement is at `off`: `movabs $__tls_get_addr@pltoff,%rax;
+/// add %reg,%rax; call *%rax`, with the GOT base in `%reg`. 22 bytes from `off - 3`.
+fn is_large_model_tls_call(b: &[u8], off: usize) -> bool {
+    let call = off + 4;
+    off >= 3
+        && call + 15 <= b.len()
+        && b[off - 3..off] == [0x48, 0x8d, 0x3d]
+        && b[call..call + 2] == [0x48, 0xb8]
+        // REX.W, with REX.R when the GOT base is in %r8–%r15.
+        && b[call + 10] & 0xfb == 0x48
+        && b[call + 11] == 0x01
+        // A register-direct ModRM adding into %rax.
+        && b[call + 12] & 0xc7 == 0xc0
+        && b[call + 13..call + 15] == [0xff, 0xd0]
 }
 
 /// Writes one Elf64_Rela without a symbol.
