@@ -3,9 +3,11 @@
 //! ld's command line is order-sensitive (`--whole-archive`, `-Bstatic` and groups apply to the
 //! inputs that follow them), accepts long options with one or two dashes, and glues values to
 //! short options (`-lc`, `-L/usr/lib`). A declarative parser would fight all of that, so this
-//! module walks the arguments by hand and produces a plain [`Args`] value.
+//! module walks the arguments by hand and produces a plain [`Args`] value; which option a word
+//! is (GNU ld's table and its getopt rules) is `options`' job.
 
 use crate::linker::diag::Demangle;
+use crate::linker::options::{self, Word};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -34,6 +36,19 @@ pub enum Strip {
     None,
     Debug,
     All,
+}
+
+/// Which local symbols of the inputs the output's `.symtab` leaves out (GNU ld's `discard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discard {
+    /// The default: temporary labels (`.L…`) in merged sections of a final link.
+    MergeLabels,
+    /// `-X` / `--discard-locals`: every temporary label.
+    Labels,
+    /// `-x` / `--discard-all`: every local symbol.
+    All,
+    /// `--discard-none`.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +90,15 @@ pub struct Args {
     pub wrap: Vec<String>,
     pub defsyms: Vec<(String, String)>,
     pub gc_sections: bool,
+    /// `-q` / `--emit-relocs`: keep the input relocations in the image (`.rela.<section>`).
+    pub emit_relocs: bool,
     /// `--stats` / `--time`: print each stage's time to standard error.
     pub stats: bool,
     /// Link in a child process and return once the output is in place (`--no-fork`: not).
     pub fork: bool,
     pub print_gc_sections: bool,
     pub strip: Strip,
+    pub discard: Discard,
     pub map_file: Option<PathBuf>,
     pub build_id: BuildId,
     pub eh_frame_hdr: bool,
@@ -163,10 +181,12 @@ impl Default for Args {
             wrap: Vec::new(),
             defsyms: Vec::new(),
             gc_sections: false,
+            emit_relocs: false,
             stats: false,
             fork: true,
             print_gc_sections: false,
             strip: Strip::None,
+            discard: Discard::MergeLabels,
             map_file: None,
             build_id: BuildId::None,
             eh_frame_hdr: false,
@@ -210,88 +230,10 @@ impl Default for Args {
     }
 }
 
-/// Options that take a value, by canonical name (without leading dashes). Single-letter options
-/// also accept the value glued on (`-lc`).
-const WITH_VALUE: &[&str] = &[
-    "o",
-    "output",
-    "L",
-    "library-path",
-    "l",
-    "library",
-    "e",
-    "entry",
-    "u",
-    "undefined",
-    "m",
-    "z",
-    "T",
-    "script",
-    "dT",
-    "defsym",
-    "Map",
-    "plugin",
-    "plugin-opt",
-    "dynamic-linker",
-    "I",
-    "hash-style",
-    "soname",
-    "h",
-    "rpath",
-    "rpath-link",
-    "version-script",
-    "build-id",
-    "y",
-    "trace-symbol",
-    "sysroot",
-    "Ttext",
-    "Tdata",
-    "Tbss",
-    "image-base",
-    "section-start",
-    "O",
-    "threads",
-    "thread-count",
-    "exclude-libs",
-    "dependency-file",
-    "error-limit",
-    "A",
-    "architecture",
-    "b",
-    "format",
-    "wrap",
-    "package-metadata",
-    "compress-debug-sections",
-    "unresolved-symbols",
-    "emit-relocs-for",
-    "dynamic-list",
-    "print-map-discarded",
-    "icf",
-    "plugin-save-temps",
-    "retain-symbols-file",
-    "undefined-version",
-    "audit",
-    "f",
-    "F",
-    "auxiliary",
-    "filter",
-    "init",
-    "fini",
-    "fuse-ld",
-    "layout",
-    "G",
-    "R",
-    "just-symbols",
-    "oformat",
-    "Y",
-    "demangle",
-];
-
 /// Options accepted and ignored because they have no effect on a static link.
 const IGNORED_FLAGS: &[&str] = &[
     "as-needed",
     "no-as-needed",
-    "eh-frame-hdr-ignored",
     "no-add-needed",
     "add-needed",
     "copy-dt-needed-entries",
@@ -306,11 +248,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "no-export-dynamic",
     "Bsymbolic",
     "Bsymbolic-functions",
-    "discard-all",
-    "x",
-    "discard-locals",
-    "X",
-    "discard-none",
     "no-warn-mismatch",
     "warn-shared-textrel",
     "warn-once",
@@ -328,7 +265,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "gdb-index",
     "no-gdb-index",
     "no-ctors-in-init-array",
-    "ignore-unresolvable-reference-to-undefined",
     "g",
     "Qy",
     "qmagic",
@@ -351,7 +287,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "cref",
     "no-eh-frame-hdr",
     "P",
-    "no-pie-error",
 ];
 
 /// Reads `@file` response files the way GNU tools do: whitespace-separated words, with single
@@ -460,60 +395,35 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
     let mut groups = 0usize;
     let mut i = 0;
 
-    while i < argv.len() {
-        let arg = &argv[i];
-        i += 1;
-        if !arg.starts_with('-') || arg == "-" {
-            a.inputs.push(InputArg {
-                kind: InputKind::File(PathBuf::from(arg)),
-                whole_archive,
-                static_only,
-                group,
-            });
+    // Glued short flags (`-sx`) are one word but several options.
+    let mut pending = std::collections::VecDeque::new();
+    while i < argv.len() || !pending.is_empty() {
+        let Some(options::Matched {
+            word,
+            name,
+            mut value,
+            ..
+        }) = pending.pop_front()
+        else {
+            match options::next_word(&argv, &mut i)? {
+                Word::Input(path) => a.inputs.push(InputArg {
+                    kind: InputKind::File(PathBuf::from(path)),
+                    whole_archive,
+                    static_only,
+                    group,
+                }),
+                Word::Options(opts) => pending.extend(opts),
+                Word::End => break,
+            }
             continue;
-        }
-        // Split "--name=value" / "-name=value", and glued single-letter values ("-lc").
-        let body = arg.trim_start_matches('-');
-        let (mut name, mut value): (String, Option<String>) = match body.split_once('=') {
-            // `-L=DIR`: a short option's value may itself start with `=` (a sysroot path).
-            Some((n, v))
-                if n.len() > 1
-                    && (WITH_VALUE.contains(&n) || n == "build-id" || n == "threads") =>
-            {
-                (n.to_string(), Some(v.to_string()))
-            }
-            _ => (body.to_string(), None),
         };
-        if value.is_none() && !WITH_VALUE.contains(&name.as_str()) && !arg.starts_with("--") {
-            // Glued short option: -lfoo, -L/dir, -ofile, -zrelro, -Ttext=..., -dT...
-            for short in [
-                "dT", "L", "l", "o", "e", "u", "m", "z", "T", "y", "O", "h", "R", "I", "Y",
-            ] {
-                if let Some(rest) = body.strip_prefix(short) {
-                    if !rest.is_empty() && !is_known_flag(body) {
-                        name = short.to_string();
-                        value = Some(rest.to_string());
-                        break;
-                    }
-                }
-            }
-        }
-        // Options whose value is optional and never taken from the next argument.
-        let optional_value = matches!(
-            name.as_str(),
-            "build-id" | "threads" | "package-metadata" | "demangle"
-        );
-        let needs_value = WITH_VALUE.contains(&name.as_str()) && !optional_value;
-        let mut take = |value: &mut Option<String>| -> Result<String> {
-            if let Some(v) = value.take() {
-                return Ok(v);
-            }
-            let v = argv
-                .get(i)
-                .cloned()
-                .with_context(|| format!("option '{arg}' requires an argument"))?;
-            i += 1;
-            Ok(v)
+        let arg = &word;
+        // The matcher has fetched every required value; an option whose value is optional
+        // has one only when it was glued on.
+        let take = |value: &mut Option<String>| -> Result<String> {
+            value
+                .take()
+                .with_context(|| format!("option '{arg}' requires an argument"))
         };
         match name.as_str() {
             "o" | "output" => a.output = PathBuf::from(take(&mut value)?),
@@ -596,13 +506,20 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "Map" => a.map_file = Some(PathBuf::from(take(&mut value)?)),
             "M" | "print-map" => {}
             "gc-sections" => a.gc_sections = true,
+            "q" | "emit-relocs" => a.emit_relocs = true,
+            // As in ld, the last of these wins.
+            "X" | "discard-locals" => a.discard = Discard::Labels,
+            "x" | "discard-all" => a.discard = Discard::All,
+            "discard-none" => a.discard = Discard::None,
             "stats" | "time" => a.stats = true,
             "fork" => a.fork = true,
             "no-fork" => a.fork = false,
             "no-gc-sections" => a.gc_sections = false,
             "print-gc-sections" => a.print_gc_sections = true,
             "s" | "strip-all" => a.strip = Strip::All,
-            "S" | "strip-debug" | "strip-dwo" => {
+            // As in ld, the last of -s and -S wins.
+            "S" | "strip-debug" => a.strip = Strip::Debug,
+            "strip-dwo" => {
                 if a.strip == Strip::None {
                     a.strip = Strip::Debug
                 }
@@ -737,8 +654,9 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
             "soname" | "h" => bail!("option '{arg}' is only meaningful for shared libraries, which spacer does not build"),
             _ if IGNORED_FLAGS.contains(&name.as_str()) => {}
-            _ if needs_value => bail!("unsupported option '{arg}'"),
-            _ => bail!("unknown option '{arg}'"),
+            // Every name that reaches here is one of GNU ld's options (the matcher rejects
+            // the rest), but not one spacer implements.
+            _ => bail!("unsupported option '{arg}': spacer does not implement it"),
         }
     }
     if group.is_some() {
@@ -761,62 +679,6 @@ fn parse_compress_debug(v: &str) -> Result<CompressDebug> {
     })
 }
 
-fn is_known_flag(body: &str) -> bool {
-    IGNORED_FLAGS.contains(&body)
-        || matches!(
-            body,
-            "static"
-                | "stats"
-                | "time"
-                | "fork"
-                | "no-fork"
-                | "shared"
-                | "s"
-                | "S"
-                | "r"
-                | "t"
-                | "v"
-                | "V"
-                | "version"
-                | "verbose"
-                | "e"
-                | "o"
-                | "l"
-                | "u"
-                | "m"
-                | "z"
-                | "T"
-                | "dT"
-                | "L"
-                | "Bstatic"
-                | "Bdynamic"
-                | "pie"
-                | "no-pie"
-                | "export-dynamic"
-                | "dn"
-                | "dy"
-                | "non_shared"
-                | "call_shared"
-                | "Map"
-                | "M"
-                | "help"
-                | "eh-frame-hdr"
-                | "plugin"
-                | "plugin-opt"
-                | "dynamic-linker"
-                | "Ttext-segment"
-                | "i"
-                | "Ur"
-                | "h"
-                | "y"
-                | "O"
-                | "R"
-                | "I"
-                | "Y"
-                | "Qy"
-        )
-}
-
 pub const VERSION_TEXT: &str = concat!(
     "GNU ld compatible spacer ",
     env!("CARGO_PKG_VERSION"),
@@ -836,6 +698,9 @@ Options (GNU ld compatible):
   --whole-archive         Include every member of the following archives
   -static, -Bstatic       Only link static archives
   --gc-sections           Remove unused sections
+  -q, --emit-relocs       Keep the input relocations in the output (.rela.<section>)
+  -X, --discard-locals    Drop temporary local symbols (.L...)
+  -x, --discard-all       Drop all local symbols
   --eh-frame-hdr          Create .eh_frame_hdr and PT_GNU_EH_FRAME
   --build-id[=STYLE]      Write a build-id note (sha1, uuid, 0xHEX, none)
   -s, -S                  Strip all symbols / debug sections
@@ -876,3 +741,173 @@ Options (GNU ld compatible):
                           addresses FILE carries from one link to the next
   --version, --help
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(words: &[&str]) -> Result<Args> {
+        parse(words.iter().map(|w| w.to_string()))
+    }
+
+    fn libs(a: &Args) -> Vec<String> {
+        a.inputs
+            .iter()
+            .filter_map(|i| match &i.kind {
+                InputKind::Lib(l) => Some(l.clone()),
+                InputKind::File(_) => None,
+            })
+            .collect()
+    }
+
+    /// The error message of a command line spacer must reject.
+    fn error(words: &[&str]) -> String {
+        format!(
+            "{:#}",
+            parse_words(words).expect_err("the command line was accepted")
+        )
+    }
+
+    #[test]
+    fn long_options_take_one_dash() {
+        let a = parse_words(&[
+            "-gc-sections",
+            "-static",
+            "-no-pie",
+            "-eh-frame-hdr",
+            "-nostdlib",
+        ])
+        .unwrap();
+        assert!(a.gc_sections && a.eh_frame_hdr && !a.pie);
+        let a = parse_words(&["-whole-archive", "x.a", "-no-whole-archive", "y.a"]).unwrap();
+        assert_eq!(
+            a.inputs.iter().map(|i| i.whole_archive).collect::<Vec<_>>(),
+            [true, false]
+        );
+        assert_eq!(
+            parse_words(&["-Map", "m"]).unwrap().map_file,
+            Some("m".into())
+        );
+        assert_eq!(parse_words(&["-Map=m"]).unwrap().map_file, Some("m".into()));
+        assert!(parse_words(&["-pie"]).unwrap().pie);
+        assert!(error(&["-soname=x"]).contains("shared libraries"));
+    }
+
+    #[test]
+    fn one_dash_words_that_are_no_long_option_are_short_options() {
+        // As ld.bfd reads them: `-estart` is `-e start`, `-entry=foo` the long option.
+        assert_eq!(
+            parse_words(&["-estart"]).unwrap().entry.as_deref(),
+            Some("start")
+        );
+        assert_eq!(
+            parse_words(&["-entry=foo"]).unwrap().entry.as_deref(),
+            Some("foo")
+        );
+        assert_eq!(
+            parse_words(&["-e", "main"]).unwrap().entry.as_deref(),
+            Some("main")
+        );
+        assert_eq!(
+            parse_words(&["-Tfoo.ld"]).unwrap().scripts,
+            [PathBuf::from("foo.ld")]
+        );
+        assert!(!parse_words(&["-znorelro"]).unwrap().relro);
+        assert_eq!(
+            parse_words(&["-L/lib64"]).unwrap().lib_paths,
+            [PathBuf::from("/lib64")]
+        );
+        // `--undefined-version` needs two dashes, so one dash is `-u ndefined-version`.
+        assert_eq!(
+            parse_words(&["-undefined-version"]).unwrap().undefined,
+            ["ndefined-version"]
+        );
+    }
+
+    #[test]
+    fn output_options_need_two_dashes() {
+        assert_eq!(
+            parse_words(&["-omagic"]).unwrap().output,
+            PathBuf::from("magic")
+        );
+        assert_eq!(
+            parse_words(&["-output=x"]).unwrap().output,
+            PathBuf::from("utput=x")
+        );
+        assert_eq!(
+            parse_words(&["--output=x"]).unwrap().output,
+            PathBuf::from("x")
+        );
+        assert_eq!(
+            parse_words(&["--outp", "y"]).unwrap().output,
+            PathBuf::from("y")
+        );
+        assert!(error(&["--omagic"]).contains("unsupported option '--omagic'"));
+    }
+
+    #[test]
+    fn glued_l_is_always_a_library() {
+        let a = parse_words(&["-lc", "-library=m", "-linit", "--library=z", "-l", "gcc"]).unwrap();
+        assert_eq!(libs(&a), ["c", "ibrary=m", "init", "z", "gcc"]);
+    }
+
+    #[test]
+    fn abbreviations_resolve_as_in_gnu_ld() {
+        assert_eq!(
+            parse_words(&["-entr=foo"]).unwrap().entry.as_deref(),
+            Some("foo")
+        );
+        assert!(parse_words(&["-non", "-lc"]).unwrap().inputs[0].static_only);
+        assert!(parse_words(&["--gc-s"]).unwrap().gc_sections);
+        // `-eh` abbreviates `--eh-frame-hdr`; `-en` and `--gc` abbreviate several options.
+        assert!(parse_words(&["-eh"]).unwrap().eh_frame_hdr);
+        assert!(error(&["-en"]).contains("'-en'"));
+        assert!(error(&["--gc"]).contains("'--gc'"));
+        // `-Tb` is `-Tbss`, which spacer does not implement; it is not `-T b`.
+        assert!(error(&["-Tb", "0"]).contains("unsupported option '-Tb'"));
+        // Spacer's own options are never abbreviated.
+        assert!(error(&["--page-dig"]).contains("unrecognized"));
+    }
+
+    #[test]
+    fn glued_short_flags() {
+        assert_eq!(parse_words(&["-sS"]).unwrap().strip, Strip::Debug);
+        let a = parse_words(&["-sx"]).unwrap();
+        assert_eq!((a.strip, a.discard), (Strip::All, Discard::All));
+        assert_eq!(parse_words(&["-xX"]).unwrap().discard, Discard::Labels);
+        assert_eq!(
+            parse_words(&["-X", "--discard-none"]).unwrap().discard,
+            Discard::None
+        );
+        assert_eq!(parse_words(&["-Ss"]).unwrap().strip, Strip::All);
+        let e = error(&["-dTfoo"]);
+        assert!(e.contains("unable to disambiguate: -dTfoo"), "{e}");
+        assert_eq!(
+            parse_words(&["-dT", "x"]).unwrap().default_script,
+            Some("x".into())
+        );
+        assert!(parse_words(&["-d"]).unwrap().define_common);
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(parse_words(&["--threads=3"]).unwrap().threads, Some(3));
+        assert_eq!(parse_words(&["-threads=3"]).unwrap().threads, Some(3));
+        assert_eq!(
+            parse_words(&["--build-id"]).unwrap().build_id,
+            BuildId::Sha1
+        );
+        assert_eq!(
+            parse_words(&["-build-id=none"]).unwrap().build_id,
+            BuildId::None
+        );
+        assert!(error(&["-o"]).contains("requires an argument"));
+        assert!(error(&["--gc-sections=yes"]).contains("doesn't allow an argument"));
+        assert!(error(&["--no-such-option"]).contains("unrecognized option '--no-such-option'"));
+        assert!(
+            parse_words(&["-v"]).unwrap().version && parse_words(&["-version"]).unwrap().version
+        );
+        // ld stops reading its command line at `--`.
+        assert!(parse_words(&["--", "--no-such-option"]).is_ok());
+    }
+}

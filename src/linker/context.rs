@@ -134,7 +134,7 @@ impl Link {
     /// The input section that defines `r`.
     pub fn def_section(&self, r: SymRef) -> Option<(u32, u32)> {
         let (f, _, sym) = self.definition(r)?;
-        if sym.is_undefined() || sym.shndx >= elf::SHN_LORESERVE as u32 {
+        if sym.is_undefined() || sym.shndx >= crate::linker::object_file::SHN_RESERVED {
             return None;
         }
         Some((f, sym.shndx))
@@ -202,7 +202,7 @@ impl Link {
         if sym.is_abs() {
             return sym.value;
         }
-        if sym.is_undefined() || sym.shndx >= elf::SHN_LORESERVE as u32 {
+        if sym.is_undefined() || sym.shndx >= crate::linker::object_file::SHN_RESERVED {
             return 0;
         }
         let sec = &self.files[f as usize].sections[sym.shndx as usize];
@@ -259,7 +259,7 @@ impl Link {
         // Functions and plain labels only: an IFUNC's references go to its PLT entry, and a
         // section symbol plus addend is not a function's entry.
         if !matches!(sym.typ, elf::STT_FUNC | elf::STT_NOTYPE)
-            || sym.shndx >= elf::SHN_LORESERVE as u32
+            || sym.shndx >= crate::linker::object_file::SHN_RESERVED
         {
             return None;
         }

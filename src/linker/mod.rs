@@ -13,6 +13,7 @@ pub mod map;
 pub mod merge;
 pub mod notes;
 pub mod object_file;
+pub mod options;
 pub mod output;
 pub mod reloc;
 pub mod reloc_kinds;

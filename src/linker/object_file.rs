@@ -8,6 +8,13 @@ use object::LittleEndian as LE;
 
 pub type Rela = elf::Rela64<LE>;
 
+/// `ObjSym::shndx` values at and above this are ELF's reserved indices (SHN_ABS, SHN_COMMON …),
+/// moved above any section index: with extended numbering (more than 65,279 sections) a real
+/// index can be 0xfff1, which the ELF field would read as SHN_ABS.
+pub const SHN_RESERVED: u32 = 0xffff_0000;
+pub const SHN_ABS: u32 = SHN_RESERVED | elf::SHN_ABS as u32;
+pub const SHN_COMMON: u32 = SHN_RESERVED | elf::SHN_COMMON as u32;
+
 /// Why an input section is not copied to the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecState {
@@ -61,7 +68,8 @@ pub struct ObjSym {
     pub name: &'static [u8],
     pub value: u64,
     pub size: u64,
-    /// Section index, or one of SHN_UNDEF / SHN_ABS / SHN_COMMON.
+    /// Section index, SHN_UNDEF, or a reserved index at [`SHN_RESERVED`] and above
+    /// ([`SHN_ABS`], [`SHN_COMMON`]).
     pub shndx: u32,
     pub bind: u8,
     pub typ: u8,
@@ -73,10 +81,10 @@ impl ObjSym {
         self.shndx == elf::SHN_UNDEF as u32
     }
     pub fn is_common(&self) -> bool {
-        self.shndx == elf::SHN_COMMON as u32
+        self.shndx == SHN_COMMON
     }
     pub fn is_abs(&self) -> bool {
-        self.shndx == elf::SHN_ABS as u32
+        self.shndx == SHN_ABS
     }
 }
 
@@ -420,10 +428,12 @@ impl ObjectFile {
                 symtab
                     .shndx(e, object::SymbolIndex(i))
                     .with_context(|| format!("symbol {i} has SHN_XINDEX but no extended index"))?
+            } else if raw_shndx >= elf::SHN_LORESERVE {
+                SHN_RESERVED | raw_shndx as u32
             } else {
                 raw_shndx as u32
             };
-            if shndx != 0 && shndx < elf::SHN_LORESERVE as u32 && shndx as usize >= sections.len() {
+            if shndx != 0 && shndx < SHN_RESERVED && shndx as usize >= sections.len() {
                 bail!("symbol {i} refers to invalid section {shndx}");
             }
             symbols.push(ObjSym {

@@ -5,7 +5,7 @@
 
 use crate::linker::args::CompressDebug;
 use crate::linker::context::{Link, SymRef};
-use crate::linker::object_file::SecState;
+use crate::linker::object_file::{SecState, SHN_ABS, SHN_COMMON, SHN_RESERVED};
 use crate::linker::output::compress;
 use crate::linker::symbols::Def;
 use anyhow::{Context, Result};
@@ -206,22 +206,43 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
     // Symbols: null, one section symbol per output section, locals, then globals.
     let mut strtab = vec![0u8];
     let mut syms: Vec<u8> = Vec::new();
-    use crate::linker::output::symtab::push_sym as push;
-    push(&mut syms, &mut strtab, b"", 0, 0, 0, 0, 0);
+    use crate::linker::output::symtab::{self, push_sym};
+    // One `.symtab_shndx` entry per symbol: the section index of those whose st_shndx is
+    // SHN_XINDEX (indices from SHN_LORESERVE up), 0 for the rest.
+    let mut xindex: Vec<u32> = Vec::new();
+    #[allow(clippy::too_many_arguments)] // one argument per Elf64_Sym field
+    fn push(
+        syms: &mut Vec<u8>,
+        strtab: &mut Vec<u8>,
+        xindex: &mut Vec<u32>,
+        name: &[u8],
+        info: u8,
+        other: u8,
+        shndx: u32,
+        value: u64,
+        size: u64,
+    ) -> u32 {
+        let (st_shndx, ext) = sym_shndx(shndx);
+        xindex.push(ext);
+        push_sym(syms, strtab, name, info, other, st_shndx, value, size)
+    }
+    push(&mut syms, &mut strtab, &mut xindex, b"", 0, 0, 0, 0, 0);
     let mut section_sym = Vec::with_capacity(outs.len());
     for o in &outs {
         section_sym.push(push(
             &mut syms,
             &mut strtab,
+            &mut xindex,
             b"",
             elf::STT_SECTION,
             0,
-            shndx16(o.index),
+            o.index,
             0,
             0,
         ));
     }
     let mut local_map: crate::linker::symbols::FastMap<(u32, u32), u32> = Default::default();
+    let needed = symtab::reloc_named_locals(link, true, |s| s.state == SecState::Normal);
     for f in link.file_order() {
         let file = &link.files[f as usize];
         for (i, s) in file
@@ -234,13 +255,17 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
             if s.typ == elf::STT_SECTION {
                 continue;
             }
+            let named = needed.get(f as usize).is_some_and(|n| n[i]);
+            if !named && symtab::discards_local(file, s, link.args.discard, true) {
+                continue;
+            }
             let (shndx, value) = if s.typ == elf::STT_FILE || s.is_abs() {
-                (elf::SHN_ABS, s.value)
-            } else if s.is_undefined() || s.shndx >= elf::SHN_LORESERVE as u32 {
+                (SHN_ABS, s.value)
+            } else if s.is_undefined() || s.shndx >= crate::linker::object_file::SHN_RESERVED {
                 continue;
             } else if let Some(&g) = group_sections.get(&(f, s.shndx)) {
                 // A group's signature symbol defined in the group section itself.
-                (shndx16(groups[g].index), 0)
+                (groups[g].index, 0)
             } else {
                 match place.out[f as usize][s.shndx as usize] {
                     Some(o) => {
@@ -249,7 +274,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                             Some(eh) => sec.out_off + eh.map_offset(s.value).unwrap_or(0),
                             None => sec.out_off + s.value,
                         };
-                        (shndx16(outs[o].index), v)
+                        (outs[o].index, v)
                     }
                     None => continue,
                 }
@@ -257,6 +282,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
             let idx = push(
                 &mut syms,
                 &mut strtab,
+                &mut xindex,
                 s.name,
                 (elf::STB_LOCAL << 4) | s.typ,
                 s.visibility,
@@ -289,7 +315,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                 } else {
                     elf::STB_WEAK
                 };
-                (bind, sym.ref_type, 0, elf::SHN_UNDEF, 0, 0)
+                (bind, sym.ref_type, 0, 0, 0, 0)
             }
             Def::Weak(f, s) | Def::Strong(f, s) => {
                 let fs = &link.files[f as usize].symbols[s as usize];
@@ -301,7 +327,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                     elf::STB_GLOBAL
                 };
                 if fs.is_abs() {
-                    (bind, fs.typ, fs.visibility, elf::SHN_ABS, fs.value, fs.size)
+                    (bind, fs.typ, fs.visibility, SHN_ABS, fs.value, fs.size)
                 } else {
                     match place.out[f as usize]
                         .get(fs.shndx as usize)
@@ -314,12 +340,12 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                                 bind,
                                 fs.typ,
                                 fs.visibility,
-                                shndx16(outs[o].index),
+                                outs[o].index,
                                 sec.out_off + fs.value,
                                 fs.size,
                             )
                         }
-                        None => (bind, elf::STT_NOTYPE, 0, elf::SHN_UNDEF, 0, 0),
+                        None => (bind, elf::STT_NOTYPE, 0, 0, 0, 0),
                     }
                 }
             }
@@ -330,7 +356,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                         elf::STB_GLOBAL,
                         elf::STT_OBJECT,
                         fs.visibility,
-                        shndx16(bss_index),
+                        bss_index,
                         common_base + off,
                         fs.size,
                     ),
@@ -338,7 +364,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
                         elf::STB_GLOBAL,
                         elf::STT_OBJECT,
                         fs.visibility,
-                        elf::SHN_COMMON,
+                        SHN_COMMON,
                         fs.value,
                         fs.size,
                     ),
@@ -348,6 +374,7 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         global_map[id] = push(
             &mut syms,
             &mut strtab,
+            &mut xindex,
             sym.name,
             (bind << 4) | typ,
             vis,
@@ -419,10 +446,13 @@ pub fn link_relocatable(link: &mut Link) -> Result<()> {
         &groups,
         &global_map,
         &local_map,
-        syms,
-        strtab,
-        first_global,
-        symtab_index,
+        Symtab {
+            syms,
+            strtab,
+            xindex,
+            first_global,
+            index: symtab_index,
+        },
     )
 }
 
@@ -476,9 +506,27 @@ fn section_contents(link: &Link, o: &OutSec) -> Result<Contents> {
     })
 }
 
-fn shndx16(i: u32) -> u16 {
-    // Outputs with 65280+ sections would need SHN_XINDEX; partial links never get near it.
-    i.min(elf::SHN_LORESERVE as u32 - 1) as u16
+/// The output's symbol table: entries, names, extended section indices, the index of the first
+/// global, and its own section index.
+struct Symtab {
+    syms: Vec<u8>,
+    strtab: Vec<u8>,
+    xindex: Vec<u32>,
+    first_global: u32,
+    index: u32,
+}
+
+/// The st_shndx of an output symbol and its `.symtab_shndx` entry, from a section index or a
+/// reserved index as `object_file` encodes them: section indices from SHN_LORESERVE up do not
+/// fit the field and go through the extension table (ELF extended section numbering).
+fn sym_shndx(v: u32) -> (u16, u32) {
+    if v >= SHN_RESERVED {
+        (v as u16, 0)
+    } else if v >= elf::SHN_LORESERVE as u32 {
+        (elf::SHN_XINDEX, v)
+    } else {
+        (v as u16, 0)
+    }
 }
 
 fn new_out(name: &[u8], sh_type: u32, group: Option<usize>) -> OutSec {
@@ -498,18 +546,21 @@ fn new_out(name: &[u8], sh_type: u32, group: Option<usize>) -> OutSec {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_object(
     link: &Link,
     outs: &[OutSec],
     groups: &[Group],
     global_map: &[u32],
     local_map: &crate::linker::symbols::FastMap<(u32, u32), u32>,
-    syms: Vec<u8>,
-    strtab: Vec<u8>,
-    first_global: u32,
-    symtab_index: u32,
+    symtab: Symtab,
 ) -> Result<()> {
+    let Symtab {
+        syms,
+        strtab,
+        xindex,
+        first_global,
+        index: symtab_index,
+    } = symtab;
     let mut shstrtab = vec![0u8];
     let mut name = |n: &[u8]| {
         let o = shstrtab.len() as u32;
@@ -615,6 +666,19 @@ fn write_object(
         entsize: 0,
         data: strtab,
     });
+    if xindex.iter().any(|&x| x != 0) {
+        shs.push(Sh {
+            name: name(b".symtab_shndx"),
+            sh_type: elf::SHT_SYMTAB_SHNDX,
+            flags: 0,
+            size: 4 * xindex.len() as u64,
+            link: symtab_index,
+            info: 0,
+            align: 4,
+            entsize: 4,
+            data: xindex.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        });
+    }
     let shstr_name = name(b".shstrtab");
     let shstrndx = shs.len() as u32 + 1;
     shs.push(Sh {
@@ -643,7 +707,21 @@ fn write_object(
         file.push(0);
     }
     let shoff = file.len() as u64;
-    file.extend_from_slice(&[0u8; 64]);
+    // Section 0 carries the section count and the `.shstrtab` index when they do not fit the
+    // ELF header (extended section numbering); the header then says 0 and SHN_XINDEX.
+    let shnum = shs.len() as u32 + 1;
+    let (e_shnum, count) = match shnum >= elf::SHN_LORESERVE as u32 {
+        true => (0, shnum as u64),
+        false => (shnum as u16, 0),
+    };
+    let (e_shstrndx, strndx) = match shstrndx >= elf::SHN_LORESERVE as u32 {
+        true => (elf::SHN_XINDEX, shstrndx),
+        false => (shstrndx as u16, 0),
+    };
+    let mut sh0 = [0u8; 64];
+    sh0[32..40].copy_from_slice(&count.to_le_bytes());
+    sh0[40..44].copy_from_slice(&strndx.to_le_bytes());
+    file.extend_from_slice(&sh0);
     for (sh, &off) in shs.iter().zip(&offsets) {
         let mut d = [0u8; 64];
         d[0..4].copy_from_slice(&sh.name.to_le_bytes());
@@ -657,7 +735,6 @@ fn write_object(
         d[56..64].copy_from_slice(&sh.entsize.to_le_bytes());
         file.extend_from_slice(&d);
     }
-    let shnum = shs.len() as u16 + 1;
     let h = &mut file[0..64];
     h[0..4].copy_from_slice(b"\x7fELF");
     h[4] = elf::ELFCLASS64;
@@ -669,8 +746,8 @@ fn write_object(
     h[40..48].copy_from_slice(&shoff.to_le_bytes());
     h[52..54].copy_from_slice(&64u16.to_le_bytes());
     h[58..60].copy_from_slice(&64u16.to_le_bytes());
-    h[60..62].copy_from_slice(&shnum.to_le_bytes());
-    h[62..64].copy_from_slice(&(shstrndx as u16).to_le_bytes());
+    h[60..62].copy_from_slice(&e_shnum.to_le_bytes());
+    h[62..64].copy_from_slice(&e_shstrndx.to_le_bytes());
     crate::atomic_file::write_file_atomically(&link.args.output, &file, false)
         .with_context(|| format!("cannot write {}", link.args.output.display()))
 }

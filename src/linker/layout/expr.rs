@@ -7,7 +7,6 @@ use crate::linker::layout::PAGE;
 use crate::linker::script::ast::{AssignOp, BinaryOp, ConstantKind, Expr, UnaryOp};
 use crate::linker::symbols::FastMap;
 use anyhow::{bail, Result};
-use object::elf;
 
 /// The result of one evaluation of the SECTIONS statements.
 pub(super) struct SecInfo {
@@ -229,7 +228,10 @@ pub(super) fn classify(e: &Expr, in_section: bool, link: &Link, plan: &Plan) -> 
             let sec = link.symtab.get(name.as_bytes()).and_then(|id| {
                 let (f, s) = link.symtab.syms[id as usize].file_sym()?;
                 let sym = &link.files[f as usize].symbols[s as usize];
-                if sym.is_abs() || sym.is_undefined() || sym.shndx >= elf::SHN_LORESERVE as u32 {
+                if sym.is_abs()
+                    || sym.is_undefined()
+                    || sym.shndx >= crate::linker::object_file::SHN_RESERVED
+                {
                     return None;
                 }
                 let sec = link.section(f, sym.shndx);

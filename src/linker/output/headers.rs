@@ -1,6 +1,7 @@
 //! The ELF header, program headers and section header table of an executable image.
 
 use super::buf::OutBuf;
+use super::emit_relocs::Emitted;
 use super::symtab::SymtabOut;
 use crate::linker::context::Link;
 use crate::linker::layout::{Synth, PHDR_SIZE};
@@ -27,6 +28,8 @@ pub struct SectionTable {
     shstrtab_off: u64,
     /// File offsets of `.symtab` and `.strtab`.
     symtab_off: Option<(u64, u64)>,
+    /// File offsets of the `--emit-relocs` sections, in `Emitted` order.
+    rela_off: Vec<u64>,
     pub shstrndx: u32,
     /// File offset of the section header table.
     pub shoff: u64,
@@ -34,7 +37,7 @@ pub struct SectionTable {
 }
 
 impl SectionTable {
-    pub fn new(link: &Link, symtab: Option<&SymtabOut>) -> SectionTable {
+    pub fn new(link: &Link, symtab: Option<&SymtabOut>, relocs: Option<&Emitted>) -> SectionTable {
         let lay = &link.layout;
         // Section header string table and trailing tables.
         let mut shstrtab = vec![0u8];
@@ -94,6 +97,30 @@ impl SectionTable {
             });
         }
         let mut off = lay.content_end;
+        // `.rela.<section>` after the sections (their indices stay those of a plain link),
+        // naming the `.symtab` that follows them.
+        let mut rela_off = Vec::new();
+        let sections = relocs.map(|e| &e.sections[..]).unwrap_or(&[]);
+        let symtab_idx = shdrs.len() as u32 + sections.len() as u32;
+        for (k, data) in sections {
+            off = off.next_multiple_of(8);
+            let mut name = b".rela".to_vec();
+            name.extend_from_slice(&lay.secs[*k as usize].name);
+            shdrs.push(Shdr {
+                name: add_name(&name),
+                sh_type: elf::SHT_RELA,
+                flags: elf::SHF_INFO_LINK as u64,
+                addr: 0,
+                offset: off,
+                size: data.len() as u64,
+                link: symtab_idx,
+                info: k + 1,
+                align: 8,
+                entsize: 24,
+            });
+            rela_off.push(off);
+            off += data.len() as u64;
+        }
         let mut symtab_off = None;
         if let Some(st) = symtab {
             off = off.next_multiple_of(8);
@@ -150,6 +177,7 @@ impl SectionTable {
             shstrtab,
             shstrtab_off,
             symtab_off,
+            rela_off,
             shstrndx,
             shoff,
             file_size,
@@ -157,7 +185,15 @@ impl SectionTable {
     }
 
     /// Writes the symbol and string tables and the section header table.
-    pub fn write(&self, buf: &OutBuf, symtab: Option<&SymtabOut>) {
+    pub fn write(&self, buf: &OutBuf, symtab: Option<&SymtabOut>, relocs: Option<&Emitted>) {
+        for ((_, data), &at) in relocs
+            .map(|e| &e.sections[..])
+            .unwrap_or(&[])
+            .iter()
+            .zip(&self.rela_off)
+        {
+            buf.slice(at, data.len() as u64).copy_from_slice(data);
+        }
         if let (Some(st), Some((sym_at, str_at))) = (symtab, self.symtab_off) {
             buf.slice(sym_at, st.symtab.len() as u64)
                 .copy_from_slice(&st.symtab);

@@ -4,6 +4,7 @@
 
 mod buf;
 pub mod compress;
+mod emit_relocs;
 mod headers;
 pub mod symtab;
 mod synthetic;
@@ -23,12 +24,17 @@ use rayon::prelude::*;
 /// the parts are independent, then renamed into place.
 pub fn write(link: &Link) -> Result<()> {
     let lay = &link.layout;
-    let symtab = if link.args.strip == Strip::All {
+    // Relocations name symbols, so `--emit-relocs` keeps the table even with `-s` (as GNU ld).
+    let symtab = if link.args.strip == Strip::All && !link.args.emit_relocs {
         None
     } else {
         Some(symtab::build_symtab(link))
     };
-    let table = headers::SectionTable::new(link, symtab.as_ref());
+    let relocs = symtab
+        .as_ref()
+        .and_then(|st| st.index.as_ref())
+        .map(|index| emit_relocs::build(link, index));
+    let table = headers::SectionTable::new(link, symtab.as_ref(), relocs.as_ref());
     let file_size = table.file_size;
     // Create the output as a temporary file next to the destination.
     let tmp = crate::atomic_file::TempFile::create(&link.args.output, true)?;
@@ -66,7 +72,7 @@ pub fn write(link: &Link) -> Result<()> {
 
     synthetic::write_synthetic(link, &buf);
     synthetic::write_eh_frame_hdr(link, &buf)?;
-    table.write(&buf, symtab.as_ref());
+    table.write(&buf, symtab.as_ref(), relocs.as_ref());
     write_build_id(link, &mut map);
     // Page digests last: they cover the finished loaded bytes, build ID included.
     if let Some(d) = lay.find_synth(Synth::PageDigests) {

@@ -47,6 +47,63 @@ fn gotpcrelx_relaxable(ty: u32, data: &[u8], off: usize, link: &Link, target: Sy
     ty == R_X86_64_GOTPCRELX && op == 0xff && (modrm == 0x15 || modrm == 0x25)
 }
 
+/// How a relaxable GOT-indirect instruction is rewritten, as GNU ld rewrites it: in a
+/// position-dependent image a load becomes an immediate when the address fits in one (the
+/// relocation is then R_X86_64_32S, or R_X86_64_32 without REX.W), else a `lea`; calls and
+/// jumps become direct (R_X86_64_PC32; a jump's field starts a byte earlier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GotRelax {
+    Lea,
+    MovImm { wide: bool },
+    Call,
+    Jmp,
+}
+
+impl GotRelax {
+    /// The relocation that describes the rewritten instruction (`--emit-relocs`): its type,
+    /// and how its place and addend move.
+    pub fn relocation(self) -> (u32, i64, i64) {
+        match self {
+            GotRelax::Lea | GotRelax::Call => (R_X86_64_PC32, 0, 0),
+            GotRelax::Jmp => (R_X86_64_PC32, -1, 0),
+            GotRelax::MovImm { wide: true } => (R_X86_64_32S, 0, 4),
+            GotRelax::MovImm { wide: false } => (R_X86_64_32, 0, 4),
+        }
+    }
+}
+
+/// The rewrite of a GOTPCREL relocation at `off` of the section bytes `data` (as they are in
+/// the input), `s_a` being the target's S + A; `None` when it keeps its GOT entry.
+pub fn got_relaxation(
+    link: &Link,
+    ty: u32,
+    data: &[u8],
+    off: usize,
+    target: SymRef,
+    s_a: u64,
+) -> Option<GotRelax> {
+    if !gotpcrelx_relaxable(ty, data, off, link, target) {
+        return None;
+    }
+    if data[off - 2] != 0x8b {
+        return Some(match data[off - 1] {
+            0x15 => GotRelax::Call,
+            _ => GotRelax::Jmp,
+        });
+    }
+    let wide = ty == R_X86_64_REX_GOTPCRELX && off >= 3 && data[off - 3] & 0x08 != 0;
+    let v = s_a.wrapping_add(4) as i64;
+    let fits = if wide {
+        i32::try_from(v).is_ok()
+    } else {
+        u32::try_from(v).is_ok()
+    };
+    Some(match !link.pie && fits {
+        true => GotRelax::MovImm { wide },
+        false => GotRelax::Lea,
+    })
+}
+
 fn needs(ty: u32, data: &[u8], off: usize, link: &Link, target: SymRef) -> Need {
     match ty {
         R_X86_64_GOTTPOFF if !ie_relaxable(data, off) => Need::Got(GotKind::TpOff),
@@ -392,27 +449,38 @@ pub fn apply_section(
             }
             R_X86_64_GOTOFF64 => w.w64(off, s_a.wrapping_sub(layout.got_base))?,
             R_X86_64_GOTPCREL | R_X86_64_GOTPCRELX | R_X86_64_REX_GOTPCRELX => {
-                if gotpcrelx_relaxable(ty, w.buf, off, link, target) {
-                    let modrm = w.buf[off - 1];
-                    match w.buf[off - 2] {
-                        0x8b => {
-                            w.buf[off - 2] = 0x8d; // mov foo@GOTPCREL(%rip) -> lea foo(%rip)
-                            w.w32(off, fit_i32(pc(s_a))?)?;
-                        }
-                        _ if modrm == 0x15 => {
-                            w.buf[off - 2] = 0x67; // call *foo@GOTPCREL(%rip) -> addr32 call foo
-                            w.buf[off - 1] = 0xe8;
-                            w.w32(off, fit_i32(pc(s_a))?)?;
-                        }
-                        _ => {
-                            w.buf[off - 2] = 0xe9; // jmp *foo@GOTPCREL(%rip) -> jmp foo; nop
-                            w.w32(off - 1, fit_i32(pc(s_a) + 1)?)?;
-                            w.w8(off + 3, 0x90)?;
-                        }
+                match got_relaxation(link, ty, w.buf, off, target, s_a) {
+                    Some(GotRelax::Lea) => {
+                        w.buf[off - 2] = 0x8d; // mov foo@GOTPCREL(%rip) -> lea foo(%rip)
+                        w.w32(off, fit_i32(pc(s_a))?)?;
                     }
-                } else {
-                    let g = got(link, target, GotKind::Addr, &ctx)?;
-                    w.w32(off, fit_i32(pc(g.wrapping_add(a as u64)))?)?;
+                    Some(GotRelax::MovImm { wide }) => {
+                        // mov foo@GOTPCREL(%rip), %reg -> mov $foo, %reg; the register moves
+                        // from ModRM.reg to ModRM.rm, so REX.R becomes REX.B.
+                        let reg = (w.buf[off - 1] >> 3) & 7;
+                        if ty == R_X86_64_REX_GOTPCRELX {
+                            let rex = w.buf[off - 3];
+                            w.buf[off - 3] = (rex & !0x04) | ((rex & 0x04) >> 2);
+                        }
+                        w.buf[off - 2] = 0xc7;
+                        w.buf[off - 1] = 0xc0 | reg;
+                        let v = s_a.wrapping_add(4) as i64 as i128;
+                        w.w32(off, if wide { fit_i32(v)? } else { fit_u32(v)? })?;
+                    }
+                    Some(GotRelax::Call) => {
+                        w.buf[off - 2] = 0x67; // call *foo@GOTPCREL(%rip) -> addr32 call foo
+                        w.buf[off - 1] = 0xe8;
+                        w.w32(off, fit_i32(pc(s_a))?)?;
+                    }
+                    Some(GotRelax::Jmp) => {
+                        w.buf[off - 2] = 0xe9; // jmp *foo@GOTPCREL(%rip) -> jmp foo; nop
+                        w.w32(off - 1, fit_i32(pc(s_a) + 1)?)?;
+                        w.w8(off + 3, 0x90)?;
+                    }
+                    None => {
+                        let g = got(link, target, GotKind::Addr, &ctx)?;
+                        w.w32(off, fit_i32(pc(g.wrapping_add(a as u64)))?)?;
+                    }
                 }
             }
             R_X86_64_GOTPCREL64 => {
