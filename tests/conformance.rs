@@ -216,7 +216,9 @@ fn address_of(image: &Path, name: &str) -> u64 {
 fn section_addresses_from_the_command_line() {
     let c = Case::new("section_start");
     let obj = c.obj("sections.c", &["-O2"]);
-    let cases: &[(&[&str], &[(&str, u64)])] = &[
+    // Linker flags, and the address each named section must get.
+    type Want<'a> = (&'a [&'a str], &'a [(&'a str, u64)]);
+    let cases: &[Want] = &[
         (&["-no-pie", "-Wl,-Ttext=0x800000"], &[(".text", 0x800000)]),
         (
             &["-Wl,--section-start=.mysec=0x2000000", "-Wl,-Tbss=3000000"],

@@ -755,7 +755,7 @@ mod tests {
             .iter()
             .filter_map(|i| match &i.kind {
                 InputKind::Lib(l) => Some(l.clone()),
-                InputKind::File(_) => None,
+                InputKind::File(_) | InputKind::Script(_) => None,
             })
             .collect()
     }
@@ -863,8 +863,10 @@ mod tests {
         assert!(parse_words(&["-eh"]).unwrap().eh_frame_hdr);
         assert!(error(&["-en"]).contains("'-en'"));
         assert!(error(&["--gc"]).contains("'--gc'"));
-        // `-Tb` is `-Tbss`, which spacer does not implement; it is not `-T b`.
-        assert!(error(&["-Tb", "0"]).contains("unsupported option '-Tb'"));
+        // `-Tb` is `-Tbss`; it is not `-T b`.
+        let a = parse_words(&["-Tb", "0x3000"]).unwrap();
+        assert_eq!(a.section_starts, [(".bss".to_string(), 0x3000)]);
+        assert!(a.scripts.is_empty());
         // Spacer's own options are never abbreviated.
         assert!(error(&["--page-dig"]).contains("unrecognized"));
     }

@@ -165,7 +165,7 @@ fn check_section_header(
     if align > 1 << 32 {
         bail!("section {name}: alignment {align:#x} is too large");
     }
-    if flags & elf::SHF_MERGE as u64 != 0 && entsize != 0 && size % entsize != 0 {
+    if flags & elf::SHF_MERGE as u64 != 0 && entsize != 0 && !size.is_multiple_of(entsize) {
         bail!("section {name}: SHF_MERGE section size ({size:#x}) is not a multiple of its entry size ({entsize:#x})");
     }
     Ok(())

@@ -16,7 +16,7 @@ pub fn verify(path: &Path) -> Result<usize> {
 /// Checks every page of `image` against its digest section; `name` names it in messages.
 pub fn verify_image(image: &[u8], name: &str) -> Result<usize> {
     let (off, size) = find_section(image)
-        .with_context(|| format!("{name}"))?
+        .with_context(|| name.to_string())?
         .ok_or_else(|| {
             anyhow!(
                 "{name}: no {} section",
@@ -24,8 +24,8 @@ pub fn verify_image(image: &[u8], name: &str) -> Result<usize> {
             )
         })?;
     let recorded =
-        decode(&image[off as usize..(off + size) as usize]).with_context(|| format!("{name}"))?;
-    let segs = load_segments(image).with_context(|| format!("{name}"))?;
+        decode(&image[off as usize..(off + size) as usize]).with_context(|| name.to_string())?;
+    let segs = load_segments(image).with_context(|| name.to_string())?;
     let actual = compute(image, &segs);
     if actual.len() != recorded.len() {
         bail!(
@@ -64,14 +64,14 @@ pub fn verify_image(image: &[u8], name: &str) -> Result<usize> {
 pub fn add_to_image(path: &Path) -> Result<usize> {
     let image = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display();
-    let segs = load_segments(&image).with_context(|| format!("{name}"))?;
+    let segs = load_segments(&image).with_context(|| name.to_string())?;
     // The ELF header may lie in a loaded page and changes with the section table, so the
     // digests are computed on the rewritten image.
     let size = section_size(&segs) as usize;
     let (mut out, at) =
         crate::pages::elf_edit::replace_section(&image, SECTION_NAME, &vec![0u8; size])
-            .with_context(|| format!("{name}"))?;
-    let segs = load_segments(&out).with_context(|| format!("{name}"))?;
+            .with_context(|| name.to_string())?;
+    let segs = load_segments(&out).with_context(|| name.to_string())?;
     let entries = compute(&out, &segs);
     encode(&entries, &mut out[at as usize..at as usize + size]);
     let exec = {
