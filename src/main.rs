@@ -67,7 +67,7 @@ enum Command {
     },
     /// Start a static executable with its read-only pages shared through a page store.
     Run {
-        /// Page store directory (default: $SPACER_PAGE_STORE or /dev/shm/spacer).
+        /// Page store directory (default: $SPACER_PAGE_STORE or /dev/shm/spacer-UID).
         #[arg(long)]
         store: Option<PathBuf>,
         image: PathBuf,

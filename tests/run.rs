@@ -232,3 +232,156 @@ fn dynamic_programs_are_refused() {
         r.stderr_str()
     );
 }
+
+/// `spacer run` from `store`, which must be refused: exit 1, a message saying `why`, and the
+/// program not started.
+fn assert_store_refused(exe: &Path, store: &Path, why: &str) {
+    let r = run_shared(exe, store, &[]);
+    assert_eq!(
+        r.code(),
+        Some(1),
+        "spacer run accepted page store {} ({})",
+        store.display(),
+        r.describe()
+    );
+    assert!(
+        r.stderr_str().contains(why) && r.stderr_str().contains("page store"),
+        "the message for {} does not say {why:?}:\n{}",
+        store.display(),
+        r.stderr_str()
+    );
+    assert!(
+        r.stdout.is_empty(),
+        "the program ran from {}",
+        store.display()
+    );
+}
+
+/// A store someone else could write is refused: a symbolic link, a directory writable by
+/// others or owned by another user, and a symlinked entry. A store spacer creates is
+/// owner-only.
+#[test]
+fn hostile_page_stores_are_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = scratch_dir("run", "hostile");
+    let exe = build("stdio", Driver::Gcc, &["c_stdio.c"], Linker::Spacer, &dir);
+    let direct = run_direct(&exe, &[]);
+
+    // Created by spacer, missing parents included: mode 0700, and it works.
+    let fresh = dir.join("new/store");
+    same(&direct, &run_shared(&exe, &fresh, &[]), "fresh store");
+    let mode = fs::metadata(&fresh).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the new store has mode {mode:o}");
+
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&fresh, &link).unwrap();
+    assert_store_refused(&exe, &link, "symbolic link");
+
+    let open = dir.join("world-writable");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    assert_store_refused(&exe, &open, "writable by other users");
+    let group = dir.join("group-writable");
+    fs::create_dir(&group).unwrap();
+    fs::set_permissions(&group, fs::Permissions::from_mode(0o770)).unwrap();
+    assert_store_refused(&exe, &group, "writable by other users");
+
+    // Owned by another user: made so when the tests run as root, else a directory of root's.
+    let euid = fs::metadata("/proc/self").unwrap().uid();
+    let foreign = if euid == 0 {
+        let d = dir.join("foreign");
+        fs::create_dir(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
+        d
+    } else {
+        PathBuf::from("/usr")
+    };
+    assert_store_refused(&exe, &foreign, "owned by user");
+
+    // One entry of a good store replaced by a symbolic link to a copy with the right bytes.
+    let entries: Vec<PathBuf> = fs::read_dir(&fresh)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!entries.is_empty(), "the first start stored no page");
+    let victim = &entries[0];
+    let copy = dir.join("planted");
+    fs::copy(victim, &copy).unwrap();
+    fs::remove_file(victim).unwrap();
+    std::os::unix::fs::symlink(&copy, victim).unwrap();
+    assert_store_refused(&exe, &fresh, "symbolic link");
+}
+
+/// Eight starts at once on an empty store, twenty times over: every start runs as the program
+/// does directly, and every entry left behind holds the page its name says, with no temporary
+/// file left over.
+#[test]
+fn concurrent_starts_fill_a_fresh_store() {
+    use sha1::{Digest, Sha1};
+    let dir = scratch_dir("run", "concurrent");
+    let programs = [
+        build("stdio", Driver::Gcc, &["c_stdio.c"], Linker::Spacer, &dir),
+        build(
+            "tls",
+            Driver::Gcc,
+            &["tls_main.c", "tls_other.c"],
+            Linker::Spacer,
+            &dir,
+        ),
+        build(
+            "cxx",
+            Driver::Gxx,
+            &["cxx_exceptions.cpp", "cxx_exceptions_other.cpp"],
+            Linker::Spacer,
+            &dir,
+        ),
+    ];
+    let direct: Vec<RunResult> = programs.iter().map(|p| run_direct(p, &[])).collect();
+    for round in 0..20 {
+        let store = dir.join(format!("store{round}"));
+        let results: Vec<(usize, RunResult)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|k| {
+                    let p = k % programs.len();
+                    let (exe, store) = (&programs[p], &store);
+                    s.spawn(move || (p, run_shared(exe, store, &[])))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (p, r) in &results {
+            same(
+                &direct[*p],
+                r,
+                &format!("round {round}, {}", programs[*p].display()),
+            );
+        }
+        let mut n = 0;
+        for e in fs::read_dir(&store).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            assert!(
+                !name.starts_with('.'),
+                "round {round}: temporary file {name} left over"
+            );
+            let bytes = fs::read(e.path()).unwrap();
+            assert_eq!(
+                bytes.len(),
+                4096,
+                "round {round}: entry {name} is not one page"
+            );
+            let digest: String = Sha1::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(
+                digest, name,
+                "round {round}: entry {name} holds another page"
+            );
+            n += 1;
+        }
+        assert!(n > 0, "round {round}: nothing was stored");
+        fs::remove_dir_all(&store).unwrap();
+    }
+}

@@ -1,5 +1,5 @@
 //! `spacer run IMAGE [ARGS...]`: start a static executable with its read-only pages mapped from
-//! a content-addressed page store (`/dev/shm/spacer` by default), so that processes started this
+//! a content-addressed page store (`/dev/shm/spacer-UID` by default), so that processes started this
 //! way share the physical pages of identical code and read-only data without a kernel change.
 //!
 //! A page whose digest is in the store is mapped from there after its content is checked
@@ -54,8 +54,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
         ),
         None => None,
     };
-    std::fs::create_dir_all(store)
-        .with_context(|| format!("cannot create page store {}", store.display()))?;
+    let store = super::store::Store::open(store)?;
 
     let mut mapped: std::collections::HashSet<u64> = Default::default();
     let mut k = 0usize;
@@ -121,7 +120,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
                     )
                 } else {
                     use std::os::unix::io::AsRawFd;
-                    let f = super::store::store_page(store, &entry, &content)?;
+                    let f = store.page(&entry, &content)?;
                     libc::mmap(
                         addr,
                         PAGE as usize,
