@@ -554,3 +554,142 @@ fn fixtures_link_when_intact() {
         r.stderr_str()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz regressions: tests/fuzz-regressions/ (see its README.md)
+// ---------------------------------------------------------------------------------------------
+
+/// Mutated inputs GNU ld links into a program (it ignores the damaged field): spacer must link
+/// them too, and the program must do what ld.bfd's does.
+const LINKED_LIKE_GNU_LD: &[&str] = &["merge-entsize.o", "symbol-section-index.o"];
+
+/// The bounds every link of a hostile input runs under: an address-space limit (a size taken
+/// from the file without a bound shows up as an allocation failure) and a time limit (a count
+/// taken from the file as a hang).
+const HOSTILE_MEMORY: &str = "--as=4000000000";
+const HOSTILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn fuzz_regression_inputs() -> Vec<String> {
+    let dir = manifest_dir().join("tests/fuzz-regressions");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| (n.ends_with(".o") || n.ends_with(".a")) && n != "intact.o")
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 30,
+        "fuzz regression inputs missing: {names:?}"
+    );
+    names
+}
+
+/// `prlimit --as=… gcc -static [EXTRA] -B <spacer> INPUT companion.o -o out/prog`: the input
+/// goes through the whole link with the C library, as a user's object would.
+fn hostile_gcc_link(
+    case: &Case,
+    input: &str,
+    extra: &[&str],
+    linker: Option<&Path>,
+) -> (String, RunResult) {
+    let mut cmd = Command::new("prlimit");
+    cmd.current_dir(&case.dir)
+        .args([HOSTILE_MEMORY, "gcc", "-static"])
+        .args(extra);
+    if let Some(dir) = linker {
+        let mut b = dir.as_os_str().to_os_string();
+        b.push("/");
+        cmd.arg("-B").arg(b);
+    }
+    cmd.args([input, "companion.o", "-o", "out/prog"]);
+    let command = display_command(&cmd);
+    (command, run_with_timeout(&mut cmd, HOSTILE_TIMEOUT))
+}
+
+/// Every committed fuzz regression input, linked as an executable (plain and with
+/// `--gc-sections`) and with `-r`: a clean error naming the input (status 1, no output file,
+/// within the time and memory bounds), except where GNU ld makes a working program of it.
+/// With `-r` spacer may be stricter than GNU ld (which copies relocations without looking at
+/// them) but never laxer: where spacer writes an output, ld.bfd must write one too.
+#[test]
+fn fuzz_regressions_fail_cleanly() {
+    let case = Case::new("fuzz_regressions");
+    let src = manifest_dir().join("tests/fuzz-regressions");
+    compile_to(
+        Driver::Gcc,
+        &src.join("companion.c"),
+        &["-O2".to_string()],
+        &case.path("companion.o"),
+    );
+    for name in fuzz_regression_inputs()
+        .iter()
+        .map(String::as_str)
+        .chain(["intact.o"])
+    {
+        fs::copy(src.join(name), case.path(name)).unwrap();
+        let out = case.path("out/prog");
+        for extra in [&[][..], &["-Wl,--gc-sections"][..]] {
+            let (command, r) = hostile_gcc_link(&case, name, extra, Some(linker_dir()));
+            if name == "intact.o" || LINKED_LIKE_GNU_LD.contains(&name) {
+                assert!(
+                    r.success(),
+                    "{name} should link as with GNU ld\n$ {command}\n{}",
+                    r.stderr_str()
+                );
+                let ours = run_program(&out, &[], &case.dir);
+                fs::remove_file(&out).unwrap();
+                let (command, r) = hostile_gcc_link(&case, name, extra, None);
+                assert!(r.success(), "ld.bfd: {command}\n{}", r.stderr_str());
+                let theirs = run_program(&out, &[], &case.dir);
+                fs::remove_file(&out).unwrap();
+                assert_eq!(
+                    (ours.code(), ours.stdout_str()),
+                    (theirs.code(), theirs.stdout_str()),
+                    "{name}{extra:?}: the program linked by spacer and by ld.bfd differ"
+                );
+            } else {
+                check_failure(
+                    &format!("{name} {extra:?}"),
+                    &command,
+                    &r,
+                    &[name],
+                    &case.dir.join("out"),
+                );
+            }
+        }
+        // -r: the linker alone.
+        let mut cmd = Command::new("prlimit");
+        cmd.current_dir(&case.dir)
+            .args([HOSTILE_MEMORY])
+            .arg(spacer_exe())
+            .args(["ld", "-r", name, "companion.o", "-o", "out/prog"]);
+        let command = display_command(&cmd);
+        let r = run_with_timeout(&mut cmd, HOSTILE_TIMEOUT);
+        if r.success() {
+            fs::remove_file(&out).unwrap();
+            let bfd = run_with_timeout(
+                Command::new("ld.bfd").current_dir(&case.dir).args([
+                    "-r",
+                    name,
+                    "companion.o",
+                    "-o",
+                    "reference.o",
+                ]),
+                LINK_TIMEOUT,
+            );
+            assert!(
+                bfd.success(),
+                "{name} -r: spacer accepted what ld.bfd refuses\n$ {command}\nld.bfd: {}",
+                bfd.stderr_str()
+            );
+        } else {
+            check_failure(
+                &format!("{name} -r"),
+                &command,
+                &r,
+                &[name],
+                &case.dir.join("out"),
+            );
+        }
+    }
+}

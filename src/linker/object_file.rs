@@ -165,6 +165,11 @@ fn check_section_header(
     if align > 1 << 32 {
         bail!("section {name}: alignment {align:#x} is too large");
     }
+    // 128 TiB, the x86-64 user address space: only a `.bss` can claim more than its file
+    // holds, and no image could place one this big.
+    if size > 1 << 47 {
+        bail!("section {name}: size {size:#x} is larger than the address space");
+    }
     if flags & elf::SHF_MERGE as u64 != 0 && entsize != 0 && !size.is_multiple_of(entsize) {
         bail!("section {name}: SHF_MERGE section size ({size:#x}) is not a multiple of its entry size ({entsize:#x})");
     }
@@ -251,6 +256,15 @@ impl ObjectFile {
             let size = sec.data.len() as u64;
             for r in sec.relocs {
                 let (off, ty) = (r.r_offset.get(LE), r.r_type(LE, false));
+                // Refused even where the field would only be copied (`-r`), as GNU ld does:
+                // an output holding it could not be linked further.
+                if !reloc_kinds::is_known(ty) {
+                    bail!(
+                        "{}:({}+{off:#x}): unsupported relocation type {ty:#x}",
+                        self.name,
+                        String::from_utf8_lossy(sec.name)
+                    );
+                }
                 let (before, width) = reloc_kinds::extent(ty);
                 if off < before || off.checked_add(width).is_none_or(|end| end > size) {
                     bail!(
@@ -389,6 +403,14 @@ impl ObjectFile {
                         bail!(
                             "relocation section {} targets invalid section {target}",
                             idx.0
+                        );
+                    }
+                    let entsize = sh.sh_entsize(e);
+                    if entsize != 0 && entsize != std::mem::size_of::<Rela>() as u64 {
+                        bail!(
+                            "relocation section {} has entry size {entsize}, not {}",
+                            idx.0,
+                            std::mem::size_of::<Rela>()
                         );
                     }
                     let relocs: &'static [Rela] = sh.data_as_array(e, data).map_err(|_| {

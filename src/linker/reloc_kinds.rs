@@ -6,7 +6,19 @@ use object::elf::*;
 
 /// The ELF name of relocation type `t`, or its number when spacer does not know it.
 pub fn type_name(t: u32) -> String {
-    let n = match t {
+    match name(t) {
+        Some(n) => n.to_string(),
+        None => format!("relocation type {t}"),
+    }
+}
+
+/// Whether `t` is an x86-64 relocation type spacer knows (the psABI's list).
+pub fn is_known(t: u32) -> bool {
+    name(t).is_some()
+}
+
+fn name(t: u32) -> Option<&'static str> {
+    Some(match t {
         R_X86_64_NONE => "R_X86_64_NONE",
         R_X86_64_64 => "R_X86_64_64",
         R_X86_64_PC32 => "R_X86_64_PC32",
@@ -47,9 +59,8 @@ pub fn type_name(t: u32) -> String {
         R_X86_64_IRELATIVE => "R_X86_64_IRELATIVE",
         R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
         R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
-        _ => return format!("relocation type {t}"),
-    };
-    n.to_string()
+        _ => return None,
+    })
 }
 
 /// The bytes a relocation of type `ty` touches around its offset: (instruction bytes before it
