@@ -9,7 +9,7 @@
 # spacer leaks its inputs on purpose (mapped once, borrowed for the whole link), so leak
 # detection is off.
 # Needs the nightly toolchain (cargo fuzz builds with sanitizers) and cargo-fuzz, which
-# scripts/setup.sh installs.
+# `scripts/setup.sh --fuzz` installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -3,7 +3,9 @@
 # Debian 12 (bookworm) x86-64 machine. Safe to run repeatedly: when every
 # package is already present it does not touch apt at all.
 #
-# Usage: scripts/setup.sh            (as root, or as a user with sudo)
+# Usage: scripts/setup.sh [--fuzz]    (as root, or as a user with sudo)
+#   --fuzz   also install what scripts/fuzz.sh needs: the nightly toolchain (cargo fuzz
+#            builds with sanitizers) and cargo-fuzz
 set -euo pipefail
 
 # Debian packages:
@@ -57,3 +59,15 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 echo "setup.sh: $(cargo --version), $(gcc --version | head -n1)"
+
+if [ "${1:-}" = --fuzz ]; then
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        echo "setup.sh: installing the nightly toolchain for cargo fuzz"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "setup.sh: installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
+    echo "setup.sh: $(cargo +nightly --version), $(cargo fuzz --version)"
+fi
