@@ -13,8 +13,24 @@ static DEFERRED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// (`remove_deferred`), after the caller has been told the link is done: renaming over it
 /// would free its blocks inside the rename, which takes milliseconds for an image of a few
 /// megabytes.
+///
+/// A destination that is neither a file, a symbolic link nor a directory (`/dev/null`, a FIFO)
+/// is written to, not replaced, as GNU ld writes to it: renaming over `/dev/null` would put a
+/// plain file in its place.
 pub fn replace(tmp: &Path, dest: &Path) -> std::io::Result<()> {
-    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file()) {
+    let kind = std::fs::symlink_metadata(dest).map(|m| m.file_type());
+    if kind
+        .as_ref()
+        .is_ok_and(|k| !k.is_file() && !k.is_symlink() && !k.is_dir())
+    {
+        let copied = std::fs::File::open(tmp).and_then(|mut from| {
+            let mut to = std::fs::OpenOptions::new().write(true).open(dest)?;
+            std::io::copy(&mut from, &mut to).map(|_| ())
+        });
+        let _ = std::fs::remove_file(tmp);
+        return copied;
+    }
+    if kind.is_ok_and(|k| k.is_file()) {
         let aside = dest.with_file_name(format!(
             ".{}.spacer-old.{}",
             dest.file_name()

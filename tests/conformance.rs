@@ -432,3 +432,45 @@ fn unsupported_option_is_refused() {
     let r = run_with_timeout(&mut bfd, LINK_TIMEOUT);
     assert!(r.success(), "ld.bfd: {}", r.stderr_str());
 }
+
+/// `-o` naming something other than a file (here a FIFO; `-o /dev/null` is the common case) is
+/// written into, as GNU ld writes into it, and stays what it was: replacing it with the image
+/// would turn `/dev/null` into a plain file.
+#[test]
+fn output_into_a_fifo_keeps_the_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let c = Case::new("fifo");
+    let obj = c.obj("trace_main.c", &["-O2"]);
+    let plain = c.link(Linker::Spacer, &[obj.clone()], &[], "plain");
+    assert!(plain.ok(), "{}", plain.report(Linker::Spacer));
+    let fifo = c.path("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let mut gcc = Command::new("gcc");
+    let mut b = linker_dir().as_os_str().to_owned();
+    b.push("/");
+    gcc.arg("-static").arg("-B").arg(b).arg(&obj).arg("-o").arg(&fifo);
+    let r = run_with_timeout(&mut gcc, LINK_TIMEOUT);
+    assert!(r.success(), "link into a FIFO failed: {}", r.stderr_str());
+    // Checked before waiting for the reader, which a replaced FIFO would leave blocked.
+    assert!(
+        fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO was replaced"
+    );
+    let bytes = reader.join().unwrap();
+    assert_eq!(
+        bytes,
+        fs::read(&plain.output).unwrap(),
+        "the FIFO did not receive the image"
+    );
+    let leftovers: Vec<_> = fs::read_dir(c.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("spacer-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
