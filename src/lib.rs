@@ -9,3 +9,4 @@ pub mod detach;
 pub mod layout_file;
 pub mod linker;
 pub mod pages;
+pub mod vm;

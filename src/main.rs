@@ -74,6 +74,30 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot a Multiboot x86-64 unikernel under KVM with its pages shared through a page store.
+    ///
+    /// The guest's COM1 output goes to standard output; the exit status is QEMU's for a write
+    /// of V to the isa-debug-exit port 0xf4, (V << 1) | 1, or 0 when the guest halts.
+    Vm {
+        /// Page store directory (default: $SPACER_PAGE_STORE or /dev/shm/spacer-UID).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 64)]
+        memory: u64,
+        /// Kernel command line passed in the Multiboot information.
+        #[arg(long, default_value = "")]
+        cmdline: String,
+        /// Once the guest stops, keep the VM and its memory until spacer is killed (for
+        /// measuring what a fleet of running VMs shares).
+        #[arg(long)]
+        hold: bool,
+        /// Print the pages loaded and the time taken on standard error.
+        #[arg(long)]
+        stats: bool,
+        /// The kernel: a 64-bit ELF with a Multiboot header (before any objcopy to elf32).
+        image: PathBuf,
+    },
     /// Report how many loaded pages of each image also exist in the other images.
     Share {
         /// Print JSON instead of a table.
@@ -107,6 +131,25 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
         Command::Run { store, image, args } => {
             let store = store.unwrap_or_else(store::default_store);
             match run::run(&image, &args, &store)? {}
+        }
+        Command::Vm {
+            store,
+            memory,
+            cmdline,
+            hold,
+            stats,
+            image,
+        } => {
+            let opts = spacer::vm::Options {
+                image,
+                store: store.unwrap_or_else(store::default_store),
+                memory,
+                cmdline,
+                hold,
+                stats,
+            };
+            let status = spacer::vm::boot(&opts)?;
+            std::process::exit(status)
         }
         Command::Digest { images } => {
             for img in images {

@@ -57,7 +57,8 @@ pub fn section_size(segs: &[LoadSeg]) -> u64 {
     HEADER_SIZE as u64 + ENTRY_SIZE as u64 * page_count(segs)
 }
 
-fn pages_of(s: &LoadSeg) -> impl Iterator<Item = u64> {
+/// The virtual addresses of the pages a segment covers.
+pub fn pages_of(s: &LoadSeg) -> impl Iterator<Item = u64> {
     let start = s.vaddr / PAGE * PAGE;
     let end = (s.vaddr + s.memsz).next_multiple_of(PAGE);
     (start..end).step_by(PAGE as usize)
@@ -240,4 +241,44 @@ pub fn read_or_compute(image: &[u8]) -> Result<(Vec<PageEntry>, bool)> {
 /// A digest in hexadecimal, as messages show it.
 pub fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digests an image records, as the tools that map its pages from the page store name them
+/// (`spacer run`, `spacer vm`): page `k` in program-header order is named by its recorded
+/// digest; without a digest section, by the SHA-1 of its content.
+pub struct Recorded(Option<Vec<PageEntry>>);
+
+impl Recorded {
+    pub fn read(image: &[u8]) -> Result<Recorded> {
+        Ok(Recorded(match find_section(image)? {
+            Some((o, s)) => Some(decode(&image[o as usize..(o + s) as usize])?),
+            None => None,
+        }))
+    }
+
+    /// The digest to map page `k` at `vaddr` (of a segment with `flags`) under. A read-only
+    /// page's recorded digest is taken as it is: the store maps only a copy it has verified
+    /// against that digest, and checks the image's bytes before adding them. A writable
+    /// page's bytes are checked here, since the program may see them before any store does.
+    pub fn digest(
+        &self,
+        k: usize,
+        vaddr: u64,
+        flags: u32,
+        content: &[u8; PAGE as usize],
+    ) -> Result<[u8; 20]> {
+        let Some(rec) = &self.0 else {
+            return Ok(Sha1::digest(content).into());
+        };
+        let r = rec
+            .get(k)
+            .ok_or_else(|| anyhow!("digest section has fewer pages than the program headers"))?;
+        if r.vaddr != vaddr {
+            bail!("page {vaddr:#x} does not match the digest section");
+        }
+        if flags & elf::PF_W != 0 && Sha1::digest(content).as_slice() != r.digest {
+            bail!("page {vaddr:#x} does not match its recorded digest");
+        }
+        Ok(r.digest)
+    }
 }

@@ -15,7 +15,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::LittleEndian as LE;
-use sha1::{Digest, Sha1};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -48,12 +47,7 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
     let segs = digest::load_segments(&data).with_context(|| name.clone())?;
     let base = load_base(hdr, &data, &name, &segs)?;
     // The image's own digests when it has them (verified page by page below), else computed.
-    let recorded: Option<Vec<PageEntry>> = match digest::find_section(&data)? {
-        Some((o, s)) => Some(
-            digest::decode(&data[o as usize..(o + s) as usize]).with_context(|| name.clone())?,
-        ),
-        None => None,
-    };
+    let recorded = digest::Recorded::read(&data).with_context(|| name.clone())?;
     let store = super::store::Store::open(store)?;
 
     let mut mapped: std::collections::HashSet<u64> = Default::default();
@@ -67,31 +61,9 @@ pub fn run(image: &Path, args: &[String], store: &Path) -> Result<std::convert::
             }
             let mut content = [0u8; PAGE as usize];
             let file_bytes = digest::page_bytes(&data, s, page, &mut content);
-            // With a digest section, a read-only page is named by its recorded digest and the
-            // image page is hashed only if it has to be added to the store (store_page checks
-            // it); otherwise every page is hashed here.
-            let recorded_digest = match &recorded {
-                Some(rec) => {
-                    let r = rec.get(k).ok_or_else(|| {
-                        anyhow!("{name}: digest section has fewer pages than the program headers")
-                    })?;
-                    if r.vaddr != page {
-                        bail!("{name}: page {page:#x} does not match the digest section");
-                    }
-                    Some(r.digest)
-                }
-                None => None,
-            };
-            let digest: [u8; 20] = match recorded_digest {
-                Some(d) if s.flags & elf::PF_W == 0 => d,
-                Some(d) => {
-                    if Sha1::digest(content).as_slice() != d {
-                        bail!("{name}: page {page:#x} does not match its recorded digest");
-                    }
-                    d
-                }
-                None => Sha1::digest(content).into(),
-            };
+            let digest = recorded
+                .digest(k, page, s.flags, &content)
+                .with_context(|| name.clone())?;
             let entry = PageEntry {
                 vaddr: page,
                 offset: 0,

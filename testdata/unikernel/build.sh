@@ -59,6 +59,9 @@ COMPFLAGS=(
     -fno-reorder-blocks -fno-stack-protector
     -fcf-protection=none -fno-tree-sra -fno-split-stack
     -fno-tree-loop-distribute-patterns
+    # No SSE in kernel code, as kernels are built; it also lets the kernel run on
+    # KVM hosts that emulate a guest's kernel mode (PVM), whose emulator lacks SSE.
+    -mgeneral-regs-only
 )
 for lib in "${LIBS[@]}"; do
     if [ -d "$src/$lib/include" ]; then

@@ -1,0 +1,164 @@
+//! `spacer vm IMAGE`: boot a Multiboot x86-64 unikernel in a KVM virtual machine whose memory
+//! holds the image's pages mapped from the page store, so that VMs booted from images with
+//! identical pages share those pages' host memory from the first instruction, without waiting
+//! for KSM to find them.
+//!
+//! The machine is deliberately small: one vCPU, memory from physical address 0, a COM1 serial
+//! console on standard output and QEMU's `isa-debug-exit` port (see `devices`). It boots what
+//! QEMU's `-kernel` Multiboot loader boots, given the 64-bit kernel ELF (QEMU wants it
+//! converted to `elf32-i386`; spacer vm reads the original, whose page digests it checks).
+
+mod devices;
+mod image;
+mod memory;
+mod multiboot;
+
+use crate::pages::store::Store;
+use anyhow::{anyhow, bail, Context, Result};
+use kvm_bindings::{kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Where the KVM module may put the three-page task state segment it needs on Intel
+/// processors: just below 4 GiB, outside any guest memory spacer vm gives.
+const TSS_ADDRESS: usize = 0xfffb_d000;
+
+pub struct Options {
+    pub image: PathBuf,
+    pub store: PathBuf,
+    /// Guest memory in MiB.
+    pub memory: u64,
+    pub cmdline: String,
+    /// Keep the VM (and its memory) once the guest stopped, until the process is killed.
+    pub hold: bool,
+    /// Print what was loaded and how long booting took, on standard error.
+    pub stats: bool,
+}
+
+/// How the guest stopped.
+enum Stop {
+    /// It wrote to the exit port: QEMU's exit status for that value.
+    Exit(i32),
+    /// It halted (no interrupt can wake it: the machine has no interrupt sources).
+    Halted,
+}
+
+/// Boots the image and runs it until it stops; returns the exit status for spacer vm.
+pub fn boot(opts: &Options) -> Result<i32> {
+    let start = Instant::now();
+    let name = opts.image.display().to_string();
+    let file = std::fs::File::open(&opts.image).with_context(|| format!("cannot read {name}"))?;
+    // SAFETY: read-only mapping of the image; spacer does not write to it.
+    let data = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {name}"))?;
+    multiboot::check_header(&data, &name)?;
+    let kvm = Kvm::new().map_err(|e| {
+        anyhow!("cannot open /dev/kvm ({e}); spacer vm needs KVM and access to /dev/kvm")
+    })?;
+    let vm = kvm
+        .create_vm()
+        .map_err(|e| anyhow!("cannot create a VM: {e}"))?;
+    let size = opts
+        .memory
+        .checked_mul(1 << 20)
+        .ok_or_else(|| anyhow!("--memory {} MiB is too large", opts.memory))?;
+    let mut mem = memory::GuestMemory::new(size)?;
+    let store = Store::open(&opts.store)?;
+    let loaded = image::load(&mut mem, &data, &name, &store)?;
+    // The image's own pages are not the guest's: let them go.
+    drop(data);
+    let info = multiboot::write_info(&mut mem, &opts.cmdline)?;
+    let region = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: 0,
+        memory_size: mem.size(),
+        userspace_addr: mem.host_base(),
+    };
+    // SAFETY: the region is our own mapping, which lives (in `mem`) as long as the VM runs.
+    unsafe { vm.set_user_memory_region(region) }
+        .map_err(|e| anyhow!("cannot give the VM its memory: {e}"))?;
+    vm.set_tss_address(TSS_ADDRESS)
+        .map_err(|e| anyhow!("cannot place the VM's task state segment: {e}"))?;
+    let mut vcpu = vm
+        .create_vcpu(0)
+        .map_err(|e| anyhow!("cannot create a vCPU: {e}"))?;
+    let cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|e| anyhow!("cannot read the CPU features KVM offers: {e}"))?;
+    vcpu.set_cpuid2(&cpuid)
+        .map_err(|e| anyhow!("cannot set the vCPU's features: {e}"))?;
+    let sregs = vcpu
+        .get_sregs()
+        .map_err(|e| anyhow!("cannot read the vCPU's registers: {e}"))?;
+    let (regs, sregs) = multiboot::entry_state(loaded.entry, info, sregs)?;
+    vcpu.set_sregs(&sregs)
+        .and_then(|()| vcpu.set_regs(&regs))
+        .map_err(|e| anyhow!("cannot set the vCPU's registers: {e}"))?;
+    if opts.stats {
+        eprintln!(
+            "spacer vm: {name}: {} pages from the page store, {} copied, {} zero; ready after {:.2} ms",
+            loaded.stored,
+            loaded.copied,
+            loaded.zero,
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let mut devices = devices::Devices::new(std::io::stdout().lock());
+    let stop = run(&mut vcpu, &mut devices);
+    devices.flush().context("cannot write the guest's console output")?;
+    let status = match stop? {
+        Stop::Exit(status) => status,
+        Stop::Halted => 0,
+    };
+    if opts.stats {
+        eprintln!(
+            "spacer vm: {name}: guest stopped with status {status} after {:.2} ms",
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    if opts.hold {
+        eprintln!("spacer vm: {name}: guest stopped with status {status}; holding its memory until killed");
+        loop {
+            // SAFETY: pause(2) only waits for a signal.
+            unsafe { libc::pause() };
+        }
+    }
+    Ok(status)
+}
+
+fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) -> Result<Stop> {
+    loop {
+        match vcpu.run() {
+            Ok(VcpuExit::IoOut(port, data)) => {
+                devices
+                    .out(port, data)
+                    .context("cannot write the guest's console output")?;
+                if let Some(status) = devices.exit {
+                    return Ok(Stop::Exit(status));
+                }
+            }
+            Ok(VcpuExit::IoIn(port, data)) => devices.input(port, data),
+            // Addresses without memory or a device: reads float high, writes are lost.
+            Ok(VcpuExit::MmioRead(_, data)) => data.fill(0xff),
+            Ok(VcpuExit::MmioWrite(..)) => {}
+            Ok(VcpuExit::Hlt) => return Ok(Stop::Halted),
+            Ok(VcpuExit::Shutdown) => {
+                let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                bail!("the guest shut down (a triple fault), last at rip {rip:#x}")
+            }
+            Ok(VcpuExit::FailEntry(reason, _)) => {
+                bail!("KVM could not enter the guest (hardware reason {reason:#x})")
+            }
+            Ok(VcpuExit::InternalError) => {
+                // SAFETY: KVM filled the `internal` member for this exit reason.
+                let sub = unsafe { vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
+                let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                bail!("KVM could not run the guest's instruction at rip {rip:#x} (internal error {sub}; a host that emulates guest kernel code, such as PVM, cannot run SSE instructions there)")
+            }
+            Ok(other) => bail!("unexpected exit from the guest: {other:?}"),
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
+            Err(e) => bail!("running the guest failed: {e}"),
+        }
+    }
+}
