@@ -441,7 +441,7 @@ fn output_into_a_fifo_keeps_the_fifo() {
     use std::os::unix::fs::FileTypeExt;
     let c = Case::new("fifo");
     let obj = c.obj("trace_main.c", &["-O2"]);
-    let plain = c.link(Linker::Spacer, &[obj.clone()], &[], "plain");
+    let plain = c.link(Linker::Spacer, std::slice::from_ref(&obj), &[], "plain");
     assert!(plain.ok(), "{}", plain.report(Linker::Spacer));
     let fifo = c.path("fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
@@ -453,7 +453,12 @@ fn output_into_a_fifo_keeps_the_fifo() {
     let mut gcc = Command::new("gcc");
     let mut b = linker_dir().as_os_str().to_owned();
     b.push("/");
-    gcc.arg("-static").arg("-B").arg(b).arg(&obj).arg("-o").arg(&fifo);
+    gcc.arg("-static")
+        .arg("-B")
+        .arg(b)
+        .arg(&obj)
+        .arg("-o")
+        .arg(&fifo);
     let r = run_with_timeout(&mut gcc, LINK_TIMEOUT);
     assert!(r.success(), "link into a FIFO failed: {}", r.stderr_str());
     // Checked before waiting for the reader, which a replaced FIFO would leave blocked.

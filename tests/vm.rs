@@ -70,7 +70,10 @@ struct ShmStore(PathBuf);
 
 impl ShmStore {
     fn new(name: &str) -> ShmStore {
-        let p = PathBuf::from(format!("/dev/shm/spacer-test-{}-{name}", std::process::id()));
+        let p = PathBuf::from(format!(
+            "/dev/shm/spacer-test-{}-{name}",
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&p);
         ShmStore(p)
     }
@@ -98,7 +101,11 @@ fn boots_like_qemu() {
         let q = boot_in(&out, &format!("vm: QEMU boot of the {what} kernel"));
         assert_eq!(q.code(), Some(EXIT_SUCCESS), "QEMU: {}", q.describe());
         let r = vm(&store.0, &kernel);
-        eprintln!("vm: spacer vm boot of the {what} kernel: {} in {:.2?}", r.describe(), r.elapsed);
+        eprintln!(
+            "vm: spacer vm boot of the {what} kernel: {} in {:.2?}",
+            r.describe(),
+            r.elapsed
+        );
         assert_eq!(
             r.code(),
             Some(EXIT_SUCCESS),
@@ -119,8 +126,15 @@ fn boots_like_qemu() {
         assert!(!before.is_empty(), "the first boot stored no page");
         let again = vm(&store.0, &kernel);
         assert_eq!(again.code(), Some(EXIT_SUCCESS), "{}", again.stderr_str());
-        assert_eq!(again.stdout, r.stdout, "{what}: the second boot printed otherwise");
-        assert_eq!(store_entries(&store.0), before, "the second boot added pages");
+        assert_eq!(
+            again.stdout, r.stdout,
+            "{what}: the second boot printed otherwise"
+        );
+        assert_eq!(
+            store_entries(&store.0),
+            before,
+            "the second boot added pages"
+        );
     }
 }
 
@@ -129,7 +143,11 @@ fn assert_refused(r: &RunResult, why: &str, what: &str) {
     let err = r.stderr_str();
     assert_eq!(r.code(), Some(1), "{what}: {} ({err})", r.describe());
     assert!(err.contains(why), "{what}: expected \"{why}\" in: {err}");
-    assert!(r.stdout.is_empty(), "{what}: the guest ran: {}", r.stdout_str());
+    assert!(
+        r.stdout.is_empty(),
+        "{what}: the guest ran: {}",
+        r.stdout_str()
+    );
 }
 
 /// The file offset of the first byte of the first loaded segment (the kernel's code).
@@ -170,7 +188,9 @@ fn bad_images_and_stores_are_refused() {
     // A store entry changed after it was added.
     let good = vm(&store.0, &kernel);
     assert_eq!(good.code(), Some(EXIT_SUCCESS), "{}", good.stderr_str());
-    let victim = store.0.join(store_entries(&store.0).into_iter().next().unwrap());
+    let victim = store
+        .0
+        .join(store_entries(&store.0).into_iter().next().unwrap());
     let mut page = fs::read(&victim).unwrap();
     page[0] ^= 1;
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
@@ -180,7 +200,11 @@ fn bad_images_and_stores_are_refused() {
 
     // Images spacer vm cannot boot.
     let elf32 = dir.join("kernel").join("kernel.elf32");
-    assert_refused(&vm(&store.0, &elf32), "not a 64-bit ELF image", "32-bit kernel");
+    assert_refused(
+        &vm(&store.0, &elf32),
+        "not a 64-bit ELF image",
+        "32-bit kernel",
+    );
     let hello = dir.join("hello");
     let r = link(
         Driver::Gcc,
@@ -190,7 +214,11 @@ fn bad_images_and_stores_are_refused() {
         &hello,
     );
     assert!(r.ok(), "{}", r.report(Linker::Spacer));
-    assert_refused(&vm(&store.0, &hello), "no Multiboot header", "a Linux program");
+    assert_refused(
+        &vm(&store.0, &hello),
+        "no Multiboot header",
+        "a Linux program",
+    );
     assert_refused(
         &vm(&store.0, &dir.join("missing")),
         "cannot read",
@@ -235,7 +263,10 @@ fn start_held(store: &Path, image: &Path, serial: &Path, version: usize) -> Held
                 vm.child.try_wait()
             ),
         }
-        assert!(start.elapsed() < VM_TIMEOUT, "the guest did not stop in time");
+        assert!(
+            start.elapsed() < VM_TIMEOUT,
+            "the guest did not stop in time"
+        );
     }
     vm
 }
@@ -255,7 +286,10 @@ fn store_pages_of(pid: u32, store: &Path) -> BTreeMap<String, bool> {
     };
     for line in smaps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.first().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
             flush(&mut current, rss, anon);
             (rss, anon) = (0, 0);
             current = fields
@@ -288,9 +322,15 @@ fn pss_shmem_kib(pid: u32) -> u64 {
 fn vms_of_two_versions_share_their_unchanged_pages() {
     let dir = scratch_dir("vm", "fleet");
     let layout = dir.join("kernel.layout");
-    let ld = ("EXTRA_LDFLAGS", format!("-Wl,--layout,{}", layout.display()));
-    let a = build(&dir.join("a"), true, &[ld.clone()]);
-    let grown = ("EXTRA_CFLAGS_libukdebug", "-DUKDEBUG_PRINT_RUNS".to_string());
+    let ld = (
+        "EXTRA_LDFLAGS",
+        format!("-Wl,--layout,{}", layout.display()),
+    );
+    let a = build(&dir.join("a"), true, std::slice::from_ref(&ld));
+    let grown = (
+        "EXTRA_CFLAGS_libukdebug",
+        "-DUKDEBUG_PRINT_RUNS".to_string(),
+    );
     let b = build(&dir.join("b"), true, &[ld, grown]);
     let images = [a, b];
     let store = ShmStore::new("fleet");
@@ -301,7 +341,10 @@ fn vms_of_two_versions_share_their_unchanged_pages() {
         expected.push(r.stdout);
     }
     // The grown kvprintf prints the same text another way.
-    assert_eq!(expected[0], expected[1], "the two versions print differently");
+    assert_eq!(
+        expected[0], expected[1],
+        "the two versions print differently"
+    );
     assert_ne!(
         fs::read(&images[0]).unwrap(),
         fs::read(&images[1]).unwrap(),

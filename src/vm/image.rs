@@ -50,7 +50,10 @@ fn segments(data: &[u8], name: &str) -> Result<Vec<Segment>> {
         bail!("{name}: not an x86-64 image");
     }
     if hdr.e_type(LE) != elf::ET_EXEC {
-        bail!("{name}: not an executable kernel image (ELF type {})", hdr.e_type(LE));
+        bail!(
+            "{name}: not an executable kernel image (ELF type {})",
+            hdr.e_type(LE)
+        );
     }
     let phdrs = hdr
         .program_headers(LE, data)
@@ -74,7 +77,10 @@ fn segments(data: &[u8], name: &str) -> Result<Vec<Segment>> {
             );
         }
         if s.paddr.checked_add(s.seg.memsz).is_none() {
-            bail!("{name}: segment at {:#x} ends past the address space", s.seg.vaddr);
+            bail!(
+                "{name}: segment at {:#x} ends past the address space",
+                s.seg.vaddr
+            );
         }
     }
     if out.is_empty() {
@@ -150,7 +156,9 @@ pub fn load(mem: &mut GuestMemory, data: &[u8], name: &str, store: &Store) -> Re
                 file_bytes,
                 digest: d,
             };
-            let f = store.page(&entry, &content).with_context(|| name.to_owned())?;
+            let f = store
+                .page(&entry, &content)
+                .with_context(|| name.to_owned())?;
             mem.map_page(gpa, &f)
                 .with_context(|| format!("{name}: page {page:#x}"))?;
             loaded.stored += 1;

@@ -18,7 +18,7 @@ pub struct GuestMemory {
 impl GuestMemory {
     /// `size` bytes of zeroed guest memory (a multiple of the page size).
     pub fn new(size: u64) -> Result<GuestMemory> {
-        if size == 0 || size % PAGE != 0 {
+        if size == 0 || !size.is_multiple_of(PAGE) {
             bail!("guest memory size {size:#x} is not a positive multiple of 4 KiB");
         }
         // SAFETY: a fresh anonymous mapping of our own; nothing else refers to it.
@@ -68,7 +68,7 @@ impl GuestMemory {
     /// Maps one page of a page-store file at guest page `gpa`, privately (copy on write).
     pub fn map_page(&mut self, gpa: u64, file: &File) -> Result<()> {
         self.check(gpa, PAGE)?;
-        if gpa % PAGE != 0 {
+        if !gpa.is_multiple_of(PAGE) {
             bail!("guest page address {gpa:#x} is not page-aligned");
         }
         // SAFETY: the target lies inside our own mapping (checked above), which the new

@@ -50,7 +50,8 @@ pub fn boot(opts: &Options) -> Result<i32> {
     let name = opts.image.display().to_string();
     let file = std::fs::File::open(&opts.image).with_context(|| format!("cannot read {name}"))?;
     // SAFETY: read-only mapping of the image; spacer does not write to it.
-    let data = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {name}"))?;
+    let data =
+        unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {name}"))?;
     multiboot::check_header(&data, &name)?;
     let kvm = Kvm::new().map_err(|e| {
         anyhow!("cannot open /dev/kvm ({e}); spacer vm needs KVM and access to /dev/kvm")
@@ -106,7 +107,9 @@ pub fn boot(opts: &Options) -> Result<i32> {
     }
     let mut devices = devices::Devices::new(std::io::stdout().lock());
     let stop = run(&mut vcpu, &mut devices);
-    devices.flush().context("cannot write the guest's console output")?;
+    devices
+        .flush()
+        .context("cannot write the guest's console output")?;
     let status = match stop? {
         Stop::Exit(status) => status,
         Stop::Halted => 0,

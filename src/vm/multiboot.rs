@@ -35,12 +35,13 @@ const HIGH_MEMORY: u64 = 0x10_0000;
 pub fn check_header(file: &[u8], name: &str) -> Result<()> {
     let word = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
     let end = file.len().min(HEADER_SEARCH);
-    let at = (0..end.saturating_sub(11))
-        .step_by(4)
-        .find(|&at| {
-            word(at) == HEADER_MAGIC
-                && word(at).wrapping_add(word(at + 4)).wrapping_add(word(at + 8)) == 0
-        });
+    let at = (0..end.saturating_sub(11)).step_by(4).find(|&at| {
+        word(at) == HEADER_MAGIC
+            && word(at)
+                .wrapping_add(word(at + 4))
+                .wrapping_add(word(at + 8))
+                == 0
+    });
     let Some(at) = at else {
         bail!("{name}: no Multiboot header in the first 8 KiB of the image; spacer vm boots Multiboot (version 1) kernels");
     };

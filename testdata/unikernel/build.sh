@@ -19,6 +19,8 @@
 #                       white space)
 #   EXTRA_LDFLAGS       more flags for the final link only, before its -o,
 #                       e.g. -Wl,--layout,FILE (split at white space)
+#   APP, APP_LIBS       another application and the libraries it adds, e.g.
+#                       APP=app2 APP_LIBS=libukcrc (a key-value table with CRC-32)
 #
 # Boot the result with:
 #   qemu-system-x86_64 -nodefaults -display none -no-reboot -m 64 \
@@ -39,8 +41,11 @@ CC=${CC:-gcc}
 OBJCOPY=${OBJCOPY:-objcopy}
 STRIP=${STRIP:-strip}
 
-# Libraries in link order.
-LIBS=(libplat libnolibc libukdebug libctors libukboot app)
+# Libraries in link order: the platform libraries, then the application's own
+# libraries and the application (APP_LIBS and APP, below).
+LIBS=(libplat libnolibc libukdebug libctors libukboot)
+# shellcheck disable=SC2206
+LIBS+=(${APP_LIBS:-} "${APP:-app}")
 # Per-library extra compiler flags: a COMMON symbol in the application, and
 # one section per function and object (as Unikraft's dead code elimination
 # builds) in two libraries, so that .text.*, .rodata.*, .data.*, .bss.*,
