@@ -479,3 +479,72 @@ fn output_into_a_fifo_keeps_the_fifo() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+/// The `.rodata` bytes and the `.data` words of a link of `testdata/conformance/merge_aligned.s`
+/// with `linker`: each word as an offset from `.rodata`'s address.
+fn merged_strings(c: &Case, linker: Linker, obj: &Path) -> (Vec<u8>, Vec<u64>) {
+    let out = c.path(&format!("merge.{}", linker.name()));
+    let mut cmd = match linker {
+        Linker::Spacer => {
+            let mut cmd = Command::new(spacer_exe());
+            cmd.arg("ld");
+            cmd
+        }
+        Linker::Bfd => Command::new("ld.bfd"),
+    };
+    cmd.args(["-static", "-e", "0"])
+        .arg(obj)
+        .arg("-o")
+        .arg(&out);
+    must_run(&mut cmd, LINK_TIMEOUT, linker.name());
+    let o = out.to_str().unwrap();
+    let section = |name: &str| {
+        let bin = format!("{o}{name}.bin");
+        tool(&["objcopy", "-O", "binary", "-j", name, o, &bin]);
+        fs::read(&bin).unwrap()
+    };
+    let rodata_addr = tool(&["readelf", "-SW", o])
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let i = f.iter().position(|w| *w == ".rodata")?;
+            u64::from_str_radix(f.get(i + 2)?, 16).ok()
+        })
+        .expect("no .rodata");
+    let words = section(".data")
+        .chunks(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()) - rodata_addr)
+        .collect();
+    (section(".rodata"), words)
+}
+
+/// Strings of aligned string sections (`.str1.8`) are merged as GNU ld merges them: the NULs
+/// padding one string to the next aligned one are no strings of their own, and every string
+/// keeps the alignment it had, so the merged bytes and every reference into them come out
+/// as ld.bfd's.
+#[test]
+fn aligned_string_sections_merge_like_gnu_ld() {
+    let c = Case::new("merge_aligned");
+    let obj = c.path("merge_aligned.o");
+    compile_to(
+        Driver::Gcc,
+        &testdata_dir().join("conformance/merge_aligned.s"),
+        &[],
+        &obj,
+    );
+    let (bfd_bytes, bfd_words) = merged_strings(&c, Linker::Bfd, &obj);
+    let (our_bytes, our_words) = merged_strings(&c, Linker::Spacer, &obj);
+    assert_eq!(
+        our_bytes,
+        bfd_bytes,
+        "merged .rodata differs from ld.bfd's:\n{}",
+        first_difference("ld.bfd", &bfd_bytes, "spacer", &our_bytes)
+    );
+    assert_eq!(
+        our_words, bfd_words,
+        "string references differ from ld.bfd's"
+    );
+    // Duplicates were merged: "second" and "eight-aligned one" are stored once.
+    assert_eq!(our_words[1], our_words[3]);
+    assert_eq!(our_words[0], our_words[5]);
+}

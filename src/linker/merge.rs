@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct MergeMap {
     /// Input offset of each piece, ascending.
     starts: Vec<u64>,
+    /// Length of each piece.
+    lens: Vec<u32>,
+    /// The input section's size.
+    size: u64,
     /// For each block of `BLOCK` input bytes, the piece holding the block's first byte: a
     /// lookup (one per relocation into the section, such as every string reference of the
     /// debug information) starts there instead of binary-searching, which costs a cache miss
@@ -37,7 +41,14 @@ impl MergeMap {
             return None;
         }
         let (owner, out) = self.targets[i];
-        Some((owner, out + (off - start)))
+        // Inside the section but past the piece: a NUL of the padding after a string (not a
+        // piece of its own), read as the empty string its terminator is.
+        let len = self.lens[i] as u64;
+        let delta = match off - start {
+            d if d >= len && off < self.size && len > 0 => len - 1,
+            d => d,
+        };
+        Some((owner, out + delta))
     }
 
     /// Fills `blocks` for a section of `size` bytes once its pieces are known.
@@ -101,10 +112,27 @@ pub fn is_mergeable(sec: &crate::linker::object_file::InputSection) -> bool {
         && sec.relocs.is_empty()
 }
 
-/// Cuts a mergeable section into pieces: NUL-terminated strings (in units of `entsize`) or
-/// fixed-size records.
-fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize)>> {
-    let mut pieces = Vec::new();
+/// The alignment of a piece starting at `start` of a section aligned to `align`: the largest
+/// power of two dividing its offset, at most the section's (as GNU ld aligns merged strings).
+fn piece_align(start: usize, align: u64) -> u64 {
+    if start == 0 {
+        align
+    } else {
+        (1u64 << start.trailing_zeros()).min(align)
+    }
+}
+
+/// Cuts a mergeable section into pieces (start, length, alignment): NUL-terminated strings
+/// (in units of `entsize`) or fixed-size records. As GNU ld does, the NULs that follow a
+/// string are padding, not empty strings, except the first one of the section that sits at an
+/// aligned offset, which stands for the empty string; a string keeps the alignment its offset
+/// had (compilers align every string of `.str1.8` sections).
+fn split(
+    data: &[u8],
+    entsize: usize,
+    strings: bool,
+    align: u64,
+) -> Result<Vec<(usize, usize, u64)>> {
     if !strings {
         if !data.len().is_multiple_of(entsize) {
             bail!(
@@ -113,29 +141,45 @@ fn split(data: &[u8], entsize: usize, strings: bool) -> Result<Vec<(usize, usize
             );
         }
         return Ok((0..data.len() / entsize)
-            .map(|i| (i * entsize, entsize))
+            .map(|i| (i * entsize, entsize, 1))
             .collect());
     }
-    let mut start = 0;
-    if entsize == 1 {
-        // The common case (C strings): find the terminators a vector at a time.
-        for i in memchr::memchr_iter(0, data) {
-            pieces.push((start, i + 1 - start));
-            start = i + 1;
+    let align = align.max(1);
+    let is_nul = |at: usize| data[at..at + entsize].iter().all(|&b| b == 0);
+    // The end of the string starting at `at`: just past its terminator, or the section's end
+    // for an unterminated tail (kept as a piece of its own).
+    let string_end = |at: usize| -> usize {
+        if entsize == 1 {
+            return memchr::memchr(0, &data[at..]).map_or(data.len(), |i| at + i + 1);
         }
-    } else {
-        let mut i = 0;
+        let mut i = at;
         while i + entsize <= data.len() {
-            if data[i..i + entsize].iter().all(|&b| b == 0) {
-                pieces.push((start, i + entsize - start));
-                start = i + entsize;
+            if is_nul(i) {
+                return i + entsize;
             }
             i += entsize;
         }
-    }
-    if start < data.len() {
-        // An unterminated tail is kept as its own piece.
-        pieces.push((start, data.len() - start));
+        data.len()
+    };
+    let mut pieces = Vec::new();
+    let mut empty_seen = false;
+    let mut p = 0;
+    while p < data.len() {
+        let end = string_end(p);
+        pieces.push((p, end - p, piece_align(p, align)));
+        p = end;
+        while p + entsize <= data.len() && is_nul(p) {
+            if !empty_seen && (p as u64).is_multiple_of(align) {
+                empty_seen = true;
+                pieces.push((p, entsize, align));
+            }
+            p += entsize;
+        }
+        if p < data.len() && p + entsize > data.len() {
+            // A partial unit at the end: its own piece.
+            pieces.push((p, data.len() - p, piece_align(p, align)));
+            break;
+        }
     }
     Ok(pieces)
 }
@@ -179,12 +223,13 @@ pub fn merge_members(
             sec.align,
         )
     };
-    let cut: Vec<Result<Vec<(usize, usize, u64)>>> = (0..mergeable.len())
+    // Per piece: input start, length, hash, alignment.
+    let cut: Vec<Result<Vec<(usize, usize, u64, u64)>>> = (0..mergeable.len())
         .into_par_iter()
         .map(|m| {
             let sec = sec_of(m);
             let (entsize, strings, align) = kind_of(m);
-            let pieces = split(sec.data, entsize as usize, strings).map_err(|e| {
+            let pieces = split(sec.data, entsize as usize, strings, align).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: section {}: {e}",
                     ro[mergeable[m].0 as usize].name,
@@ -193,20 +238,21 @@ pub fn merge_members(
             })?;
             Ok(pieces
                 .into_iter()
-                .map(|(start, len)| {
+                .map(|(start, len, piece_align)| {
                     let h = xxhash_rust::xxh3::xxh3_64(&sec.data[start..start + len]);
-                    (start, len, h ^ (entsize << 1 | strings as u64) ^ align << 8)
+                    let h = h ^ (entsize << 1 | strings as u64) ^ align << 8;
+                    (start, len, h, piece_align)
                 })
                 .collect())
         })
         .collect();
     // The first bad section in member order is the one reported, whatever the threads did.
-    let cut: Vec<Vec<(usize, usize, u64)>> = cut.into_iter().collect::<Result<_>>()?;
+    let cut: Vec<Vec<(usize, usize, u64, u64)>> = cut.into_iter().collect::<Result<_>>()?;
     if cut.iter().any(|ps| ps.len() > u32::MAX as usize) {
         bail!("a mergeable section has more than 2^32 pieces");
     }
     let key = |m: usize, p: usize| {
-        let (start, len, hash) = cut[m][p];
+        let (start, len, hash, _) = cut[m][p];
         PieceKey {
             hash,
             kind: kind_of(m),
@@ -235,7 +281,7 @@ pub fn merge_members(
             .par_iter()
             .map(|ps| {
                 let mut v = vec![Vec::new(); SHARDS];
-                for (p, &(_, _, h)) in ps.iter().enumerate() {
+                for (p, &(_, _, h, _)) in ps.iter().enumerate() {
                     v[shard_of(h)].push(p as u32);
                 }
                 v
@@ -258,25 +304,31 @@ pub fn merge_members(
         .map(|v| v.into_iter().map(AtomicU64::into_inner).collect())
         .collect();
 
-    // Each section's output: the pieces it owns, in its order, each aligned like the section
-    // (compilers align every string of an aligned string section, `.str1.8`; GNU ld keeps it).
+    // A string is aligned as the most aligned of its copies requires (GNU ld's rule).
+    let align: Vec<Vec<AtomicU64>> = cut
+        .iter()
+        .map(|ps| ps.iter().map(|&(.., a)| AtomicU64::new(a)).collect())
+        .collect();
+    (0..cut.len()).into_par_iter().for_each(|m| {
+        for (p, &(.., a)) in cut[m].iter().enumerate() {
+            let (om, op) = unpack(owner[m][p]);
+            if (om, op) != (m, p) {
+                align[om][op].fetch_max(a, Ordering::Relaxed);
+            }
+        }
+    });
+
+    // Each section's output: the pieces it owns, in its order, strings aligned as above.
     let built: Vec<(Vec<u8>, Vec<u64>)> = (0..cut.len())
         .into_par_iter()
         .map(|m| {
             let sec = sec_of(m);
-            let (_, strings, _) = kind_of(m);
-            let align = if strings {
-                sec.align.max(1) as usize
-            } else {
-                1
-            };
             let mut blob = Vec::new();
             let mut offs = vec![0u64; cut[m].len()];
-            for (p, &(start, len, _)) in cut[m].iter().enumerate() {
+            for (p, &(start, len, ..)) in cut[m].iter().enumerate() {
                 if owner[m][p] == pack(m, p) {
-                    while !blob.len().is_multiple_of(align) {
-                        blob.push(0);
-                    }
+                    let a = align[m][p].load(Ordering::Relaxed).max(1) as usize;
+                    blob.resize(blob.len().next_multiple_of(a), 0);
                     offs[p] = blob.len() as u64;
                     blob.extend_from_slice(&sec.data[start..start + len]);
                 }
@@ -288,7 +340,9 @@ pub fn merge_members(
         .into_par_iter()
         .map(|m| {
             let mut map = MergeMap {
-                starts: cut[m].iter().map(|&(start, _, _)| start as u64).collect(),
+                starts: cut[m].iter().map(|&(start, ..)| start as u64).collect(),
+                lens: cut[m].iter().map(|&(_, len, ..)| len as u32).collect(),
+                size: sec_of(m).data.len() as u64,
                 blocks: Vec::new(),
                 targets: owner[m]
                     .iter()
@@ -340,11 +394,18 @@ mod tests {
             starts.push(x);
         }
         let size = x + 5;
+        let lens = starts
+            .iter()
+            .zip(starts.iter().skip(1).chain(std::iter::once(&size)))
+            .map(|(a, b)| (b - a) as u32)
+            .collect();
         let mut m = MergeMap {
             targets: (0..starts.len() as u64)
                 .map(|i| ((1, 2), i * 1000))
                 .collect(),
             starts: starts.clone(),
+            lens,
+            size,
             ..Default::default()
         };
         m.index_blocks(size);
@@ -354,5 +415,32 @@ mod tests {
             assert_eq!(m.lookup(off), Some(want), "offset {off}");
         }
         assert_eq!(MergeMap::default().lookup(0), None);
+    }
+
+    /// GNU ld's cut of an aligned string section: padding NULs are no pieces, the first
+    /// aligned NUL run gives the empty string, each string keeps its offset's alignment.
+    #[test]
+    fn aligned_strings_are_cut_as_gnu_ld_cuts_them() {
+        // "abcdefghi\0" (10 bytes), padding to 16, "x\0" at 16, "y\0" at 18, 4 NULs up
+        // to 24 (one at an aligned offset: the empty string), "zz\0" at 24.
+        let mut data = b"abcdefghi\0".to_vec();
+        data.resize(16, 0);
+        data.extend_from_slice(b"x\0y\0");
+        data.resize(24, 0);
+        data.extend_from_slice(b"zz\0");
+        let pieces = split(&data, 1, true, 8).unwrap();
+        assert_eq!(
+            pieces,
+            vec![(0, 10, 8), (16, 2, 8), (18, 2, 2), (24, 3, 8)],
+            "padding after y is not aligned, so no empty string"
+        );
+        let mut data = b"ab\0".to_vec();
+        data.resize(8, 0);
+        data.extend_from_slice(b"\0\0c\0");
+        let pieces = split(&data, 1, true, 8).unwrap();
+        assert_eq!(pieces, vec![(0, 3, 8), (8, 1, 8), (10, 2, 2)]);
+        // Unaligned sections: every NUL run after a string holds the empty string once.
+        let pieces = split(b"a\0\0b\0\0", 1, true, 1).unwrap();
+        assert_eq!(pieces, vec![(0, 2, 1), (2, 1, 1), (3, 2, 1)]);
     }
 }
