@@ -223,8 +223,7 @@ pub fn merge_members(
             sec.align,
         )
     };
-    // Per piece: input start, length, hash, alignment.
-    let cut: Vec<Result<Vec<(usize, usize, u64, u64)>>> = (0..mergeable.len())
+    let cut: Vec<Result<Vec<Cut>>> = (0..mergeable.len())
         .into_par_iter()
         .map(|m| {
             let sec = sec_of(m);
@@ -247,7 +246,7 @@ pub fn merge_members(
         })
         .collect();
     // The first bad section in member order is the one reported, whatever the threads did.
-    let cut: Vec<Vec<(usize, usize, u64, u64)>> = cut.into_iter().collect::<Result<_>>()?;
+    let cut: Vec<Vec<Cut>> = cut.into_iter().collect::<Result<_>>()?;
     if cut.iter().any(|ps| ps.len() > u32::MAX as usize) {
         bail!("a mergeable section has more than 2^32 pieces");
     }
@@ -365,6 +364,9 @@ pub fn merge_members(
     }
     Ok(())
 }
+
+/// A piece of a section as cut: input start, length, hash, alignment.
+type Cut = (usize, usize, u64, u64);
 
 /// Shards of the hash space that find duplicates in parallel (a power of two: a piece's
 /// shard is the top bits of its hash).
