@@ -1,7 +1,10 @@
 //! The guest's devices, all on I/O ports: a COM1 serial port (16550, transmit only) whose
-//! output goes to standard output, and QEMU's `isa-debug-exit` port at 0xf4, so that kernels
-//! written for QEMU stop the same way and give the same exit status, `(value << 1) | 1`.
+//! output goes to standard output; QEMU's `isa-debug-exit` at 0xf4 and at its default port
+//! 0x501, so that kernels written for QEMU stop the same way and give the same exit status,
+//! `(value << 1) | 1`; QEMU's ACPI power-off port 0x604 and pvpanic port 0x505; and the
+//! clocks of `clock`.
 
+use super::clock::{Pit, Rtc, CMOS_DATA, CMOS_INDEX, PIT_CH0, PIT_CMD};
 use std::io::Write;
 
 const COM1: u16 = 0x3f8;
@@ -14,13 +17,33 @@ const LSR_IDLE: u8 = 0x60;
 /// Clear to send, data set ready, carrier detect.
 const MSR_READY: u8 = 0xb0;
 pub const DEBUG_EXIT: u16 = 0xf4;
+/// QEMU's default `isa-debug-exit` port (Unikraft's exit and crash codes go there).
+const DEBUG_EXIT_DEFAULT: u16 = 0x501;
+/// QEMU's ACPI PM1a control port: a write of SLP_EN (bit 13) powers off.
+const ACPI_PM1A_CNT: u16 = 0x604;
+const SLP_EN: u16 = 1 << 13;
+/// QEMU's pvpanic port: bit 0 written means the guest panicked.
+const PVPANIC: u16 = 0x505;
+
+/// How the guest asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// A write to a debug-exit port: QEMU's exit status for it.
+    Exit(i32),
+    /// ACPI power-off.
+    PowerOff,
+    /// pvpanic: the guest reported a crash.
+    Panic,
+}
 
 pub struct Devices<W: Write> {
     console: W,
     lcr: u8,
     scratch: u8,
-    /// Set once the guest wrote to the exit port.
-    pub exit: Option<i32>,
+    pit: Pit,
+    rtc: Rtc,
+    /// Set once the guest asked to stop.
+    pub stop: Option<Stop>,
 }
 
 impl<W: Write> Devices<W> {
@@ -29,7 +52,9 @@ impl<W: Write> Devices<W> {
             console,
             lcr: 0,
             scratch: 0,
-            exit: None,
+            pit: Pit::new(),
+            rtc: Rtc::new(),
+            stop: None,
         }
     }
 
@@ -37,6 +62,7 @@ impl<W: Write> Devices<W> {
         let Some(&v) = data.first() else {
             return Ok(());
         };
+        let word = data.iter().rev().fold(0u32, |w, &b| w << 8 | b as u32);
         match port {
             // With the divisor latch selected, the data port holds the baud rate divisor.
             COM1 if self.lcr & LCR_DLAB == 0 => {
@@ -47,7 +73,15 @@ impl<W: Write> Devices<W> {
             }
             COM_LCR => self.lcr = v,
             0x3ff => self.scratch = v,
-            DEBUG_EXIT => self.exit = Some(((v as i32) << 1) | 1),
+            DEBUG_EXIT | DEBUG_EXIT_DEFAULT => {
+                // The process exit status keeps the low 8 bits, as QEMU's does.
+                self.stop = Some(Stop::Exit(((word << 1 | 1) & 0xff) as i32))
+            }
+            ACPI_PM1A_CNT if word as u16 & SLP_EN != 0 => self.stop = Some(Stop::PowerOff),
+            PVPANIC if v & 1 != 0 => self.stop = Some(Stop::Panic),
+            PIT_CH0 => self.pit.write(v),
+            PIT_CMD => self.pit.command(v),
+            CMOS_INDEX => self.rtc.select(v),
             // Other UART registers and ports without a device: ignored, as on real hardware.
             _ => {}
         }
@@ -56,6 +90,10 @@ impl<W: Write> Devices<W> {
 
     pub fn input(&mut self, port: u16, data: &mut [u8]) {
         let v = match port {
+            PIT_CH0 => self.pit.read(),
+            CMOS_DATA => self.rtc.read(),
+            // pvpanic's features: "panicked" only.
+            PVPANIC => 1,
             COM_LSR => LSR_IDLE,
             COM_MSR => MSR_READY,
             COM_LCR => self.lcr,
@@ -89,7 +127,21 @@ mod tests {
         d.input(COM_LSR, &mut lsr);
         assert_ne!(lsr[0] & 0x20, 0, "transmitter never ready");
         d.out(DEBUG_EXIT, &[0x2a]).unwrap();
-        assert_eq!(d.exit, Some(85));
+        assert_eq!(d.stop, Some(Stop::Exit(85)));
         assert_eq!(d.console, b"ok\n");
+    }
+
+    #[test]
+    fn stops_as_under_qemu() {
+        let stop = |port, data: &[u8]| {
+            let mut d = Devices::new(Vec::new());
+            d.out(port, data).unwrap();
+            d.stop
+        };
+        assert_eq!(stop(DEBUG_EXIT_DEFAULT, &[0x20, 0]), Some(Stop::Exit(65)));
+        assert_eq!(stop(ACPI_PM1A_CNT, &[0x00, 0x20]), Some(Stop::PowerOff));
+        assert_eq!(stop(ACPI_PM1A_CNT, &[0x00, 0x00]), None);
+        assert_eq!(stop(PVPANIC, &[1]), Some(Stop::Panic));
+        assert_eq!(stop(0x80, &[0x2a]), None, "a POST code is no exit");
     }
 }

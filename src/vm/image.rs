@@ -14,6 +14,9 @@ use object::LittleEndian as LE;
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 
+/// The ELF identification byte giving the file class (32- or 64-bit).
+const EI_CLASS: usize = 4;
+
 /// What loading put where.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -42,12 +45,27 @@ impl Segment {
     }
 }
 
-fn segments(data: &[u8], name: &str) -> Result<Vec<Segment>> {
-    let hdr = elf::FileHeader64::<LE>::parse(data).map_err(|_| {
-        anyhow!("{name}: not a 64-bit ELF image (spacer vm boots the x86-64 kernel ELF, before any objcopy to elf32-i386)")
-    })?;
-    if hdr.e_machine(LE) != elf::EM_X86_64 {
-        bail!("{name}: not an x86-64 image");
+/// The loaded segments and the physical entry point of an ELF kernel: 64-bit, or a 32-bit
+/// container of 64-bit code (what `objcopy -O elf32-i386` makes for QEMU's Multiboot loader).
+fn read_image(data: &[u8], name: &str) -> Result<(Vec<Segment>, u64)> {
+    match data.get(EI_CLASS) {
+        Some(&elf::ELFCLASS64) => read_elf::<elf::FileHeader64<LE>>(data, name, elf::EM_X86_64),
+        Some(&elf::ELFCLASS32) => read_elf::<elf::FileHeader32<LE>>(data, name, elf::EM_386),
+        _ => bail!("{name}: not an ELF image"),
+    }
+}
+
+fn read_elf<H: FileHeader<Endian = LE>>(
+    data: &[u8],
+    name: &str,
+    machine: u16,
+) -> Result<(Vec<Segment>, u64)> {
+    let hdr = H::parse(data).map_err(|e| anyhow!("{name}: not an ELF image: {e}"))?;
+    if hdr.e_machine(LE) != machine || !data.starts_with(&elf::ELFMAG) {
+        bail!(
+            "{name}: not an x86 image (ELF machine {})",
+            hdr.e_machine(LE)
+        );
     }
     if hdr.e_type(LE) != elf::ET_EXEC {
         bail!(
@@ -58,17 +76,37 @@ fn segments(data: &[u8], name: &str) -> Result<Vec<Segment>> {
     let phdrs = hdr
         .program_headers(LE, data)
         .map_err(|e| anyhow!("{name}: bad program headers: {e}"))?;
-    let segs = digest::load_segments(data).with_context(|| name.to_owned())?;
-    let paddrs = phdrs
-        .iter()
-        .filter(|p| p.p_type(LE) == elf::PT_LOAD)
-        .map(|p| p.p_paddr(LE));
-    let out: Vec<Segment> = segs
-        .into_iter()
-        .zip(paddrs)
-        .map(|(seg, paddr)| Segment { seg, paddr })
-        .collect();
-    for s in &out {
+    let mut out = Vec::new();
+    for p in phdrs.iter().filter(|p| p.p_type(LE) == elf::PT_LOAD) {
+        let s = Segment {
+            seg: LoadSeg {
+                offset: p.p_offset(LE).into(),
+                vaddr: p.p_vaddr(LE).into(),
+                filesz: p.p_filesz(LE).into(),
+                memsz: p.p_memsz(LE).into(),
+                flags: p.p_flags(LE),
+            },
+            paddr: p.p_paddr(LE).into(),
+        };
+        if s.seg
+            .offset
+            .checked_add(s.seg.filesz)
+            .is_none_or(|e| e > data.len() as u64)
+        {
+            bail!(
+                "{name}: segment at {:#x} extends past the end of the file",
+                s.seg.vaddr
+            );
+        }
+        if s.seg.filesz > s.seg.memsz
+            || s.seg.vaddr.checked_add(s.seg.memsz).is_none()
+            || s.paddr.checked_add(s.seg.memsz).is_none()
+        {
+            bail!(
+                "{name}: segment at {:#x} has inconsistent sizes",
+                s.seg.vaddr
+            );
+        }
         if s.seg.vaddr % PAGE != s.paddr % PAGE {
             bail!(
                 "{name}: segment at {:#x} is loaded at {:#x}, which is not the same offset in a page",
@@ -76,34 +114,30 @@ fn segments(data: &[u8], name: &str) -> Result<Vec<Segment>> {
                 s.paddr
             );
         }
-        if s.paddr.checked_add(s.seg.memsz).is_none() {
-            bail!(
-                "{name}: segment at {:#x} ends past the address space",
-                s.seg.vaddr
-            );
-        }
+        out.push(s);
     }
     if out.is_empty() {
         bail!("{name}: no loadable segment");
     }
-    Ok(out)
-}
-
-/// The entry point as a physical address: `e_entry` inside a segment, translated.
-fn entry(data: &[u8], segs: &[Segment], name: &str) -> Result<u64> {
-    let e = elf::FileHeader64::<LE>::parse(data)
-        .map_err(|e| anyhow!("{name}: {e}"))?
-        .e_entry(LE);
-    segs.iter()
+    // The entry point as a physical address: `e_entry` inside a segment, translated.
+    let e: u64 = hdr.e_entry(LE).into();
+    let entry = out
+        .iter()
         .find(|s| s.seg.vaddr <= e && e < s.seg.vaddr + s.seg.memsz)
         .map(|s| e - s.seg.vaddr + s.paddr)
-        .ok_or_else(|| anyhow!("{name}: the entry point {e:#x} is in no loaded segment"))
+        .ok_or_else(|| anyhow!("{name}: the entry point {e:#x} is in no loaded segment"))?;
+    Ok((out, entry))
 }
 
 /// Loads `data` (the image called `name`) into `mem`, mapping its pages from `store`.
 pub fn load(mem: &mut GuestMemory, data: &[u8], name: &str, store: &Store) -> Result<Loaded> {
-    let segs = segments(data, name)?;
-    let recorded = digest::Recorded::read(data).with_context(|| name.to_owned())?;
+    let (segs, entry) = read_image(data, name)?;
+    // Only 64-bit images carry page digests (docs/page-digests.md).
+    let recorded = if data.get(EI_CLASS) == Some(&elf::ELFCLASS64) {
+        digest::Recorded::read(data).with_context(|| name.to_owned())?
+    } else {
+        digest::Recorded::computed()
+    };
     // Guest pages more than one segment puts bytes in: composed in the guest's own memory.
     let mut users: HashMap<u64, u32> = HashMap::new();
     for s in &segs {
@@ -112,7 +146,7 @@ pub fn load(mem: &mut GuestMemory, data: &[u8], name: &str, store: &Store) -> Re
         }
     }
     let mut loaded = Loaded {
-        entry: entry(data, &segs, name)?,
+        entry,
         end: users.keys().map(|&p| p + PAGE).max().unwrap_or(0),
         ..Loaded::default()
     };

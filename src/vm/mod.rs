@@ -8,6 +8,7 @@
 //! QEMU's `-kernel` Multiboot loader boots, given the 64-bit kernel ELF (QEMU wants it
 //! converted to `elf32-i386`; spacer vm reads the original, whose page digests it checks).
 
+mod clock;
 mod devices;
 mod image;
 mod memory;
@@ -38,8 +39,8 @@ pub struct Options {
 
 /// How the guest stopped.
 enum Stop {
-    /// It wrote to the exit port: QEMU's exit status for that value.
-    Exit(i32),
+    /// It asked to (a debug-exit write, power-off or a reported panic).
+    Device(devices::Stop),
     /// It halted (no interrupt can wake it: the machine has no interrupt sources).
     Halted,
 }
@@ -84,9 +85,13 @@ pub fn boot(opts: &Options) -> Result<i32> {
     let mut vcpu = vm
         .create_vcpu(0)
         .map_err(|e| anyhow!("cannot create a vCPU: {e}"))?;
-    let cpuid = kvm
+    let mut cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(|e| anyhow!("cannot read the CPU features KVM offers: {e}"))?;
+    single_cpu(&mut cpuid);
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        pin_to_apic_id_zero();
+    }
     vcpu.set_cpuid2(&cpuid)
         .map_err(|e| anyhow!("cannot set the vCPU's features: {e}"))?;
     let sregs = vcpu
@@ -111,8 +116,9 @@ pub fn boot(opts: &Options) -> Result<i32> {
         .flush()
         .context("cannot write the guest's console output")?;
     let status = match stop? {
-        Stop::Exit(status) => status,
-        Stop::Halted => 0,
+        Stop::Device(devices::Stop::Exit(status)) => status,
+        Stop::Device(devices::Stop::PowerOff) | Stop::Halted => 0,
+        Stop::Device(devices::Stop::Panic) => bail!("{name}: the guest reported a panic (pvpanic)"),
     };
     if opts.stats {
         eprintln!(
@@ -137,8 +143,8 @@ fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) 
                 devices
                     .out(port, data)
                     .context("cannot write the guest's console output")?;
-                if let Some(status) = devices.exit {
-                    return Ok(Stop::Exit(status));
+                if let Some(stop) = devices.stop {
+                    return Ok(Stop::Device(stop));
                 }
             }
             Ok(VcpuExit::IoIn(port, data)) => devices.input(port, data),
@@ -163,5 +169,44 @@ fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) 
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
             Err(e) => bail!("running the guest failed: {e}"),
         }
+    }
+}
+
+/// The CPU identification of the one vCPU: its (x2)APIC ID 0, whatever host CPU answered
+/// KVM's query (kernels index per-CPU arrays by it).
+fn single_cpu(cpuid: &mut kvm_bindings::CpuId) {
+    for e in cpuid.as_mut_slice() {
+        match e.function {
+            1 => e.ebx &= 0x00ff_ffff,
+            0xb | 0x1f => e.edx = 0,
+            _ => {}
+        }
+    }
+}
+
+/// On a PVM host (KVM without hardware virtualization) the guest reads the host's CPUID, not
+/// the one set above, so its APIC ID is that of the host CPU the vCPU runs on. Running on the
+/// CPU whose APIC ID is 0 gives the guest the ID a one-CPU machine has. Left as it was if no
+/// allowed CPU has it.
+fn pin_to_apic_id_zero() {
+    // SAFETY: cpu_set_t is plain data; sched_{get,set}affinity only read and write it.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
+            return;
+        }
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            if !libc::CPU_ISSET(cpu, &allowed) {
+                continue;
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
+                && std::arch::x86_64::__cpuid(1).ebx >> 24 == 0
+            {
+                return;
+            }
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &allowed);
     }
 }
