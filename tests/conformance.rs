@@ -548,3 +548,141 @@ fn aligned_string_sections_merge_like_gnu_ld() {
     assert_eq!(our_words[1], our_words[3]);
     assert_eq!(our_words[0], our_words[5]);
 }
+
+/// `--require-defined`: the symbol is a root like `-u` (its archive member is linked in), and a
+/// symbol no input defines fails the link with GNU ld's message and no output.
+#[test]
+fn require_defined_like_gnu_ld() {
+    let c = Case::new("require_defined");
+    let main = c.obj("options.c", &["-O2"]);
+    let lib = c.archive(
+        "liboptions.a",
+        &[
+            c.obj("options_lib.c", &["-O2"]),
+            c.obj("options_required.c", &["-O2"]),
+        ],
+    );
+    let (ours, bfd, _) = c.both(
+        &[main.clone(), lib.clone()],
+        &["-Wl,--require-defined=only_required"],
+        "required",
+    );
+    assert!(has_symbol(&ours, "only_required") && has_symbol(&bfd, "only_required"));
+    for linker in [Linker::Bfd, Linker::Spacer] {
+        let out = format!("missing.{}", linker.name());
+        let r = c.link(
+            linker,
+            &[main.clone(), lib.clone()],
+            &["-Wl,--require-defined=no_such_symbol"],
+            &out,
+        );
+        assert_eq!(r.result.code(), Some(1), "{}", r.report(linker));
+        assert!(
+            r.result
+                .stderr_str()
+                .contains("required symbol `no_such_symbol' not defined"),
+            "{}",
+            r.report(linker)
+        );
+        assert!(!c.path(&out).exists(), "{}: output written", linker.name());
+    }
+}
+
+/// The names in an image's `.symtab`.
+fn symtab_names(image: &Path) -> std::collections::BTreeSet<String> {
+    tool(&["readelf", "-sW", image.to_str().unwrap()])
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 8 && f[0].ends_with(':')).then(|| f[7].to_string())
+        })
+        .collect()
+}
+
+/// `--retain-symbols-file` keeps just the listed symbols in `.symtab`, as GNU ld does, and
+/// options that have no effect on a static image (`-init`, `-fini`, `-z nodefaultlib`,
+/// `-z start-stop-visibility`) are accepted; `-z keep-text-section-prefix` is ignored with
+/// GNU ld's warning.
+#[test]
+fn symbol_file_and_dynamic_only_options_like_gnu_ld() {
+    let c = Case::new("retain_symbols");
+    let main = c.obj("options.c", &["-O2"]);
+    let lib = c.obj("options_lib.c", &["-O2"]);
+    let keep = c.path("keep.txt");
+    fs::write(&keep, "main\nkeep_me\n\nlib_value\nnot_in_the_image\n").unwrap();
+    let flag = format!("-Wl,--retain-symbols-file={}", keep.display());
+    let (ours, bfd, out) = c.both(&[main.clone(), lib.clone()], &[&flag], "retained");
+    assert_eq!(out, "lib 42, keep 7, set of 3\n");
+    let names = symtab_names(&ours);
+    assert_eq!(
+        names,
+        symtab_names(&bfd),
+        "symbol tables differ from ld.bfd's"
+    );
+    assert!(
+        names.contains("keep_me") && !names.contains("printf"),
+        "{names:?}"
+    );
+
+    let flags = [
+        "-Wl,-init=keep_me",
+        "-Wl,-fini=keep_me",
+        "-Wl,-z,nodefaultlib",
+        "-Wl,-z,start-stop-visibility=hidden",
+        "-Wl,-z,keep-text-section-prefix",
+    ];
+    c.both(&[main.clone(), lib.clone()], &flags, "accepted");
+    let r = c.link(Linker::Spacer, &[main, lib], &flags, "warned");
+    assert!(
+        r.result
+            .stderr_str()
+            .contains("-z keep-text-section-prefix ignored"),
+        "{}",
+        r.report(Linker::Spacer)
+    );
+}
+
+/// `--oformat binary`: the loaded sections at their load addresses, nothing else, as
+/// `objcopy -O binary` makes of the ELF image of the same link.
+#[test]
+fn binary_output_holds_the_loaded_sections() {
+    let c = Case::new("oformat_binary");
+    let obj = c.obj("options_lib.c", &["-O2", "-fno-asynchronous-unwind-tables"]);
+    let link = |extra: &[&str], out: &str| {
+        let mut cmd = Command::new(spacer_exe());
+        cmd.args(["ld", "-e", "lib_value", "-Ttext=0x1000", "-Tdata=0x3000"])
+            .args(extra)
+            .arg(&obj)
+            .arg("-o")
+            .arg(c.path(out));
+        must_run(&mut cmd, LINK_TIMEOUT, "spacer ld");
+        c.path(out)
+    };
+    let elf = link(&[], "image.elf");
+    let flat = link(&["--oformat=binary"], "image.bin");
+    let copied = c.path("objcopy.bin");
+    tool(&[
+        "objcopy",
+        "-O",
+        "binary",
+        elf.to_str().unwrap(),
+        copied.to_str().unwrap(),
+    ]);
+    let (flat, copied) = (fs::read(&flat).unwrap(), fs::read(&copied).unwrap());
+    assert!(
+        !flat.is_empty() && !flat.starts_with(b"\x7fELF"),
+        "not a flat image"
+    );
+    assert_eq!(
+        flat, copied,
+        "--oformat binary differs from objcopy -O binary"
+    );
+    let mut cmd = Command::new(spacer_exe());
+    cmd.args(["ld", "--oformat=srec", "-e", "0"])
+        .arg(&obj)
+        .arg("-o")
+        .arg(c.path("srec"));
+    let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+    assert_eq!(r.code(), Some(1));
+    assert!(r.stderr_str().contains("unsupported output format 'srec'"));
+}

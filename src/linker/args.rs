@@ -86,6 +86,13 @@ pub struct Args {
     pub sysroot: Option<PathBuf>,
     pub entry: Option<String>,
     pub undefined: Vec<String>,
+    /// `--require-defined=SYMBOL`: also undefined roots, and the link fails if one stays
+    /// undefined.
+    pub require_defined: Vec<String>,
+    /// `--retain-symbols-file FILE`: the only symbols `.symtab` keeps.
+    pub retain_symbols: Option<std::collections::HashSet<Vec<u8>>>,
+    /// `--oformat binary`: a flat image of the loaded sections instead of ELF.
+    pub binary: bool,
     /// `--wrap=SYMBOL`, each symbol once.
     pub wrap: Vec<String>,
     pub defsyms: Vec<(String, String)>,
@@ -178,6 +185,9 @@ impl Default for Args {
             sysroot: None,
             entry: None,
             undefined: Vec::new(),
+            require_defined: Vec::new(),
+            retain_symbols: None,
+            binary: false,
             wrap: Vec::new(),
             defsyms: Vec::new(),
             gc_sections: false,
@@ -434,6 +444,34 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
             "e" | "entry" => a.entry = Some(take(&mut value)?),
             "u" | "undefined" => a.undefined.push(take(&mut value)?),
+            "require-defined" => {
+                let sym = take(&mut value)?;
+                a.undefined.push(sym.clone());
+                a.require_defined.push(sym);
+            }
+            "retain-symbols-file" => {
+                let path = take(&mut value)?;
+                let text = std::fs::read(&path)
+                    .with_context(|| format!("--retain-symbols-file: cannot read {path}"))?;
+                a.retain_symbols = Some(
+                    text.split(|&b| b == b'\n')
+                        .map(|l| l.trim_ascii().to_vec())
+                        .filter(|l| !l.is_empty())
+                        .collect(),
+                );
+            }
+            "oformat" => {
+                let f = take(&mut value)?;
+                a.binary = match f.as_str() {
+                    "binary" => true,
+                    "elf64-x86-64" | "elf64-little" | "default" => false,
+                    _ => bail!("--oformat: unsupported output format '{f}' (elf64-x86-64 or binary)"),
+                };
+            }
+            // Run by the dynamic loader only (DT_INIT/DT_FINI): nothing in a static image.
+            "init" | "fini" => {
+                take(&mut value)?;
+            }
             "wrap" => {
                 let sym = take(&mut value)?;
                 if !a.wrap.contains(&sym) {
@@ -488,6 +526,18 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                         }
                     }
                     _ if kw.starts_with("stack-size=") || kw.starts_with("x86-64-") => {}
+                    // Dynamic linking only.
+                    "nodefaultlib" => {}
+                    _ if kw.starts_with("start-stop-visibility=") => {
+                        let v = &kw["start-stop-visibility=".len()..];
+                        if !matches!(v, "default" | "internal" | "hidden" | "protected") {
+                            bail!("-z start-stop-visibility: unknown visibility '{v}'");
+                        }
+                    }
+                    // GNU ld 2.40 does not implement it either, and says so.
+                    "keep-text-section-prefix" | "nokeep-text-section-prefix" => {
+                        crate::linker::diag::warn(format!("-z {kw} ignored"));
+                    }
                     _ => bail!("unknown -z option '{kw}'"),
                 }
             }
@@ -693,6 +743,9 @@ Options (GNU ld compatible):
   -L DIR, -l NAME         Add library search directory / search for library NAME
   -e SYMBOL               Set entry point
   -u SYMBOL               Start with an undefined reference to SYMBOL
+  --require-defined=SYMBOL   Like -u, and fail unless SYMBOL gets defined
+  --retain-symbols-file=FILE   Keep only the symbols FILE lists in .symtab
+  --oformat=binary        Write a flat image of the loaded sections instead of ELF
   --defsym SYM=EXPR       Define a symbol
   --start-group ... --end-group   Search archives repeatedly
   --whole-archive         Include every member of the following archives

@@ -90,6 +90,7 @@ pub fn link(args: Args) -> Result<()> {
             ));
         }
         t.stage("relocatable output", || {
+            resolve::check_required(&link)?;
             diag::check_fatal()?;
             relocatable::link_relocatable(&mut link)
         })
@@ -111,6 +112,7 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
     };
     let mut stable = t.stage("read layout file", || read_layout_file(&link.args))?;
     t.stage("linker symbols", || define_symbols(&mut plan, &mut link));
+    resolve::check_required(&link)?;
     t.stage("gc sections", || select_sections(&mut plan, &mut link))?;
     link.tables = t.stage("scan relocations", || -> Result<_> {
         let tables = reloc::scan_relocations(&link)?;

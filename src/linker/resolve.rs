@@ -28,6 +28,21 @@ pub fn check_duplicates(link: &Link) -> Result<()> {
     bail!("{}", lines.join("\nspacer: error: "))
 }
 
+/// `--require-defined`: each named symbol must have a definition once inputs and scripts are
+/// read (GNU ld's message).
+pub fn check_required(link: &Link) -> Result<()> {
+    for name in &link.args.require_defined {
+        let defined = link
+            .symtab
+            .get(name.as_bytes())
+            .is_some_and(|id| !link.symtab.syms[id as usize].is_undefined());
+        if !defined {
+            bail!("required symbol `{name}' not defined");
+        }
+    }
+    Ok(())
+}
+
 /// Marks sections the output never carries and gives linker-provided symbols their kind.
 pub fn define_linker_symbols(link: &mut Link) {
     let pie = link.pie;

@@ -84,8 +84,39 @@ pub fn write(link: &Link) -> Result<()> {
     // No msync: the pages are in the page cache, where every reader sees them once the rename
     // is done; forcing them to disk would make each link wait for the device (GNU ld, lld and
     // mold do not either).
+    if link.args.binary {
+        let flat = flat_image(lay, &map[..]);
+        drop(map);
+        drop(tmp);
+        return crate::atomic_file::write_file_atomically(&link.args.output, &flat, true);
+    }
     drop(map);
     tmp.commit()
+}
+
+/// `--oformat binary`: the loaded sections' bytes, each at its load address less the lowest
+/// one, zero-filled between them (no headers, no `.bss`), as GNU ld writes them.
+fn flat_image(lay: &crate::linker::layout::Layout, elf_image: &[u8]) -> Vec<u8> {
+    let loaded: Vec<&OutputSection> = lay
+        .secs
+        .iter()
+        .filter(|os| os.is_alloc() && !os.is_nobits() && os.size > 0)
+        .collect();
+    let Some(base) = loaded.iter().map(|os| os.lma).min() else {
+        return Vec::new();
+    };
+    let end = loaded
+        .iter()
+        .map(|os| os.lma + os.size)
+        .max()
+        .unwrap_or(base);
+    let mut flat = vec![0u8; (end - base) as usize];
+    for os in loaded {
+        let at = (os.lma - base) as usize;
+        let src = &elf_image[os.offset as usize..(os.offset + os.size) as usize];
+        flat[at..at + src.len()].copy_from_slice(src);
+    }
+    flat
 }
 
 /// Input sections, copied and relocated in parallel, each into its own range of the output

@@ -193,6 +193,13 @@ pub fn build_symtab(link: &Link) -> SymtabOut {
         }
     }
     let needed = reloc_named_locals(link, emit_relocs, |s| s.is_included());
+    // `--retain-symbols-file`: only the symbols it lists.
+    let retained = |name: &[u8]| {
+        link.args
+            .retain_symbols
+            .as_ref()
+            .is_none_or(|keep| keep.contains(name))
+    };
     let out_shndx = |f: u32, shndx: u32| -> Option<u16> {
         if shndx == crate::linker::object_file::SHN_ABS {
             return Some(elf::SHN_ABS);
@@ -219,7 +226,7 @@ pub fn build_symtab(link: &Link) -> SymtabOut {
                 continue;
             }
             let named = needed.get(f as usize).is_some_and(|n| n[i]);
-            if !named && discards_local(file, s, link.args.discard, false) {
+            if !named && (discards_local(file, s, link.args.discard, false) || !retained(s.name)) {
                 continue;
             }
             let shndx = if s.typ == elf::STT_FILE {
@@ -313,6 +320,10 @@ pub fn build_symtab(link: &Link) -> SymtabOut {
                 0,
             ),
         };
+        // Relocations kept by --emit-relocs may name any global.
+        if !emit_relocs && !retained(sym.name) {
+            continue;
+        }
         // Hidden and internal symbols become local in an executable, as GNU ld does.
         let hidden = vis == elf::STV_HIDDEN || vis == elf::STV_INTERNAL;
         let value = tls_rel(link, typ, sym.value);

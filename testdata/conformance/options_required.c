@@ -1,0 +1,4 @@
+int only_required(void)
+{
+	return 1;
+}
