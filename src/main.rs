@@ -77,7 +77,8 @@ enum Command {
     /// Boot a Multiboot x86-64 unikernel under KVM with its pages shared through a page store.
     ///
     /// The guest's COM1 output goes to standard output; the exit status is QEMU's for a write
-    /// of V to the isa-debug-exit port 0xf4, (V << 1) | 1, or 0 when the guest halts.
+    /// of V to an isa-debug-exit port (0xf4 or 0x501), (V << 1) | 1, or 0 when the guest
+    /// halts or powers off. See docs/vm.md.
     Vm {
         /// Page store directory (default: $SPACER_PAGE_STORE or /dev/shm/spacer-UID).
         #[arg(long)]
@@ -85,7 +86,8 @@ enum Command {
         /// Guest memory in MiB.
         #[arg(long, default_value_t = 64)]
         memory: u64,
-        /// Kernel command line passed in the Multiboot information.
+        /// Kernel arguments: the Multiboot command line is the image's path followed by
+        /// these, as QEMU's `-kernel IMAGE -append ARGS` gives it.
         #[arg(long, default_value = "")]
         cmdline: String,
         /// Once the guest stops, keep the VM and its memory until spacer is killed (for
@@ -95,7 +97,8 @@ enum Command {
         /// Print the pages loaded and the time taken on standard error.
         #[arg(long)]
         stats: bool,
-        /// The kernel: a 64-bit ELF with a Multiboot header (before any objcopy to elf32).
+        /// The kernel: an x86-64 ELF with a Multiboot header (64-bit, or the 32-bit container
+        /// QEMU boots).
         image: PathBuf,
     },
     /// Report how many loaded pages of each image also exist in the other images.

@@ -30,7 +30,7 @@ const PVPANIC: u16 = 0x505;
 pub enum Stop {
     /// A write to a debug-exit port: QEMU's exit status for it.
     Exit(i32),
-    /// ACPI power-off.
+    /// ACPI power-off (taking effect shortly after the request, see `power_off`).
     PowerOff,
     /// pvpanic: the guest reported a crash.
     Panic,
@@ -44,6 +44,10 @@ pub struct Devices<W: Write> {
     rtc: Rtc,
     /// Set once the guest asked to stop.
     pub stop: Option<Stop>,
+    /// Set once the guest asked for power-off. As under QEMU, the request takes effect a
+    /// little later, so that what the guest writes right after it (Unikraft writes its exit
+    /// code to the debug-exit port) still counts.
+    pub power_off: bool,
 }
 
 impl<W: Write> Devices<W> {
@@ -55,6 +59,7 @@ impl<W: Write> Devices<W> {
             pit: Pit::new(),
             rtc: Rtc::new(),
             stop: None,
+            power_off: false,
         }
     }
 
@@ -77,7 +82,7 @@ impl<W: Write> Devices<W> {
                 // The process exit status keeps the low 8 bits, as QEMU's does.
                 self.stop = Some(Stop::Exit(((word << 1 | 1) & 0xff) as i32))
             }
-            ACPI_PM1A_CNT if word as u16 & SLP_EN != 0 => self.stop = Some(Stop::PowerOff),
+            ACPI_PM1A_CNT if word as u16 & SLP_EN != 0 => self.power_off = true,
             PVPANIC if v & 1 != 0 => self.stop = Some(Stop::Panic),
             PIT_CH0 => self.pit.write(v),
             PIT_CMD => self.pit.command(v),
@@ -139,8 +144,11 @@ mod tests {
             d.stop
         };
         assert_eq!(stop(DEBUG_EXIT_DEFAULT, &[0x20, 0]), Some(Stop::Exit(65)));
-        assert_eq!(stop(ACPI_PM1A_CNT, &[0x00, 0x20]), Some(Stop::PowerOff));
-        assert_eq!(stop(ACPI_PM1A_CNT, &[0x00, 0x00]), None);
+        let mut d = Devices::new(Vec::new());
+        d.out(ACPI_PM1A_CNT, &[0x00, 0x00]).unwrap();
+        assert!(!d.power_off);
+        d.out(ACPI_PM1A_CNT, &[0x00, 0x20]).unwrap();
+        assert!(d.power_off && d.stop.is_none(), "power-off is not at once");
         assert_eq!(stop(PVPANIC, &[1]), Some(Stop::Panic));
         assert_eq!(stop(0x80, &[0x2a]), None, "a POST code is no exit");
     }

@@ -69,7 +69,13 @@ pub fn boot(opts: &Options) -> Result<i32> {
     let loaded = image::load(&mut mem, &data, &name, &store)?;
     // The image's own pages are not the guest's: let them go.
     drop(data);
-    let info = multiboot::write_info(&mut mem, &opts.cmdline)?;
+    // The command line as QEMU's Multiboot loader gives it: the kernel's path, then the rest.
+    let cmdline = if opts.cmdline.is_empty() {
+        name.clone()
+    } else {
+        format!("{name} {}", opts.cmdline)
+    };
+    let info = multiboot::write_info(&mut mem, &cmdline)?;
     let region = kvm_userspace_memory_region {
         slot: 0,
         flags: 0,
@@ -137,6 +143,7 @@ pub fn boot(opts: &Options) -> Result<i32> {
 }
 
 fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) -> Result<Stop> {
+    let mut power_off_armed = false;
     loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(port, data)) => {
@@ -146,11 +153,18 @@ fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) 
                 if let Some(stop) = devices.stop {
                     return Ok(Stop::Device(stop));
                 }
+                if devices.power_off && !power_off_armed {
+                    power_off_armed = true;
+                    arm_power_off_timer()?;
+                }
             }
             Ok(VcpuExit::IoIn(port, data)) => devices.input(port, data),
             // Addresses without memory or a device: reads float high, writes are lost.
             Ok(VcpuExit::MmioRead(_, data)) => data.fill(0xff),
             Ok(VcpuExit::MmioWrite(..)) => {}
+            Ok(VcpuExit::Hlt) if devices.power_off => {
+                return Ok(Stop::Device(devices::Stop::PowerOff))
+            }
             Ok(VcpuExit::Hlt) => return Ok(Stop::Halted),
             Ok(VcpuExit::Shutdown) => {
                 let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
@@ -166,6 +180,10 @@ fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) 
                 bail!("KVM could not run the guest's instruction at rip {rip:#x} (internal error {sub}; a host that emulates guest kernel code, such as PVM, cannot run SSE instructions there)")
             }
             Ok(other) => bail!("unexpected exit from the guest: {other:?}"),
+            // The power-off timer interrupted the guest: the power goes.
+            Err(e) if e.errno() == libc::EINTR && devices.power_off => {
+                return Ok(Stop::Device(devices::Stop::PowerOff))
+            }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
             Err(e) => bail!("running the guest failed: {e}"),
         }
@@ -209,4 +227,44 @@ fn pin_to_apic_id_zero() {
         }
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &allowed);
     }
+}
+
+/// How long a power-off request takes to cut the power (QEMU handles it in its main loop, a
+/// moment after the guest's write).
+const POWER_OFF_DELAY_US: i64 = 20_000;
+
+extern "C" fn interrupt_guest(_: libc::c_int) {}
+
+/// Interrupts the vCPU (KVM_RUN returns EINTR) once the power-off delay has passed.
+fn arm_power_off_timer() -> Result<()> {
+    // SAFETY: installs a handler that does nothing, without SA_RESTART, so that the signal
+    // only makes the blocking KVM_RUN return; then a one-shot real-time timer.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = interrupt_guest as *const () as usize;
+        libc::sigemptyset(&mut act.sa_mask);
+        if libc::sigaction(libc::SIGALRM, &act, std::ptr::null_mut()) != 0 {
+            bail!(
+                "cannot install the power-off timer: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let t = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: 0,
+                tv_usec: POWER_OFF_DELAY_US,
+            },
+        };
+        if libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut()) != 0 {
+            bail!(
+                "cannot start the power-off timer: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
 }
