@@ -120,7 +120,8 @@ qemu_cmd() { # kernel-dir: a guest that halts when done (no exit device), so tha
         -no-reboot -m 64 -serial "file:$2" -kernel "$1/kernel.elf32"
 }
 
-# KSM on the QEMU fleet: prints "pages_sharing pages_shared total-PSS-KiB".
+# KSM on the QEMU fleet: prints the table cells pages_sharing, pages_shared, saved KiB and
+# the QEMU processes' PSS before KSM.
 ksm_fleet() { # linker combination
     echo 0 > $KSM/run
     local serials=() k=0 d
@@ -141,12 +142,15 @@ ksm_fleet() { # linker combination
     echo 10 > $KSM/sleep_millisecs
     echo 1 > $KSM/run
     wait_for 300 "three full KSM scans" scans_reached $((start + 3))
-    echo "$(cat $KSM/pages_sharing) $(cat $KSM/pages_shared) $pss"
+    local sharing
+    sharing=$(cat $KSM/pages_sharing)
+    echo "$sharing | $(cat $KSM/pages_shared) | $((sharing * 4)) | $pss"
     echo 0 > $KSM/run
     stop_vms
 }
 
-# spacer vm fleet: prints "store-PSS-KiB distinct-pages total-PSS-KiB".
+# spacer vm fleet: prints the table cells distinct store pages, PSS of the store pages and
+# total PSS (KiB).
 vm_fleet() { # linker combination
     rm -rf "$STORE"
     local errs=() k=0 d
@@ -163,9 +167,19 @@ vm_fleet() { # linker combination
         shm=$((shm + $(awk '/^Pss_Shmem:/ {print $2}' /proc/$p/smaps_rollup)))
         total=$((total + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup)))
     done
-    echo "$shm $(find "$STORE" -type f | wc -l) $total"
+    echo "$(find "$STORE" -type f | wc -l) | $shm | $total"
     stop_vms
     rm -rf "$STORE"
+}
+
+rows() { # measure: a table row for each combination and linker
+    local c l
+    for c in same update apps; do
+        for l in bfd spacer; do
+            "$1" $l $c > "$OUT/result.txt"
+            echo "| $c | $l | $(cat "$OUT/result.txt") |" | tee -a "$REPORT"
+        done
+    done
 }
 
 {
@@ -176,13 +190,7 @@ vm_fleet() { # linker combination
     echo "| combination | linker | pages_sharing | pages_shared | saved (KiB) | QEMU PSS before KSM (KiB) |"
     echo "|---|---|---:|---:|---:|---:|"
 } | tee "$REPORT"
-for c in same update apps; do
-    for l in bfd spacer; do
-        ksm_fleet $l $c > "$OUT/result.txt"
-        read -r sharing shared pss < "$OUT/result.txt"
-        echo "| $c | $l | $sharing | $shared | $((sharing * 4)) | $pss |" | tee -a "$REPORT"
-    done
-done
+rows ksm_fleet
 
 {
     echo
@@ -191,13 +199,7 @@ done
     echo "| combination | linker | distinct store pages | PSS of store pages (KiB) | spacer vm PSS, all (KiB) |"
     echo "|---|---|---:|---:|---:|"
 } | tee -a "$REPORT"
-for c in same update apps; do
-    for l in bfd spacer; do
-        vm_fleet $l $c > "$OUT/result.txt"
-        read -r shm distinct total < "$OUT/result.txt"
-        echo "| $c | $l | $distinct | $shm | $total |" | tee -a "$REPORT"
-    done
-done
+rows vm_fleet
 
 {
     echo
