@@ -4,7 +4,8 @@
 #   same     N x kernel A
 #   update   N/2 x A + N/2 x B   (B: kvprintf of libukdebug grown, -DUKDEBUG_PRINT_RUNS)
 #   apps     N/2 x A + N/2 x C   (C: another application, app2 with libukcrc)
-# with the kernels linked by ld.bfd and by spacer (--layout, one layout file for A, B and C).
+#   lz4      N/2 x D + N/2 x E   (app3 on liblz4: lz4 1.9.3 in D, 1.9.4 in E, from crates.io)
+# with the kernels linked by ld.bfd and by spacer (--layout, one layout file for them all).
 #
 # 1. Under QEMU with KVM and KSM (`-machine mem-merge=on`): once every guest has booted, KSM is
 #    turned on until it has done three full scans; pages_sharing (host pages saved) and
@@ -81,6 +82,20 @@ build "" "$OUT/bfd-C" "${app2[@]}"
 build "$OUT/bin" "$OUT/spacer-A" "$layout"
 build "$OUT/bin" "$OUT/spacer-B" "$layout" "$grown"
 build "$OUT/bin" "$OUT/spacer-C" "$layout" "${app2[@]}"
+# The lz4 releases of the layout corpus (built from crates.io sources, cached).
+source "$ROOT/bench/corpus.sh"
+lz4_app() { # version: build.sh variables for app3 on that lz4
+    local src
+    src=$(lookup lz4 "$1" 5)
+    lz4=(APP=app3 APP_LIBS=liblz4 "EXTRA_CFLAGS_liblz4=-I$src -DLZ4_USER_MEMORY_FUNCTIONS"
+        "EXTRA_CFLAGS_app3=-I$src")
+}
+lz4_app 1.9.3
+build "" "$OUT/bfd-D" "${lz4[@]}"
+build "$OUT/bin" "$OUT/spacer-D" "$layout" "${lz4[@]}"
+lz4_app 1.9.4
+build "" "$OUT/bfd-E" "${lz4[@]}"
+build "$OUT/bin" "$OUT/spacer-E" "$layout" "${lz4[@]}"
 
 kernels() { # linker combination: the N kernels' directories, one per line
     local l=$1 c=$2 k
@@ -89,6 +104,7 @@ kernels() { # linker combination: the N kernels' directories, one per line
             same) echo "$OUT/$l-A" ;;
             update) if ((k < N / 2)); then echo "$OUT/$l-A"; else echo "$OUT/$l-B"; fi ;;
             apps) if ((k < N / 2)); then echo "$OUT/$l-A"; else echo "$OUT/$l-C"; fi ;;
+            lz4) if ((k < N / 2)); then echo "$OUT/$l-D"; else echo "$OUT/$l-E"; fi ;;
         esac
     done
 }
@@ -174,7 +190,7 @@ vm_fleet() { # linker combination
 
 rows() { # measure: a table row for each combination and linker
     local c l
-    for c in same update apps; do
+    for c in same update apps lz4; do
         for l in bfd spacer; do
             "$1" $l $c > "$OUT/result.txt"
             echo "| $c | $l | $(cat "$OUT/result.txt") |" | tee -a "$REPORT"

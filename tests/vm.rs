@@ -416,3 +416,52 @@ fn vms_of_two_versions_share_their_unchanged_pages() {
         "PSS of store pages {pss} KiB is not within 10% of the {ideal} KiB of distinct pages"
     );
 }
+
+/// The build.sh variables that make the lz4 application (app3 with liblz4, compiled from the
+/// lz4 release `lz4` of crates.io).
+fn lz4_app(lz4: &common::versions::LibVersion) -> Vec<(&'static str, String)> {
+    let src = lz4.build().include.display().to_string();
+    vec![
+        ("APP", "app3".to_string()),
+        ("APP_LIBS", "liblz4".to_string()),
+        (
+            "EXTRA_CFLAGS_liblz4",
+            format!("-I{src} -DLZ4_USER_MEMORY_FUNCTIONS"),
+        ),
+        ("EXTRA_CFLAGS_app3", format!("-I{src}")),
+    ]
+}
+
+/// An application on a real library, lz4 1.9.3 and 1.9.4 compiled into the unikernel, boots
+/// under spacer vm as under QEMU and round-trips its text through lz4.
+#[test]
+#[cfg_attr(spacer_no_kvm, ignore = "no usable /dev/kvm on this machine")]
+fn lz4_application_boots_like_qemu() {
+    if !qemu_available() {
+        return;
+    }
+    let dir = scratch_dir("vm", "lz4");
+    let store = ShmStore::new("lz4");
+    for lz4 in [&common::versions::LZ4_OLD, &common::versions::LZ4_NEW] {
+        let out = dir.join(lz4.version);
+        let kernel = build(&out, true, &lz4_app(lz4));
+        let q = boot_in(
+            &out,
+            &format!("vm: QEMU boot of the lz4 {} kernel", lz4.version),
+        );
+        let r = vm(&store.0, &kernel);
+        assert_eq!(r.code(), Some(EXIT_SUCCESS), "{}", r.stderr_str());
+        assert_eq!(q.code(), Some(EXIT_SUCCESS), "QEMU: {}", q.describe());
+        let want = format!("lz4 {}: 24576 bytes packed into ", lz4.version);
+        let ours = r.stdout_str();
+        assert!(
+            ours.lines()
+                .any(|l| l.starts_with(&want) && l.contains(", same,")),
+            "{ours}"
+        );
+        assert_eq!(
+            without_memory_line(&ours),
+            without_memory_line(&q.stdout_str())
+        );
+    }
+}
