@@ -686,3 +686,60 @@ fn binary_output_holds_the_loaded_sections() {
     assert_eq!(r.code(), Some(1));
     assert!(r.stderr_str().contains("unsupported output format 'srec'"));
 }
+
+/// The data output sections of an image, in order, each with its contents.
+fn data_sections(image: &Path) -> Vec<(String, String)> {
+    let o = image.to_str().unwrap();
+    tool(&["readelf", "-SW", o])
+        .lines()
+        .filter_map(|l| {
+            let name = l.split(']').nth(1)?.split_whitespace().next()?;
+            (name.starts_with(".data") || name.starts_with(".orphan")).then(|| name.to_string())
+        })
+        .map(|name| {
+            let dump = tool(&["readelf", "-x", &name, o]);
+            let bytes: String = dump
+                .lines()
+                .filter(|l| l.trim_start().starts_with("0x"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+                .collect();
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// `--unique=PATTERN` gives each matching input section an output section of its own, even
+/// where the script would gather it into `.data`; a bare `--unique` does so for orphans. The
+/// sections and their contents come out as ld.bfd's.
+#[test]
+fn unique_sections_like_gnu_ld() {
+    let c = Case::new("unique");
+    let obj = c.path("unique.o");
+    compile_to(
+        Driver::Gcc,
+        &testdata_dir().join("conformance/unique.s"),
+        &[],
+        &obj,
+    );
+    for flag in ["--unique=*foo*", "--unique"] {
+        let mut images = Vec::new();
+        for linker in [Linker::Bfd, Linker::Spacer] {
+            let out = c.path(&format!("unique.{}", linker.name()));
+            let mut cmd = match linker {
+                Linker::Spacer => {
+                    let mut cmd = Command::new(spacer_exe());
+                    cmd.arg("ld");
+                    cmd
+                }
+                Linker::Bfd => Command::new("ld.bfd"),
+            };
+            cmd.args(["-static", flag]).arg(&obj).arg("-o").arg(&out);
+            must_run(&mut cmd, LINK_TIMEOUT, linker.name());
+            images.push(data_sections(&out));
+        }
+        assert_eq!(
+            images[1], images[0],
+            "{flag}: spacer's data sections differ from ld.bfd's"
+        );
+    }
+}

@@ -93,6 +93,9 @@ pub struct Args {
     pub retain_symbols: Option<std::collections::HashSet<Vec<u8>>>,
     /// `--oformat binary`: a flat image of the loaded sections instead of ELF.
     pub binary: bool,
+    /// `--unique[=PATTERN]`: sections that each get an output section of their own (an empty
+    /// pattern: every orphan).
+    pub unique: Vec<String>,
     /// `--wrap=SYMBOL`, each symbol once.
     pub wrap: Vec<String>,
     pub defsyms: Vec<(String, String)>,
@@ -188,6 +191,7 @@ impl Default for Args {
             require_defined: Vec::new(),
             retain_symbols: None,
             binary: false,
+            unique: Vec::new(),
             wrap: Vec::new(),
             defsyms: Vec::new(),
             gc_sections: false,
@@ -468,6 +472,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
                     _ => bail!("--oformat: unsupported output format '{f}' (elf64-x86-64 or binary)"),
                 };
             }
+            "unique" => a.unique.push(value.take().unwrap_or_default()),
             // Run by the dynamic loader only (DT_INIT/DT_FINI): nothing in a static image.
             "init" | "fini" => {
                 take(&mut value)?;
@@ -746,6 +751,7 @@ Options (GNU ld compatible):
   --require-defined=SYMBOL   Like -u, and fail unless SYMBOL gets defined
   --retain-symbols-file=FILE   Keep only the symbols FILE lists in .symtab
   --oformat=binary        Write a flat image of the loaded sections instead of ELF
+  --unique[=SECTION]      An output section for each matching input section (each orphan)
   --defsym SYM=EXPR       Define a symbol
   --start-group ... --end-group   Search archives repeatedly
   --whole-archive         Include every member of the following archives

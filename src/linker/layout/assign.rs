@@ -228,6 +228,17 @@ pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
     let mut kept = Vec::new();
     let mut orphans = Vec::new();
     let secs = link.sections_where(|sec| sec.state == SecState::Normal);
+    // `--unique=PATTERN`: matching sections are orphans, each in an output section of its own;
+    // a bare `--unique` does that for every orphan.
+    let unique: Vec<Glob> = link
+        .args
+        .unique
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| Glob::new(p))
+        .collect();
+    let all_orphans_unique = link.args.unique.iter().any(|p| p.is_empty());
+    let is_unique = |name: &[u8]| unique.iter().any(|g| g.matches(name));
     // Which statement each section goes to depends on the section alone: found in parallel
     // (with -ffunction-sections there are hundreds of thousands), applied in link order.
     let found: Vec<Option<(usize, usize)>> = {
@@ -238,6 +249,9 @@ pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
                     chunk: Chunk::Input(f, s),
                     name: link.files[f as usize].sections[s as usize].name,
                 };
+                if is_unique(ci.name) {
+                    return None;
+                }
                 m.find(plan, link, &ci)
             })
             .collect()
@@ -267,7 +281,8 @@ pub fn assign_inputs(plan: &mut Plan, link: &mut Link) -> Vec<(u32, u32)> {
         if discard {
             link.files[f as usize].sections[s as usize].state = SecState::ComdatDiscarded;
         } else {
-            real_orphans.push(Chunk::Input(f, s));
+            let unique = all_orphans_unique || is_unique(link.section(f, s).name);
+            real_orphans.push((Chunk::Input(f, s), unique));
         }
     }
     place_orphans(plan, link, real_orphans);
@@ -294,7 +309,7 @@ pub fn assign_synthetic(plan: &mut Plan, link: &Link, synth: &[Chunk]) {
                     o.chunks[cmd].push(c);
                 }
             }
-            None => orphans.push(c),
+            None => orphans.push((c, false)),
         }
     }
     place_orphans(plan, link, orphans);
@@ -366,19 +381,19 @@ pub(super) fn stmt_kind(o: &OutStmt, link: &Link) -> Option<Kind> {
     })
 }
 
-pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<Chunk>) {
-    for c in orphans {
+/// Places orphans (each with whether it is one of `--unique`) where GNU ld would.
+pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<(Chunk, bool)>) {
+    for (c, unique) in orphans {
         let name = match c {
             Chunk::Input(f, s) => String::from_utf8_lossy(link.section(f, s).name).into_owned(),
             Chunk::Synth(k) => String::from_utf8_lossy(synth_name(k)).into_owned(),
             Chunk::Common => ".bss".into(),
         };
-        // Same name as an output section: join it.
-        if let Some(Stmt::Out(o)) = plan
-            .stmts
-            .iter_mut()
-            .find(|s| matches!(s, Stmt::Out(o) if o.desc.name == name && !o.desc.is_discard()))
-        {
+        // Same name as an output section: join it (a unique section joins none).
+        if let Some(Stmt::Out(o)) = plan.stmts.iter_mut().find(|s| {
+            !unique
+                && matches!(s, Stmt::Out(o) if o.desc.name == name && !o.desc.is_discard() && !o.unique)
+        }) {
             o.extra.push(c);
             continue;
         }
@@ -439,6 +454,7 @@ pub(super) fn place_orphans(plan: &mut Plan, link: &Link, orphans: Vec<Chunk>) {
             chunks: Vec::new(),
             extra: vec![c],
             orphan: true,
+            unique,
             out: None,
         }));
         if let Some(at) = note_at {

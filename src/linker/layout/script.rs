@@ -70,6 +70,8 @@ pub struct OutStmt {
     /// Orphans that joined this statement, placed after its commands.
     pub extra: Vec<Chunk>,
     pub orphan: bool,
+    /// An orphan of `--unique`: no other section joins it.
+    pub unique: bool,
     /// Index in `Layout::secs`, once created.
     pub out: Option<usize>,
 }
@@ -199,6 +201,7 @@ fn stmts_of(cmds: Vec<SectionsCommand>, file: &str) -> Result<Vec<Stmt>> {
                     chunks: vec![Vec::new(); n],
                     extra: Vec::new(),
                     orphan: false,
+                    unique: false,
                     out: None,
                 })))
             }
