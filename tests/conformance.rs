@@ -743,3 +743,55 @@ fn unique_sections_like_gnu_ld() {
         );
     }
 }
+
+/// GCC link-time optimization: objects compiled with `-flto` (slim, intermediate code only)
+/// are compiled by GCC's lto-wrapper and linked with a plain archive, as through GNU ld and
+/// its plugin; the program behaves the same, lto-wrapper's objects are removed afterwards, and
+/// an LTO object inside an archive is refused with a message.
+#[test]
+fn gcc_lto_links_like_gnu_ld() {
+    let c = Case::new("lto");
+    let lto = ["-O2", "-flto"];
+    let main = c.obj("lto_main.c", &lto);
+    let lib = c.obj("lto_lib.c", &lto);
+    let helper = c.archive("libhelper.a", &[c.obj("lto_helper.c", &["-O2"])]);
+    let inputs = [main.clone(), lib.clone(), helper];
+    let (ours, _, out) = c.both(&inputs, &lto, "lto");
+    assert_eq!(out, "lto: sum 34, offset 100\n");
+    let sections = tool(&["readelf", "-SW", ours.to_str().unwrap()]);
+    assert!(
+        !sections.contains(".gnu.lto_"),
+        "intermediate code in the image"
+    );
+
+    // lto-wrapper writes its objects to TMPDIR; none may stay behind.
+    let tmp = c.path("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let mut gcc = Command::new("gcc");
+    let mut b = linker_dir().as_os_str().to_owned();
+    b.push("/");
+    gcc.env("TMPDIR", &tmp)
+        .args(lto)
+        .arg("-static")
+        .arg("-B")
+        .arg(b)
+        .args(&inputs)
+        .arg("-o")
+        .arg(c.path("lto.tmpdir"));
+    must_run(&mut gcc, LINK_TIMEOUT, "gcc -flto with spacer");
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+
+    let lto_archive = c.archive("liblto.a", std::slice::from_ref(&lib));
+    let r = c.link(Linker::Spacer, &[main, lto_archive], &lto, "member");
+    assert_eq!(r.result.code(), Some(1), "{}", r.report(Linker::Spacer));
+    let err = r.result.stderr_str();
+    assert!(
+        err.contains("liblto.a(lto_lib.o)") && err.contains("-ffat-lto-objects"),
+        "{err}"
+    );
+    assert!(!c.path("member").exists(), "output written");
+}

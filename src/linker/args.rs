@@ -93,6 +93,8 @@ pub struct Args {
     pub retain_symbols: Option<std::collections::HashSet<Vec<u8>>>,
     /// `--oformat binary`: a flat image of the loaded sections instead of ELF.
     pub binary: bool,
+    /// GCC's `lto-wrapper`, as gcc names it to its plugin (`-plugin-opt=PATH`).
+    pub lto_wrapper: Option<PathBuf>,
     /// `--unique[=PATTERN]`: sections that each get an output section of their own (an empty
     /// pattern: every orphan).
     pub unique: Vec<String>,
@@ -192,6 +194,7 @@ impl Default for Args {
             retain_symbols: None,
             binary: false,
             unique: Vec::new(),
+            lto_wrapper: None,
             wrap: Vec::new(),
             defsyms: Vec::new(),
             gc_sections: false,
@@ -693,7 +696,14 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             }
             "warn-unresolved-symbols" => a.warn_unresolved = true,
             "error-unresolved-symbols" => a.warn_unresolved = false,
-            "plugin" | "plugin-opt" | "hash-style" | "rpath" | "rpath-link"
+            // gcc's plugin options: the first that is not an option is lto-wrapper's path.
+            "plugin-opt" => {
+                let v = take(&mut value)?;
+                if !v.starts_with('-') && a.lto_wrapper.is_none() {
+                    a.lto_wrapper = Some(PathBuf::from(v));
+                }
+            }
+            "plugin" | "hash-style" | "rpath" | "rpath-link"
             | "version-script" | "O" | "exclude-libs"
             | "dependency-file" | "error-limit"
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "Y" => {

@@ -9,6 +9,7 @@ pub mod gc;
 pub mod glob;
 pub mod input;
 pub mod layout;
+pub mod lto;
 pub mod map;
 pub mod merge;
 pub mod notes;
@@ -77,7 +78,8 @@ pub fn link(args: Args) -> Result<()> {
     diag::set_fatal_warnings(args.fatal_warnings);
     diag::set_demangle(args.demangle);
     diag::set_noinhibit_exec(args.noinhibit_exec);
-    let loaded = t.stage("load inputs", || input::load(&args))?;
+    let mut args = args;
+    let (loaded, _lto) = t.stage("load inputs", || load_inputs(&mut args))?;
     let mut link = Link::new(args, loaded.files, loaded.symtab);
     resolve::check_duplicates(&link)?;
     notes::add_linker_notes(&mut link)?;
@@ -99,6 +101,28 @@ pub fn link(args: Args) -> Result<()> {
     };
     t.print();
     r
+}
+
+/// Loads the inputs; slim LTO objects are compiled first (by GCC's lto-wrapper) and the link
+/// then loads what that made in their place. The objects it made live as long as the result.
+fn load_inputs(args: &mut Args) -> Result<(input::Loaded, Option<lto::Compiled>)> {
+    match input::load(args) {
+        Err(e) if lto::needs_lto(&e) && !args.relocatable => {
+            let compiled = lto::compile(args)?;
+            let loaded = input::load(args).map_err(|e| {
+                if lto::needs_lto(&e) {
+                    e.context(lto::ARCHIVE_MEMBER_REFUSED)
+                } else {
+                    e
+                }
+            })?;
+            Ok((loaded, Some(compiled)))
+        }
+        Err(e) if lto::needs_lto(&e) => {
+            Err(e.context("-r: a partial link keeps no LTO object (GCC's plugin would be needed)"))
+        }
+        r => Ok((r?, None)),
+    }
 }
 
 /// A final link: the layout comes from a linker script (the command line's, or the built-in

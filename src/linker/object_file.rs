@@ -468,10 +468,9 @@ impl ObjectFile {
                 visibility: s.st_visibility(),
             });
         }
-        // GCC's slim LTO objects carry only intermediate code; linking them needs the
-        // compiler's plugin, which spacer does not run.
-        if symbols.iter().any(|s| s.name == b"__gnu_lto_slim") {
-            bail!("LTO object without machine code (compiled with -flto): not supported; compile without -flto or with -ffat-lto-objects");
+        // GCC's slim LTO objects carry only intermediate code: the LTO stage compiles them.
+        if symbols.iter().any(|s| s.name == LTO_SLIM_MARK) {
+            return Err(SlimLto.into());
         }
         let first_global = symtab
             .symbols()
@@ -491,4 +490,35 @@ impl ObjectFile {
             has_stack_note,
         })
     }
+}
+
+/// The symbol GCC puts in a slim LTO object (one holding only intermediate code).
+const LTO_SLIM_MARK: &[u8] = b"__gnu_lto_slim";
+
+/// Loading met a slim LTO object (see `linker::lto`).
+#[derive(Debug)]
+pub struct SlimLto;
+
+impl std::fmt::Display for SlimLto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LTO object without machine code (compiled with -flto)")
+    }
+}
+
+impl std::error::Error for SlimLto {}
+
+/// Whether `data` is a slim LTO object: an ELF object whose symbols include GCC's mark.
+pub fn is_slim_lto(data: &[u8]) -> bool {
+    let Ok(hdr) = elf::FileHeader64::<LE>::parse(data) else {
+        return false;
+    };
+    let Ok(sections) = hdr.sections(LE, data) else {
+        return false;
+    };
+    let Ok(symtab) = sections.symbols(LE, data, elf::SHT_SYMTAB) else {
+        return false;
+    };
+    symtab
+        .iter()
+        .any(|s| symtab.symbol_name(LE, s).is_ok_and(|n| n == LTO_SLIM_MARK))
 }

@@ -1,0 +1,4 @@
+int helper_offset(void)
+{
+	return 100;
+}
