@@ -746,8 +746,9 @@ fn unique_sections_like_gnu_ld() {
 
 /// GCC link-time optimization: objects compiled with `-flto` (slim, intermediate code only)
 /// are compiled by GCC's lto-wrapper and linked with a plain archive, as through GNU ld and
-/// its plugin; the program behaves the same, lto-wrapper's objects are removed afterwards, and
-/// an LTO object inside an archive is refused with a message.
+/// its plugin; the program behaves the same, lto-wrapper's objects are removed afterwards, an
+/// LTO object inside an archive is refused with a message, and fat LTO objects are compiled
+/// anew as GCC's plugin has them compiled.
 #[test]
 fn gcc_lto_links_like_gnu_ld() {
     let c = Case::new("lto");
@@ -786,7 +787,12 @@ fn gcc_lto_links_like_gnu_ld() {
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 
     let lto_archive = c.archive("liblto.a", std::slice::from_ref(&lib));
-    let r = c.link(Linker::Spacer, &[main, lto_archive], &lto, "member");
+    let r = c.link(
+        Linker::Spacer,
+        &[main, lto_archive, inputs[2].clone()],
+        &lto,
+        "member",
+    );
     assert_eq!(r.result.code(), Some(1), "{}", r.report(Linker::Spacer));
     let err = r.result.stderr_str();
     assert!(
@@ -794,4 +800,25 @@ fn gcc_lto_links_like_gnu_ld() {
         "{err}"
     );
     assert!(!c.path("member").exists(), "output written");
+
+    // Fat LTO objects (machine code and intermediate code) are compiled anew, as GCC's plugin
+    // has them compiled: lto-wrapper's whole-program pass runs (gcc -v shows it).
+    let fat = ["-O2", "-flto", "-ffat-lto-objects"];
+    let helper = inputs[2].clone();
+    let fat_inputs = [c.obj("lto_main.c", &fat), c.obj("lto_lib.c", &fat), helper];
+    let (_, _, out) = c.both(&fat_inputs, &["-O2"], "fat");
+    assert_eq!(out, "lto: sum 34, offset 100\n");
+    let mut gcc = Command::new("gcc");
+    let mut b = linker_dir().as_os_str().to_owned();
+    b.push("/");
+    gcc.args(["-v", "-static", "-B"])
+        .arg(b)
+        .args(&fat_inputs)
+        .arg("-o")
+        .arg(c.path("fat.verbose"));
+    let r = must_run(&mut gcc, LINK_TIMEOUT, "gcc -v with fat LTO objects");
+    assert!(
+        r.stderr_str().contains("-fwpa"),
+        "no LTO pass ran for fat objects"
+    );
 }

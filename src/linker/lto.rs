@@ -6,7 +6,9 @@
 //! then optimized across its LTO objects, without the resolution file GCC's plugin would add
 //! (every symbol stays visible to the optimizer's callers).
 //!
-//! Slim objects inside archives are refused with a message: which members a link needs
+//! When gcc runs the link (it names lto-wrapper), fat LTO objects of the command line are
+//! compiled anew too, as GCC's plugin has them compiled. Slim objects inside archives are
+//! refused with a message: which members a link needs
 //! depends on the symbols inside the intermediate code, which only GCC's plugin reads.
 
 use crate::linker::args::{Args, InputKind};
@@ -40,14 +42,14 @@ impl Drop for Compiled {
     }
 }
 
-/// Compiles the slim LTO objects among `args.inputs` with `lto-wrapper` and puts the objects
-/// it makes where the first of them was (the others are dropped).
+/// Compiles the LTO objects among `args.inputs` with `lto-wrapper` and puts the objects it
+/// makes where the first of them was (the others are dropped).
 pub fn compile(args: &mut Args) -> Result<Compiled> {
     let slim: Vec<usize> = args
         .inputs
         .iter()
         .enumerate()
-        .filter(|(_, i)| matches!(&i.kind, InputKind::File(p) if is_slim(p)))
+        .filter(|(_, i)| matches!(&i.kind, InputKind::File(p) if has_ir(p)))
         .map(|(k, _)| k)
         .collect();
     let Some(&first) = slim.first() else {
@@ -111,6 +113,23 @@ pub fn compile(args: &mut Args) -> Result<Compiled> {
     Ok(compiled)
 }
 
-fn is_slim(path: &std::path::Path) -> bool {
-    std::fs::read(path).is_ok_and(|data| object_file::is_slim_lto(&data))
+fn has_ir(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|data| object_file::has_lto_ir(&data))
+}
+
+/// Whether a link through gcc (which names lto-wrapper) loaded fat LTO objects from the
+/// command line: GCC's plugin would have them compiled anew, so spacer does too.
+pub fn wants_fat_compiled(args: &Args, files: &[object_file::ObjectFile]) -> bool {
+    if args.lto_wrapper.is_none() || !files.iter().any(|f| f.lto_ir) {
+        return false;
+    }
+    let named: std::collections::HashSet<String> = args
+        .inputs
+        .iter()
+        .filter_map(|i| match &i.kind {
+            InputKind::File(p) => Some(p.display().to_string()),
+            _ => None,
+        })
+        .collect();
+    files.iter().any(|f| f.lto_ir && named.contains(&f.name))
 }

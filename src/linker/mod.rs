@@ -121,6 +121,11 @@ fn load_inputs(args: &mut Args) -> Result<(input::Loaded, Option<lto::Compiled>)
         Err(e) if lto::needs_lto(&e) => {
             Err(e.context("-r: a partial link keeps no LTO object (GCC's plugin would be needed)"))
         }
+        Ok(loaded) if lto::wants_fat_compiled(args, &loaded.files) => {
+            drop(loaded);
+            let compiled = lto::compile(args)?;
+            Ok((input::load(args)?, Some(compiled)))
+        }
         r => Ok((r?, None)),
     }
 }

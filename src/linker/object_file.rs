@@ -105,6 +105,9 @@ pub struct ObjectFile {
     /// Whether the object has a `.note.GNU-stack` section at all (GNU ld treats a missing
     /// note as a request for an executable stack).
     pub has_stack_note: bool,
+    /// Holds GCC's intermediate code (`.gnu.lto_*` sections): a fat LTO object, whose machine
+    /// code links as it is, or which GCC's lto-wrapper may compile anew.
+    pub lto_ir: bool,
 }
 
 /// The contents of an SHF_COMPRESSED section (`Elf64_Chdr`, then a zlib or zstd stream) and
@@ -232,6 +235,7 @@ impl ObjectFile {
             exec_stack: false,
             // No stack request of its own: the other inputs decide.
             has_stack_note: true,
+            lto_ir: false,
         }
     }
 
@@ -312,8 +316,10 @@ impl ObjectFile {
         let mut sections = Vec::with_capacity(shdrs.len());
         let mut exec_stack = false;
         let mut has_stack_note = false;
+        let mut lto_ir = false;
         for (_, sh) in shdrs.enumerate() {
             let sname = shdrs.section_name(e, sh).unwrap_or(b"");
+            lto_ir |= sname.starts_with(LTO_SECTION_PREFIX);
             let sh_type = sh.sh_type(e);
             let flags = sh.sh_flags(e);
             let sec_data: &'static [u8] = if sh_type == elf::SHT_NOBITS {
@@ -488,9 +494,13 @@ impl ObjectFile {
             groups,
             exec_stack,
             has_stack_note,
+            lto_ir,
         })
     }
 }
+
+/// The sections of GCC's intermediate code.
+const LTO_SECTION_PREFIX: &[u8] = b".gnu.lto_";
 
 /// The symbol GCC puts in a slim LTO object (one holding only intermediate code).
 const LTO_SLIM_MARK: &[u8] = b"__gnu_lto_slim";
@@ -507,18 +517,16 @@ impl std::fmt::Display for SlimLto {
 
 impl std::error::Error for SlimLto {}
 
-/// Whether `data` is a slim LTO object: an ELF object whose symbols include GCC's mark.
-pub fn is_slim_lto(data: &[u8]) -> bool {
+/// Whether `data` is an object holding GCC's intermediate code (slim or fat).
+pub fn has_lto_ir(data: &[u8]) -> bool {
     let Ok(hdr) = elf::FileHeader64::<LE>::parse(data) else {
         return false;
     };
-    let Ok(sections) = hdr.sections(LE, data) else {
-        return false;
-    };
-    let Ok(symtab) = sections.symbols(LE, data, elf::SHT_SYMTAB) else {
-        return false;
-    };
-    symtab
-        .iter()
-        .any(|s| symtab.symbol_name(LE, s).is_ok_and(|n| n == LTO_SLIM_MARK))
+    hdr.sections(LE, data).is_ok_and(|shdrs| {
+        shdrs.iter().any(|sh| {
+            shdrs
+                .section_name(LE, sh)
+                .is_ok_and(|n| n.starts_with(LTO_SECTION_PREFIX))
+        })
+    })
 }
