@@ -693,3 +693,24 @@ fn fuzz_regressions_fail_cleanly() {
         }
     }
 }
+
+/// LLVM bitcode (clang -flto): refused with a message that says what it is (ld.bfd, without
+/// LLVM's plugin, does not know the format either).
+#[test]
+fn llvm_bitcode_input() {
+    if !require_tool("clang", "clang") {
+        return;
+    }
+    let case = Case::new("llvm_bitcode_input");
+    let src = programs_dir().join("c_stdio.c");
+    let mut clang = Command::new("clang");
+    clang
+        .args(["-O2", "-flto", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(case.path("bitcode.o"));
+    must_run(&mut clang, LINK_TIMEOUT, "clang -flto -c");
+    let args = ["-static", "-o", "out/prog", "bitcode.o"];
+    case.reference_rejects(&args);
+    case.expect_error(&args, &["bitcode.o", "LLVM bitcode"]);
+}

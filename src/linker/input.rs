@@ -215,6 +215,13 @@ impl Loader<'_> {
         if data.starts_with(b"\x7fELF") {
             return Ok(Resolved::Object(path, data));
         }
+        // LLVM bitcode, raw or in its wrapper: what clang -flto writes.
+        if data.starts_with(b"BC\xc0\xde") || data.starts_with(&[0xde, 0xc0, 0x17, 0x0b]) {
+            bail!(
+                "{}: LLVM bitcode (clang -flto), which spacer does not compile; link it with ld.lld, or compile without -flto (or with gcc -flto)",
+                path.display()
+            );
+        }
         if depth > 16 {
             bail!("{}: input scripts nested too deeply", path.display());
         }
