@@ -129,6 +129,11 @@ fn read_elf<H: FileHeader<Endian = LE>>(
     Ok((out, entry))
 }
 
+/// The physical entry point of the image, once its segments passed the checks `load` makes.
+pub fn entry_point(data: &[u8], name: &str) -> Result<u64> {
+    read_image(data, name).map(|(_, entry)| entry)
+}
+
 /// Loads `data` (the image called `name`) into `mem`, mapping its pages from `store`.
 pub fn load(mem: &mut GuestMemory, data: &[u8], name: &str, store: &Store) -> Result<Loaded> {
     let (segs, entry) = read_image(data, name)?;

@@ -45,6 +45,13 @@ enum Stop {
     Halted,
 }
 
+/// Checks that `data` (the image called `name`) is a kernel spacer vm can load, without
+/// booting it; returns its physical entry point. (The fuzz targets call this.)
+pub fn check_image(data: &[u8], name: &str) -> Result<u64> {
+    multiboot::check_header(data, name)?;
+    image::entry_point(data, name)
+}
+
 /// Boots the image and runs it until it stops; returns the exit status for spacer vm.
 pub fn boot(opts: &Options) -> Result<i32> {
     let start = Instant::now();
