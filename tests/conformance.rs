@@ -601,7 +601,7 @@ fn symtab_names(image: &Path) -> std::collections::BTreeSet<String> {
 
 /// `--retain-symbols-file` keeps just the listed symbols in `.symtab`, as GNU ld does, and
 /// options that have no effect on a static image (`-init`, `-fini`, `-z nodefaultlib`,
-/// `-z start-stop-visibility`) are accepted; `-z keep-text-section-prefix` is ignored with
+/// `-z start-stop-visibility`, `-R` naming no file) are accepted; `-z keep-text-section-prefix` is ignored with
 /// GNU ld's warning.
 #[test]
 fn symbol_file_and_dynamic_only_options_like_gnu_ld() {
@@ -630,6 +630,8 @@ fn symbol_file_and_dynamic_only_options_like_gnu_ld() {
         "-Wl,-z,nodefaultlib",
         "-Wl,-z,start-stop-visibility=hidden",
         "-Wl,-z,keep-text-section-prefix",
+        // Not a file: an rpath, as GNU ld takes it.
+        "-Wl,-R,/no/such/directory",
     ];
     c.both(&[main.clone(), lib.clone()], &flags, "accepted");
     let r = c.link(Linker::Spacer, &[main, lib], &flags, "warned");

@@ -709,11 +709,12 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             | "plugin-save-temps" | "dynamic-list" | "fuse-ld" | "Y" => {
                 take(&mut value)?;
             }
-            // `-R DIR` is an rpath (nothing to do in a static link); `-R FILE` means
-            // `--just-symbols=FILE`, which spacer does not do.
+            // `-R FILE` means `--just-symbols=FILE`, which spacer does not do; anything else
+            // (a directory, or nothing at that path) is an rpath, as GNU ld decides, and has
+            // nothing to do in a static link.
             "R" => {
                 let v = take(&mut value)?;
-                if !std::path::Path::new(&v).is_dir() {
+                if std::fs::metadata(&v).is_ok_and(|m| !m.is_dir()) {
                     bail!("unsupported option '-R {v}' (--just-symbols)");
                 }
             }
