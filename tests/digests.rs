@@ -955,6 +955,31 @@ fn verify_rejects_tampering() {
         mentions(&name, &err, words);
     }
 
+    // A segment whose memory size claims 2^44 bytes (what the fuzzer once made of an image):
+    // verify and digest refuse it at once instead of hashing pages without end (share reads
+    // the recorded digests and must only end in time).
+    let mut huge = image.clone();
+    let pos = phdr_pos(&huge, 0);
+    put_u64(&mut huge, pos + 40, 1 << 44);
+    let path = dir.join("memsz-huge");
+    fs::write(&path, &huge).unwrap();
+    let share = spacer(&[Path::new("share"), &path]);
+    assert!(!share.timed_out, "spacer share did not end");
+    for tool in ["verify", "digest"] {
+        let r = spacer(&[Path::new(tool), &path]);
+        assert!(
+            !r.timed_out && r.code() == Some(1) && r.stderr_str().contains("pages, more than"),
+            "spacer {tool} on a segment of 2^32 pages: {} {}",
+            r.describe(),
+            r.stderr_str()
+        );
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            huge,
+            "spacer {tool} changed the image"
+        );
+    }
+
     // After all that, the original still verifies.
     verify_ok(&good, entries.len());
 }

@@ -65,8 +65,20 @@ pub fn pages_of(s: &LoadSeg) -> impl Iterator<Item = u64> {
 }
 
 pub fn page_count(segs: &[LoadSeg]) -> u64 {
-    segs.iter().map(|s| pages_of(s).count() as u64).sum()
+    segs.iter().map(pages_in).sum()
 }
+
+/// The number of pages a segment covers (checked by `load_segments` not to overflow).
+fn pages_in(s: &LoadSeg) -> u64 {
+    let start = s.vaddr / PAGE * PAGE;
+    let end = (s.vaddr + s.memsz).next_multiple_of(PAGE);
+    (end - start) / PAGE
+}
+
+/// The most pages the loaded segments of an image may cover (64 GiB): digests are computed
+/// and stored per page, so a segment whose memory size a broken or hostile header inflates
+/// must not make a tool hash (and list) pages without end.
+pub const MAX_PAGES: u64 = 1 << 24;
 
 /// The PT_LOAD segments of an ELF64 x86-64 image.
 pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
@@ -93,10 +105,21 @@ pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
         {
             bail!("PT_LOAD at {:#x} extends past the end of the file", s.vaddr);
         }
-        if s.filesz > s.memsz || s.vaddr.checked_add(s.memsz).is_none() {
+        if s.filesz > s.memsz
+            || s.vaddr
+                .checked_add(s.memsz)
+                .and_then(|e| e.checked_next_multiple_of(PAGE))
+                .is_none()
+        {
             bail!("PT_LOAD at {:#x} has inconsistent sizes", s.vaddr);
         }
         segs.push(s);
+    }
+    let pages = segs.iter().fold(0u64, |n, s| n.saturating_add(pages_in(s)));
+    if pages > MAX_PAGES {
+        bail!(
+            "the loaded segments cover {pages} pages, more than the {MAX_PAGES} (64 GiB) spacer digests"
+        );
     }
     Ok(segs)
 }
@@ -129,12 +152,19 @@ pub fn compute(image: &[u8], segs: &[LoadSeg]) -> Vec<PageEntry> {
             let mut buf = [0u8; PAGE as usize];
             let file_bytes = page_bytes(image, s, page, &mut buf);
             let zero = buf.iter().all(|&b| b == 0);
+            // Pages past the file bytes (.bss) are all alike: hashed once.
+            static ZERO_PAGE: std::sync::OnceLock<[u8; 20]> = std::sync::OnceLock::new();
+            let digest = if zero {
+                *ZERO_PAGE.get_or_init(|| Sha1::digest([0u8; PAGE as usize]).into())
+            } else {
+                Sha1::digest(buf).into()
+            };
             PageEntry {
                 vaddr: page,
                 offset: (s.offset as i64 - (s.vaddr as i64 - page as i64)).max(0) as u64,
                 flags: s.flags | if zero { FLAG_ZERO } else { 0 },
                 file_bytes,
-                digest: Sha1::digest(buf).into(),
+                digest,
             }
         })
         .collect()
