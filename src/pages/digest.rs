@@ -75,10 +75,10 @@ fn pages_in(s: &LoadSeg) -> u64 {
     (end - start) / PAGE
 }
 
-/// The most pages the loaded segments of an image may cover (64 GiB): digests are computed
+/// The most pages the loaded segments of an image may cover (16 GiB): digests are computed
 /// and stored per page, so a segment whose memory size a broken or hostile header inflates
 /// must not make a tool hash (and list) pages without end.
-pub const MAX_PAGES: u64 = 1 << 24;
+pub const MAX_PAGES: u64 = 1 << 22;
 
 /// The PT_LOAD segments of an ELF64 x86-64 image.
 pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
@@ -118,7 +118,7 @@ pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
     let pages = segs.iter().fold(0u64, |n, s| n.saturating_add(pages_in(s)));
     if pages > MAX_PAGES {
         bail!(
-            "the loaded segments cover {pages} pages, more than the {MAX_PAGES} (64 GiB) spacer digests"
+            "the loaded segments cover {pages} pages, more than the {MAX_PAGES} (16 GiB) spacer digests"
         );
     }
     Ok(segs)
@@ -149,15 +149,23 @@ pub fn compute(image: &[u8], segs: &[LoadSeg]) -> Vec<PageEntry> {
         .par_iter()
         .map(|&(i, page)| {
             let s = &segs[i];
-            let mut buf = [0u8; PAGE as usize];
-            let file_bytes = page_bytes(image, s, page, &mut buf);
-            let zero = buf.iter().all(|&b| b == 0);
-            // Pages past the file bytes (.bss) are all alike: hashed once.
+            // Zero pages (all of .bss past the file bytes) are alike: hashed once, and pages
+            // with no file bytes at all are not even built.
             static ZERO_PAGE: std::sync::OnceLock<[u8; 20]> = std::sync::OnceLock::new();
-            let digest = if zero {
-                *ZERO_PAGE.get_or_init(|| Sha1::digest([0u8; PAGE as usize]).into())
+            let zero_digest =
+                || *ZERO_PAGE.get_or_init(|| Sha1::digest([0u8; PAGE as usize]).into());
+            let (file_bytes, zero, digest) = if page.max(s.vaddr) >= s.vaddr + s.filesz {
+                (0, true, zero_digest())
             } else {
-                Sha1::digest(buf).into()
+                let mut buf = [0u8; PAGE as usize];
+                let file_bytes = page_bytes(image, s, page, &mut buf);
+                let zero = buf.iter().all(|&b| b == 0);
+                let digest = if zero {
+                    zero_digest()
+                } else {
+                    Sha1::digest(buf).into()
+                };
+                (file_bytes, zero, digest)
             };
             PageEntry {
                 vaddr: page,
