@@ -83,6 +83,27 @@ impl Case {
     }
 }
 
+/// `spacer ld` or `ld.bfd`, to be given the rest of a link's arguments.
+fn ld_command(linker: Linker) -> Command {
+    match linker {
+        Linker::Spacer => {
+            let mut cmd = Command::new(spacer_exe());
+            cmd.arg("ld");
+            cmd
+        }
+        Linker::Bfd => Command::new("ld.bfd"),
+    }
+}
+
+/// `gcc -B DIR/`, DIR holding spacer as `ld`: a link through the compiler driver with spacer.
+fn gcc_with_spacer() -> Command {
+    let mut gcc = Command::new("gcc");
+    let mut b = linker_dir().as_os_str().to_owned();
+    b.push("/");
+    gcc.arg("-B").arg(b);
+    gcc
+}
+
 fn has_symbol(image: &Path, name: &str) -> bool {
     tool(&["nm", image.to_str().unwrap()])
         .lines()
@@ -450,15 +471,8 @@ fn output_into_a_fifo_keeps_the_fifo() {
         let fifo = fifo.clone();
         std::thread::spawn(move || fs::read(fifo).unwrap())
     };
-    let mut gcc = Command::new("gcc");
-    let mut b = linker_dir().as_os_str().to_owned();
-    b.push("/");
-    gcc.arg("-static")
-        .arg("-B")
-        .arg(b)
-        .arg(&obj)
-        .arg("-o")
-        .arg(&fifo);
+    let mut gcc = gcc_with_spacer();
+    gcc.arg("-static").arg(&obj).arg("-o").arg(&fifo);
     let r = run_with_timeout(&mut gcc, LINK_TIMEOUT);
     assert!(r.success(), "link into a FIFO failed: {}", r.stderr_str());
     // Checked before waiting for the reader, which a replaced FIFO would leave blocked.
@@ -484,14 +498,7 @@ fn output_into_a_fifo_keeps_the_fifo() {
 /// with `linker`: each word as an offset from `.rodata`'s address.
 fn merged_strings(c: &Case, linker: Linker, obj: &Path) -> (Vec<u8>, Vec<u64>) {
     let out = c.path(&format!("merge.{}", linker.name()));
-    let mut cmd = match linker {
-        Linker::Spacer => {
-            let mut cmd = Command::new(spacer_exe());
-            cmd.arg("ld");
-            cmd
-        }
-        Linker::Bfd => Command::new("ld.bfd"),
-    };
+    let mut cmd = ld_command(linker);
     cmd.args(["-static", "-e", "0"])
         .arg(obj)
         .arg("-o")
@@ -727,14 +734,7 @@ fn unique_sections_like_gnu_ld() {
         let mut images = Vec::new();
         for linker in [Linker::Bfd, Linker::Spacer] {
             let out = c.path(&format!("unique.{}", linker.name()));
-            let mut cmd = match linker {
-                Linker::Spacer => {
-                    let mut cmd = Command::new(spacer_exe());
-                    cmd.arg("ld");
-                    cmd
-                }
-                Linker::Bfd => Command::new("ld.bfd"),
-            };
+            let mut cmd = ld_command(linker);
             cmd.args(["-static", flag]).arg(&obj).arg("-o").arg(&out);
             must_run(&mut cmd, LINK_TIMEOUT, linker.name());
             images.push(data_sections(&out));
@@ -770,14 +770,10 @@ fn gcc_lto_links_like_gnu_ld() {
     // lto-wrapper writes its objects to TMPDIR; none may stay behind.
     let tmp = c.path("tmp");
     fs::create_dir_all(&tmp).unwrap();
-    let mut gcc = Command::new("gcc");
-    let mut b = linker_dir().as_os_str().to_owned();
-    b.push("/");
+    let mut gcc = gcc_with_spacer();
     gcc.env("TMPDIR", &tmp)
         .args(lto)
         .arg("-static")
-        .arg("-B")
-        .arg(b)
         .args(&inputs)
         .arg("-o")
         .arg(c.path("lto.tmpdir"));
@@ -810,11 +806,8 @@ fn gcc_lto_links_like_gnu_ld() {
     let fat_inputs = [c.obj("lto_main.c", &fat), c.obj("lto_lib.c", &fat), helper];
     let (_, _, out) = c.both(&fat_inputs, &["-O2"], "fat");
     assert_eq!(out, "lto: sum 34, offset 100\n");
-    let mut gcc = Command::new("gcc");
-    let mut b = linker_dir().as_os_str().to_owned();
-    b.push("/");
-    gcc.args(["-v", "-static", "-B"])
-        .arg(b)
+    let mut gcc = gcc_with_spacer();
+    gcc.args(["-v", "-static"])
         .args(&fat_inputs)
         .arg("-o")
         .arg(c.path("fat.verbose"));
