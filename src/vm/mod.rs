@@ -17,7 +17,7 @@ mod multiboot;
 use crate::pages::store::Store;
 use anyhow::{anyhow, bail, Context, Result};
 use kvm_bindings::{kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES};
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -83,37 +83,7 @@ pub fn boot(opts: &Options) -> Result<i32> {
         format!("{name} {}", opts.cmdline)
     };
     let info = multiboot::write_info(&mut mem, &cmdline)?;
-    let region = kvm_userspace_memory_region {
-        slot: 0,
-        flags: 0,
-        guest_phys_addr: 0,
-        memory_size: mem.size(),
-        userspace_addr: mem.host_base(),
-    };
-    // SAFETY: the region is our own mapping, which lives (in `mem`) as long as the VM runs.
-    unsafe { vm.set_user_memory_region(region) }
-        .map_err(|e| anyhow!("cannot give the VM its memory: {e}"))?;
-    vm.set_tss_address(TSS_ADDRESS)
-        .map_err(|e| anyhow!("cannot place the VM's task state segment: {e}"))?;
-    let mut vcpu = vm
-        .create_vcpu(0)
-        .map_err(|e| anyhow!("cannot create a vCPU: {e}"))?;
-    let mut cpuid = kvm
-        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(|e| anyhow!("cannot read the CPU features KVM offers: {e}"))?;
-    single_cpu(&mut cpuid);
-    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
-        pin_to_apic_id_zero();
-    }
-    vcpu.set_cpuid2(&cpuid)
-        .map_err(|e| anyhow!("cannot set the vCPU's features: {e}"))?;
-    let sregs = vcpu
-        .get_sregs()
-        .map_err(|e| anyhow!("cannot read the vCPU's registers: {e}"))?;
-    let (regs, sregs) = multiboot::entry_state(loaded.entry, info, sregs)?;
-    vcpu.set_sregs(&sregs)
-        .and_then(|()| vcpu.set_regs(&regs))
-        .map_err(|e| anyhow!("cannot set the vCPU's registers: {e}"))?;
+    let (_vm, mut vcpu) = machine(&kvm, vm, &mem, loaded.entry, info)?;
     if opts.stats {
         eprintln!(
             "spacer vm: {name}: {} pages from the page store, {} copied, {} zero; ready after {:.2} ms",
@@ -147,6 +117,48 @@ pub fn boot(opts: &Options) -> Result<i32> {
         }
     }
     Ok(status)
+}
+
+/// The VM with `mem` as its memory and its one vCPU, in the state the loader leaves it in.
+fn machine(
+    kvm: &Kvm,
+    vm: VmFd,
+    mem: &memory::GuestMemory,
+    entry: u64,
+    info: u64,
+) -> Result<(VmFd, VcpuFd)> {
+    let region = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: 0,
+        memory_size: mem.size(),
+        userspace_addr: mem.host_base(),
+    };
+    // SAFETY: the region is our own mapping, which lives (in `mem`) as long as the VM runs.
+    unsafe { vm.set_user_memory_region(region) }
+        .map_err(|e| anyhow!("cannot give the VM its memory: {e}"))?;
+    vm.set_tss_address(TSS_ADDRESS)
+        .map_err(|e| anyhow!("cannot place the VM's task state segment: {e}"))?;
+    let vcpu = vm
+        .create_vcpu(0)
+        .map_err(|e| anyhow!("cannot create a vCPU: {e}"))?;
+    let mut cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|e| anyhow!("cannot read the CPU features KVM offers: {e}"))?;
+    single_cpu(&mut cpuid);
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        pin_to_apic_id_zero();
+    }
+    vcpu.set_cpuid2(&cpuid)
+        .map_err(|e| anyhow!("cannot set the vCPU's features: {e}"))?;
+    let sregs = vcpu
+        .get_sregs()
+        .map_err(|e| anyhow!("cannot read the vCPU's registers: {e}"))?;
+    let (regs, sregs) = multiboot::entry_state(entry, info, sregs)?;
+    vcpu.set_sregs(&sregs)
+        .and_then(|()| vcpu.set_regs(&regs))
+        .map_err(|e| anyhow!("cannot set the vCPU's registers: {e}"))?;
+    Ok((vm, vcpu))
 }
 
 fn run<W: std::io::Write>(vcpu: &mut VcpuFd, devices: &mut devices::Devices<W>) -> Result<Stop> {
