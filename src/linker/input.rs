@@ -456,11 +456,13 @@ impl Loader<'_> {
         } else if self.args.trace > 1 {
             println!("({}){mname}", ar.path.display());
         }
-        let obj = ObjectFile::parse(
-            format!("{}({mname})", ar.path.display()),
-            data,
-            (ar.position, offset),
-        )?;
+        let name = format!("{}({mname})", ar.path.display());
+        let obj = match ObjectFile::parse(name.clone(), data, (ar.position, offset)) {
+            Err(e) if crate::linker::lto::needs_lto(&e) => {
+                return Err(crate::linker::object_file::SlimLtoMember { name, data }.into())
+            }
+            r => r?,
+        };
         self.add(obj);
         Ok(())
     }

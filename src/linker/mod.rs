@@ -106,27 +106,44 @@ pub fn link(args: Args) -> Result<()> {
 /// Loads the inputs; slim LTO objects are compiled first (by GCC's lto-wrapper) and the link
 /// then loads what that made in their place. The objects it made live as long as the result.
 fn load_inputs(args: &mut Args) -> Result<(input::Loaded, Option<lto::Compiled>)> {
-    match input::load(args) {
-        Err(e) if lto::needs_lto(&e) && !args.relocatable => {
-            let compiled = lto::compile(args)?;
-            let loaded = input::load(args).map_err(|e| {
-                if lto::needs_lto(&e) {
-                    e.context(lto::ARCHIVE_MEMBER_REFUSED)
-                } else {
-                    e
-                }
-            })?;
-            Ok((loaded, Some(compiled)))
+    let original = args.inputs.clone();
+    let mut members: Vec<object_file::SlimLtoMember> = Vec::new();
+    let mut compiled: Option<lto::Compiled> = None;
+    let mut result = input::load(args);
+    loop {
+        let failed = match result {
+            // Fat LTO objects: compiled anew once, as GCC's plugin has them compiled.
+            Ok(loaded)
+                if compiled.is_none()
+                    && !args.relocatable
+                    && lto::wants_fat_compiled(args, &loaded.files) =>
+            {
+                None
+            }
+            Ok(loaded) => return Ok((loaded, compiled)),
+            Err(e) if !lto::needs_lto(&e) => return Err(e),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            if args.relocatable {
+                return Err(e.context(
+                    "-r: a partial link keeps no LTO object (GCC's plugin would be needed)",
+                ));
+            }
+            match lto::member_of(&e) {
+                Some(m) if !members.iter().any(|x| x.name == m.name) => members.push(m.clone()),
+                // Compiled once already and needed again: the archive's index and the code
+                // lto-wrapper made disagree.
+                Some(_) => return Err(e.context(lto::MEMBER_NEEDED_AGAIN)),
+                None if compiled.is_some() => return Err(e),
+                None => {}
+            }
         }
-        Err(e) if lto::needs_lto(&e) => {
-            Err(e.context("-r: a partial link keeps no LTO object (GCC's plugin would be needed)"))
-        }
-        Ok(loaded) if lto::wants_fat_compiled(args, &loaded.files) => {
-            drop(loaded);
-            let compiled = lto::compile(args)?;
-            Ok((input::load(args)?, Some(compiled)))
-        }
-        r => Ok((r?, None)),
+        // The objects of an earlier pass go first (their names are reused).
+        drop(compiled.take());
+        args.inputs = original.clone();
+        compiled = Some(lto::compile(args, &members.iter().collect::<Vec<_>>())?);
+        result = input::load(args);
     }
 }
 

@@ -509,6 +509,22 @@ const LTO_SLIM_MARK: &[u8] = b"__gnu_lto_slim";
 #[derive(Debug)]
 pub struct SlimLto;
 
+/// Loading needed an archive member that is a slim LTO object: which one, and its bytes.
+#[derive(Debug, Clone)]
+pub struct SlimLtoMember {
+    /// `archive(member)`, as messages name it.
+    pub name: String,
+    pub data: &'static [u8],
+}
+
+impl std::fmt::Display for SlimLtoMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {SlimLto}", self.name)
+    }
+}
+
+impl std::error::Error for SlimLtoMember {}
+
 impl std::fmt::Display for SlimLto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LTO object without machine code (compiled with -flto)")
