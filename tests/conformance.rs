@@ -822,3 +822,46 @@ fn gcc_lto_links_like_gnu_ld() {
         "no LTO pass ran for fat objects"
     );
 }
+
+/// The gaps alignment leaves between code sections hold NOPs of GNU ld's sizes (ten-byte
+/// ones, then one for the rest), so the code bytes come out as ld.bfd's.
+#[test]
+fn code_padding_is_gnu_ld_nops() {
+    let c = Case::new("code_padding");
+    let obj = c.path("code_padding.o");
+    compile_to(
+        Driver::Gcc,
+        &testdata_dir().join("conformance/code_padding.s"),
+        &[],
+        &obj,
+    );
+    let mut text = Vec::new();
+    for linker in [Linker::Bfd, Linker::Spacer] {
+        let out = c.path(&format!("padding.{}", linker.name()));
+        let mut cmd = ld_command(linker);
+        cmd.arg(&obj).arg("-o").arg(&out);
+        must_run(&mut cmd, LINK_TIMEOUT, linker.name());
+        let bin = c.path(&format!("text.{}", linker.name()));
+        tool(&[
+            "objcopy",
+            "-O",
+            "binary",
+            "-j",
+            ".text",
+            out.to_str().unwrap(),
+            bin.to_str().unwrap(),
+        ]);
+        text.push(fs::read(&bin).unwrap());
+    }
+    assert_eq!(
+        text[0].len(),
+        0x63,
+        "ld.bfd's .text is not what the test expects"
+    );
+    assert_eq!(
+        text[1],
+        text[0],
+        "{}",
+        first_difference("ld.bfd", &text[0], "spacer", &text[1])
+    );
+}

@@ -57,6 +57,7 @@ pub fn write(link: &Link) -> Result<()> {
         table.len() as u16,
         table.shstrndx as u16,
     );
+    fill_code_gaps(link, &buf);
     write_inputs(link, &buf)?;
     write_trampolines(link, &buf);
     // Data statements of a linker script.
@@ -117,6 +118,65 @@ fn flat_image(lay: &crate::linker::layout::Layout, elf_image: &[u8]) -> Vec<u8> 
         flat[at..at + src.len()].copy_from_slice(src);
     }
     flat
+}
+
+/// The x86 NOP instructions of 1 to 10 bytes, as assemblers and GNU ld pad code with them.
+const NOPS: [&[u8]; 10] = [
+    &[0x90],
+    &[0x66, 0x90],
+    &[0x0f, 0x1f, 0x00],
+    &[0x0f, 0x1f, 0x40, 0x00],
+    &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
+/// Fills `dst` with NOPs: ten-byte ones, then one for the rest (GNU ld's padding).
+fn fill_nops(dst: &mut [u8]) {
+    let mut chunks = dst.chunks_mut(10);
+    for c in &mut chunks {
+        c.copy_from_slice(NOPS[c.len() - 1]);
+    }
+}
+
+/// The gaps between the input sections of code output sections hold NOPs, as GNU ld fills
+/// them, rather than zeros (which disassemble as instructions that fault). What is written
+/// into a section afterwards (inputs, jumps, linker-created code) lands on top. Gaps of a
+/// page or more stay zero (see below), where GNU ld would fill them too.
+fn fill_code_gaps(link: &Link, buf: &OutBuf) {
+    let lay = &link.layout;
+    lay.secs
+        .par_iter()
+        .enumerate()
+        .filter(|(i, os)| {
+            os.flags & elf::SHF_EXECINSTR as u64 != 0
+                && !os.is_nobits()
+                && os.flags & elf::SHF_COMPRESSED as u64 == 0
+                && !lay.compressed.contains_key(i)
+                && os.size > 0
+        })
+        .for_each(|(_, os)| {
+            let mut used: Vec<(u64, u64)> = os
+                .members
+                .iter()
+                .map(|&(f, s)| (link.section(f, s).out_off, link.member_size_align(f, s).0))
+                .chain(os.data.iter().map(|&(o, n, _)| (o, n)))
+                .collect();
+            used.sort_unstable();
+            let mut at = 0;
+            for (start, len) in used.into_iter().chain(std::iter::once((os.size, 0))) {
+                let start = start.min(os.size);
+                // A gap of a page or more is free room (the version-stable layout's slack and
+                // holes), not padding: zero, so that such pages stay alike across images.
+                if start > at && start - at < 4096 {
+                    fill_nops(buf.slice(os.offset + at, start - at));
+                }
+                at = at.max(start + len);
+            }
+        });
 }
 
 /// Input sections, copied and relocated in parallel, each into its own range of the output
