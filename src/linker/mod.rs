@@ -103,8 +103,10 @@ pub fn link(args: Args) -> Result<()> {
     r
 }
 
-/// Loads the inputs; slim LTO objects are compiled first (by GCC's lto-wrapper) and the link
-/// then loads what that made in their place. The objects it made live as long as the result.
+/// Loads the inputs. LTO objects (slim ones met on the command line or as archive members the
+/// link needs, and fat ones of the command line when gcc runs the link) are compiled by GCC's
+/// lto-wrapper and the inputs loaded again with its objects in their place, until no new
+/// member is needed (`lto`). The objects it made live as long as the result.
 fn load_inputs(args: &mut Args) -> Result<(input::Loaded, Option<lto::Compiled>)> {
     let original = args.inputs.clone();
     let mut members: Vec<object_file::SlimLtoMember> = Vec::new();

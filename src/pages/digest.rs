@@ -57,22 +57,25 @@ pub fn section_size(segs: &[LoadSeg]) -> u64 {
     HEADER_SIZE as u64 + ENTRY_SIZE as u64 * page_count(segs)
 }
 
+/// The page-aligned address range a segment covers (`load_segments` checks that it does not
+/// overflow).
+fn page_span(s: &LoadSeg) -> std::ops::Range<u64> {
+    s.vaddr / PAGE * PAGE..(s.vaddr + s.memsz).next_multiple_of(PAGE)
+}
+
 /// The virtual addresses of the pages a segment covers.
 pub fn pages_of(s: &LoadSeg) -> impl Iterator<Item = u64> {
-    let start = s.vaddr / PAGE * PAGE;
-    let end = (s.vaddr + s.memsz).next_multiple_of(PAGE);
-    (start..end).step_by(PAGE as usize)
+    page_span(s).step_by(PAGE as usize)
 }
 
 pub fn page_count(segs: &[LoadSeg]) -> u64 {
     segs.iter().map(pages_in).sum()
 }
 
-/// The number of pages a segment covers (checked by `load_segments` not to overflow).
+/// The number of pages a segment covers.
 fn pages_in(s: &LoadSeg) -> u64 {
-    let start = s.vaddr / PAGE * PAGE;
-    let end = (s.vaddr + s.memsz).next_multiple_of(PAGE);
-    (end - start) / PAGE
+    let span = page_span(s);
+    (span.end - span.start) / PAGE
 }
 
 /// The most pages the loaded segments of an image may cover (16 GiB): digests are computed
