@@ -206,7 +206,20 @@ fn bad_images_and_stores_are_refused() {
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o444)).unwrap();
     assert_refused(&vm(&store.0, &kernel), "corrupt", "corrupt store entry");
 
-    // Images spacer vm cannot boot.
+    // Images spacer vm cannot boot. A segment claiming 2^40 bytes is refused before any of
+    // its pages is visited.
+    let mut huge = fs::read(&kernel).unwrap();
+    let phoff = u64::from_le_bytes(huge[32..40].try_into().unwrap()) as usize;
+    let phentsize = u16::from_le_bytes(huge[54..56].try_into().unwrap()) as usize;
+    let memsz = phoff + 2 * phentsize + 40;
+    huge[memsz..memsz + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let huge_path = dir.join("memsz-huge");
+    fs::write(&huge_path, &huge).unwrap();
+    assert_refused(
+        &vm(&store.0, &huge_path),
+        "past the guest's 64 MiB of memory",
+        "a segment of 2^40 bytes",
+    );
     let truncated = dir.join("truncated");
     fs::write(&truncated, &bytes[..at]).unwrap();
     assert_refused(

@@ -28,8 +28,6 @@ pub struct Loaded {
     pub copied: usize,
     /// Zero pages of writable segments, left as untouched guest memory.
     pub zero: usize,
-    /// The first page-aligned physical address past the image.
-    pub end: u64,
 }
 
 /// A loaded segment with the physical address it is loaded at.
@@ -143,6 +141,18 @@ pub fn load(mem: &mut GuestMemory, data: &[u8], name: &str, store: &Store) -> Re
     } else {
         digest::Recorded::computed()
     };
+    // Checked before any page is visited: a header may claim more than memory holds.
+    let end = segs
+        .iter()
+        .map(|s| (s.paddr + s.seg.memsz).checked_next_multiple_of(PAGE))
+        .try_fold(0u64, |end, e| e.map(|e| end.max(e)))
+        .unwrap_or(u64::MAX);
+    if end > mem.size() {
+        bail!(
+            "{name}: the image ends at {end:#x}, past the guest's {} MiB of memory (--memory)",
+            mem.size() >> 20
+        );
+    }
     // Guest pages more than one segment puts bytes in: composed in the guest's own memory.
     let mut users: HashMap<u64, u32> = HashMap::new();
     for s in &segs {
@@ -152,16 +162,8 @@ pub fn load(mem: &mut GuestMemory, data: &[u8], name: &str, store: &Store) -> Re
     }
     let mut loaded = Loaded {
         entry,
-        end: users.keys().map(|&p| p + PAGE).max().unwrap_or(0),
         ..Loaded::default()
     };
-    if loaded.end > mem.size() {
-        bail!(
-            "{name}: the image ends at {:#x}, past the guest's {} MiB of memory (--memory)",
-            loaded.end,
-            mem.size() >> 20
-        );
-    }
     let mut k = 0usize;
     let mut content = [0u8; PAGE as usize];
     for s in &segs {
