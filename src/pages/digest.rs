@@ -53,6 +53,33 @@ impl PageEntry {
     }
 }
 
+impl LoadSeg {
+    /// Refuses a segment whose file bytes lie past the end of a file of `file_len` bytes, or
+    /// whose sizes disagree or reach past the address space (pages included).
+    pub fn check(&self, file_len: u64) -> Result<()> {
+        if self
+            .offset
+            .checked_add(self.filesz)
+            .is_none_or(|e| e > file_len)
+        {
+            bail!(
+                "PT_LOAD at {:#x} extends past the end of the file",
+                self.vaddr
+            );
+        }
+        if self.filesz > self.memsz
+            || self
+                .vaddr
+                .checked_add(self.memsz)
+                .and_then(|e| e.checked_next_multiple_of(PAGE))
+                .is_none()
+        {
+            bail!("PT_LOAD at {:#x} has inconsistent sizes", self.vaddr);
+        }
+        Ok(())
+    }
+}
+
 pub fn section_size(segs: &[LoadSeg]) -> u64 {
     HEADER_SIZE as u64 + ENTRY_SIZE as u64 * page_count(segs)
 }
@@ -102,20 +129,7 @@ pub fn load_segments(image: &[u8]) -> Result<Vec<LoadSeg>> {
             memsz: p.p_memsz(LE),
             flags: p.p_flags(LE),
         };
-        if s.offset
-            .checked_add(s.filesz)
-            .is_none_or(|e| e > image.len() as u64)
-        {
-            bail!("PT_LOAD at {:#x} extends past the end of the file", s.vaddr);
-        }
-        if s.filesz > s.memsz
-            || s.vaddr
-                .checked_add(s.memsz)
-                .and_then(|e| e.checked_next_multiple_of(PAGE))
-                .is_none()
-        {
-            bail!("PT_LOAD at {:#x} has inconsistent sizes", s.vaddr);
-        }
+        s.check(image.len() as u64)?;
         segs.push(s);
     }
     let pages = segs.iter().fold(0u64, |n, s| n.saturating_add(pages_in(s)));

@@ -86,22 +86,12 @@ fn read_elf<H: FileHeader<Endian = LE>>(
             },
             paddr: p.p_paddr(LE).into(),
         };
-        if s.seg
-            .offset
-            .checked_add(s.seg.filesz)
-            .is_none_or(|e| e > data.len() as u64)
-        {
+        s.seg
+            .check(data.len() as u64)
+            .with_context(|| name.to_owned())?;
+        if s.paddr.checked_add(s.seg.memsz).is_none() {
             bail!(
-                "{name}: segment at {:#x} extends past the end of the file",
-                s.seg.vaddr
-            );
-        }
-        if s.seg.filesz > s.seg.memsz
-            || s.seg.vaddr.checked_add(s.seg.memsz).is_none()
-            || s.paddr.checked_add(s.seg.memsz).is_none()
-        {
-            bail!(
-                "{name}: segment at {:#x} has inconsistent sizes",
+                "{name}: segment at {:#x} is loaded past the address space",
                 s.seg.vaddr
             );
         }
