@@ -18,10 +18,6 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// Why no LTO object could be compiled (the link found none it could hand to lto-wrapper).
-pub const ARCHIVE_MEMBER_REFUSED: &str =
-    "no LTO object to compile was found on the command line or in the archives";
-
 /// Why a link stops when an LTO archive member it compiled is needed again.
 pub const MEMBER_NEEDED_AGAIN: &str = "an LTO archive member is needed again after lto-wrapper compiled it (the archive's index lists symbols its code does not define); rebuild the archive with gcc-ar, or its objects with -ffat-lto-objects";
 
@@ -68,7 +64,7 @@ pub fn compile(args: &mut Args, members: &[&object_file::SlimLtoMember]) -> Resu
         .map(|(k, _)| k)
         .collect();
     if named.is_empty() && members.is_empty() {
-        bail!(ARCHIVE_MEMBER_REFUSED);
+        bail!("no LTO object to compile was found on the command line or in the archives");
     }
     let wrapper = args
         .lto_wrapper
