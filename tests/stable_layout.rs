@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::share::{share, Count, ImageShare};
-use common::versions::{self, Built, LibVersion};
+use common::versions::{self, Built, Flavour, LibVersion};
 use common::*;
 
-/// The libraries in link order: `-lz -lzstd -llz4 -llua`.
-const LIB_ORDER: &[&str] = &["zlib", "zstd", "lz4", "lua"];
+/// The libraries in link order: `-lz -lzstd -llz4 -llua -lsqlite3`.
+const LIB_ORDER: &[&str] = &["zlib", "zstd", "lz4", "lua", "sqlite"];
 
 /// The test programs and the libraries each uses.
 const PROGRAMS: &[(&str, &[&str])] = &[
@@ -33,6 +33,9 @@ const PROGRAMS: &[(&str, &[&str])] = &[
     ("zonly", &["zlib"]),
     ("zlua", &["zlib", "lua"]),
 ];
+
+/// Programs only the update tests link (not part of the fleet).
+const UPDATE_PROGRAMS: &[(&str, &[&str])] = &[("zsql", &["zlib", "sqlite"])];
 
 /// The executable-page share the layout must reach across an update of a library that is under
 /// a tenth of the program's code.
@@ -45,7 +48,8 @@ fn stable_src_dir() -> PathBuf {
 /// One version of each library.
 #[derive(Clone, Copy)]
 struct VersionSet {
-    libs: [&'static LibVersion; 4],
+    libs: [&'static LibVersion; 5],
+    flavour: Flavour,
 }
 
 impl VersionSet {
@@ -56,8 +60,15 @@ impl VersionSet {
                 &versions::ZSTD_OLD,
                 &versions::LZ4_OLD,
                 &versions::LUA_OLD,
+                &versions::SQLITE_OLD,
             ],
+            flavour: Flavour::Sections,
         }
+    }
+
+    /// The same versions built as `flavour` says.
+    fn built_as(self, flavour: Flavour) -> VersionSet {
+        VersionSet { flavour, ..self }
     }
 
     /// The old set with `new` in place of its library's old version.
@@ -93,7 +104,12 @@ struct Build {
 }
 
 fn uses(program: &str) -> &'static [&'static str] {
-    PROGRAMS.iter().find(|(p, _)| *p == program).unwrap().1
+    PROGRAMS
+        .iter()
+        .chain(UPDATE_PROGRAMS)
+        .find(|(p, _)| *p == program)
+        .unwrap()
+        .1
 }
 
 fn build(program: &'static str, set: VersionSet) -> Build {
@@ -102,8 +118,10 @@ fn build(program: &'static str, set: VersionSet) -> Build {
         .copied()
         .filter(|l| uses(program).contains(l))
         .collect();
-    let archives: Vec<(&'static str, Built)> =
-        libs.iter().map(|l| (*l, set.get(l).build())).collect();
+    let archives: Vec<(&'static str, Built)> = libs
+        .iter()
+        .map(|l| (*l, set.get(l).build_as(set.flavour)))
+        .collect();
     let mut cflags: Vec<String> = vec!["-O2".into()];
     cflags.extend(
         archives
@@ -915,6 +933,120 @@ fn fleet_update_to_new_versions() {
         better,
         "after the update, some program shares no more with the old fleet than ld.bfd\n{report}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The planner against per-library regions only
+// ---------------------------------------------------------------------------------------------
+
+/// Each update of the corpus (and SQLite's, in its own program) with the libraries built as
+/// `flavour` says, linked twice with one layout file per mode: `--layout` (the planner) and
+/// `--layout-mode=regions` (page-aligned regions at recorded addresses, input sections in their
+/// usual order). The planner must share at least as many of the new image's executable pages
+/// as regions alone, and leave no more of them unshared; both builds of the new version must
+/// behave like ld.bfd's, and `--layout-report` must name the updated library.
+fn planner_against_regions(flavour: Flavour) {
+    let updates: [(&str, &LibVersion); 5] = [
+        ("zall", &versions::ZLIB_NEW),
+        ("zall", &versions::ZSTD_NEW),
+        ("zall", &versions::LZ4_NEW),
+        ("zlua", &versions::LUA_NEW),
+        ("zsql", &versions::SQLITE_NEW),
+    ];
+    let tag = match flavour {
+        Flavour::Sections => "sections",
+        Flavour::Plain => "plain",
+    };
+    let mut table = format!(
+        "{}: executable pages of the new image found in the old one\n",
+        flavour.name()
+    );
+    let mut failures = Vec::new();
+    for (program, new) in updates {
+        let old_set = VersionSet::old().built_as(flavour);
+        let a = build(program, old_set);
+        let b = build(program, old_set.with(new));
+        let dir = scratch_dir("stable", &format!("planner-{tag}-{}", new.name));
+        let bfd_b = dir.join("b.bfd");
+        link_ok(&b, Linker::Bfd, None, &bfd_b);
+        let mut got = Vec::new();
+        for mode in ["stable", "regions"] {
+            let layout = dir.join(format!("{mode}.layout"));
+            let _ = fs::remove_file(&layout);
+            let with_mode = |x: &Build| Build {
+                program: x.program,
+                object: x.object.clone(),
+                lib_flags: x
+                    .lib_flags
+                    .iter()
+                    .cloned()
+                    .chain([
+                        format!("-Wl,--layout-mode={mode}"),
+                        "-Wl,--layout-report".into(),
+                    ])
+                    .collect(),
+            };
+            let sp_a = dir.join(format!("a.{mode}"));
+            let sp_b = dir.join(format!("b.{mode}"));
+            link_ok(&with_mode(&a), Linker::Spacer, Some(&layout), &sp_a);
+            let report = link_ok(&with_mode(&b), Linker::Spacer, Some(&layout), &sp_b);
+            check_same(
+                &format!("{program} with {} ({}, {mode})", new.id(), flavour.name()),
+                &sp_b,
+                &bfd_b,
+            );
+            let archive = format!(" lib{}.a: ", new.lib);
+            assert!(
+                report
+                    .lines()
+                    .any(|l| l.starts_with("spacer: layout: .text") && l.contains(&archive))
+                    || mode == "regions",
+                "--layout-report says nothing of{archive}the .text of {program}:\n{report}"
+            );
+            got.push(share(&[&sp_a, &sp_b])[1].exec);
+        }
+        let (planner, regions) = (got[0], got[1]);
+        let _ = writeln!(
+            table,
+            "  {:<14} {:<6} --layout {:>9} ({:5.1}%)   --layout-mode=regions {:>9} ({:5.1}%)",
+            new.id(),
+            program,
+            format!("{}/{}", planner.shared, planner.pages),
+            100.0 * planner.ratio(),
+            format!("{}/{}", regions.shared, regions.pages),
+            100.0 * regions.ratio(),
+        );
+        if planner.shared < regions.shared
+            || planner.pages - planner.shared > regions.pages - regions.shared
+        {
+            failures.push(format!(
+                "{} ({}): --layout shares {}/{} executable pages, regions alone {}/{} (in {})",
+                new.id(),
+                flavour.name(),
+                planner.shared,
+                planner.pages,
+                regions.shared,
+                regions.pages,
+                dir.display()
+            ));
+        }
+    }
+    println!("{table}");
+    assert!(
+        failures.is_empty(),
+        "the planner lost to per-library regions:\n{}\n{table}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn planner_beats_regions_with_function_sections() {
+    planner_against_regions(Flavour::Sections);
+}
+
+#[test]
+fn planner_beats_regions_on_plain_builds() {
+    planner_against_regions(Flavour::Plain);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,6 +77,17 @@ pub enum CompressDebug {
     Zstd,
 }
 
+/// How `--layout` places the input sections inside each library's region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutMode {
+    /// Choose, per library, the placement that changes the fewest pages: keep unchanged code in
+    /// place (with jumps where code moved), or repack the region.
+    Stable,
+    /// Per-library page-aligned regions at recorded addresses and nothing else: each region
+    /// holds its library's input sections in their usual order.
+    Regions,
+}
+
 #[derive(Debug, Clone)]
 pub struct Args {
     pub inputs: Vec<InputArg>,
@@ -170,6 +181,10 @@ pub struct Args {
     pub page_digests: bool,
     /// `--layout FILE`: read the previous link's layout from FILE and write this one's.
     pub layout: Option<PathBuf>,
+    /// `--layout-mode=stable|regions`.
+    pub layout_mode: LayoutMode,
+    /// `--layout-report`: one line per library and regioned section on standard error.
+    pub layout_report: bool,
     /// `-z ibt`, `-z shstk`: mark the output IBT / SHSTK compatible whatever the inputs say.
     pub force_ibt: bool,
     pub force_shstk: bool,
@@ -237,6 +252,8 @@ impl Default for Args {
             dynamic_linker: false,
             page_digests: false,
             layout: None,
+            layout_mode: LayoutMode::Stable,
+            layout_report: false,
             force_ibt: false,
             force_shstk: false,
             cet_report: CetReport::None,
@@ -606,6 +623,14 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Args> {
             "r" | "relocatable" | "i" | "Ur" => a.relocatable = true,
             "page-digests" => a.page_digests = true,
             "layout" => a.layout = Some(PathBuf::from(take(&mut value)?)),
+            "layout-mode" => {
+                a.layout_mode = match take(&mut value)?.as_str() {
+                    "stable" => LayoutMode::Stable,
+                    "regions" => LayoutMode::Regions,
+                    m => bail!("--layout-mode: unknown mode `{m}` (stable, regions)"),
+                }
+            }
+            "layout-report" => a.layout_report = true,
             "no-page-digests" => a.page_digests = false,
             "push-state" => states.push((whole_archive, static_only)),
             "pop-state" => {
@@ -809,6 +834,11 @@ Options (GNU ld compatible):
   --page-digests          Record a SHA-1 of every loaded 4 KiB page (.spacer.digests)
   --layout FILE           Version-stable layout: per-library page-aligned regions whose
                           addresses FILE carries from one link to the next
+  --layout-mode=MODE      stable (default): per library, the placement inside its region
+                          that changes the fewest pages; regions: each region holds its
+                          library's sections in their usual order, nothing more
+  --layout-report         Per library and section, say on standard error what --layout
+                          chose and how many pages it keeps, changes and adds
   --version, --help
 ";
 

@@ -183,6 +183,11 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
             for m in &st.moved {
                 eprintln!("spacer: note: {m}");
             }
+            if link.args.layout_report {
+                for line in st.report.values() {
+                    eprintln!("spacer: layout: {line}");
+                }
+            }
             crate::atomic_file::write_file_atomically(path, st.new.render().as_bytes(), false)
         })?;
     }
@@ -199,7 +204,7 @@ fn read_layout_file(args: &Args) -> Result<Option<Stable>> {
     } else {
         Default::default()
     };
-    Ok(Some(Stable::new(old)))
+    Ok(Some(Stable::new(old, args.layout_mode)))
 }
 
 /// Symbols the script and the linker define, and the entry point the script names.

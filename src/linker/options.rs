@@ -263,6 +263,8 @@ const EXTENSIONS: &[LongOpt] = &[
     opt("page-digests", Arg::No),
     opt("no-page-digests", Arg::No),
     opt("layout", Arg::Required),
+    opt("layout-mode", Arg::Required),
+    opt("layout-report", Arg::No),
     opt("fork", Arg::No),
     opt("no-fork", Arg::No),
     opt("threads", Arg::Optional),

@@ -6,7 +6,9 @@
 //! `target/spacer-corpus/stable/sources/<crate>-<version>/` (two versions of one `links` crate
 //! cannot share a project).  Each library version is compiled with
 //! `gcc -O2 -ffunction-sections -fdata-sections` into
-//! `target/spacer-corpus/stable/<name>-<version>/lib<lib>.a`.  A stamp file beside the archive
+//! `target/spacer-corpus/stable/<name>-<version>/lib<lib>.a`, and with plain `gcc -O2` (one
+//! `.text` per object, as most distributions and Unikraft build) into
+//! `target/spacer-corpus/stable/plain/<name>-<version>/`.  A stamp file beside the archive
 //! records what it was built from, so a build is done once and reused; a file lock keeps
 //! concurrent test processes from building the same thing twice.
 
@@ -20,8 +22,41 @@ use super::corpus::{
 };
 use super::Driver;
 
-/// Flags every library version is compiled with.
-pub const LIB_CFLAGS: &[&str] = &["-O2", "-ffunction-sections", "-fdata-sections"];
+/// How a library version is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavour {
+    /// `-O2 -ffunction-sections -fdata-sections`: one section per function and object.
+    Sections,
+    /// Plain `-O2`: one `.text`, `.data`, `.rodata` per object.
+    Plain,
+}
+
+impl Flavour {
+    pub const ALL: [Flavour; 2] = [Flavour::Sections, Flavour::Plain];
+
+    /// The flags every library version of this flavour is compiled with.
+    pub fn cflags(self) -> &'static [&'static str] {
+        match self {
+            Flavour::Sections => &["-O2", "-ffunction-sections", "-fdata-sections"],
+            Flavour::Plain => &["-O2"],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::Sections => "function sections",
+            Flavour::Plain => "plain -O2",
+        }
+    }
+
+    /// Where this flavour's builds go, under [`stable_dir`].
+    fn dir(self) -> PathBuf {
+        match self {
+            Flavour::Sections => stable_dir(),
+            Flavour::Plain => stable_dir().join("plain"),
+        }
+    }
+}
 
 /// One released version of a library and the crates.io package that bundles its sources.
 #[derive(Debug)]
@@ -40,7 +75,7 @@ pub struct LibVersion {
     pub dirs: &'static [&'static str],
     /// Files to leave out (file names).
     pub exclude: &'static [&'static str],
-    /// Extra compiler flags (beyond [`LIB_CFLAGS`] and `-I<src>`).
+    /// Extra compiler flags (beyond [`Flavour::cflags`] and `-I<src>`).
     pub cflags: &'static [&'static str],
 }
 
@@ -153,9 +188,45 @@ pub const LUA_NEW: LibVersion = LibVersion {
     cflags: LUA_FLAGS,
 };
 
+/// SQLite's amalgamation: one object, one big `.text` when built without function sections.
+const SQLITE_FLAGS: &[&str] = &["-DSQLITE_THREADSAFE=0", "-DSQLITE_OMIT_LOAD_EXTENSION"];
+
+pub const SQLITE_OLD: LibVersion = LibVersion {
+    name: "sqlite",
+    lib: "sqlite3",
+    version: "3.45.1",
+    krate: "libsqlite3-sys",
+    crate_version: "0.28.0",
+    src: "sqlite3",
+    dirs: &["."],
+    exclude: &["wasm32-wasi-vfs.c"],
+    cflags: SQLITE_FLAGS,
+};
+
+pub const SQLITE_NEW: LibVersion = LibVersion {
+    name: "sqlite",
+    lib: "sqlite3",
+    version: "3.46.0",
+    krate: "libsqlite3-sys",
+    crate_version: "0.29.0",
+    src: "sqlite3",
+    dirs: &["."],
+    exclude: &["wasm32-wasi-vfs.c"],
+    cflags: SQLITE_FLAGS,
+};
+
 /// Every library version, old then new for each library.
 pub const ALL: &[&LibVersion] = &[
-    &ZLIB_OLD, &ZLIB_NEW, &ZSTD_OLD, &ZSTD_NEW, &LZ4_OLD, &LZ4_NEW, &LUA_OLD, &LUA_NEW,
+    &ZLIB_OLD,
+    &ZLIB_NEW,
+    &ZSTD_OLD,
+    &ZSTD_NEW,
+    &LZ4_OLD,
+    &LZ4_NEW,
+    &LUA_OLD,
+    &LUA_NEW,
+    &SQLITE_OLD,
+    &SQLITE_NEW,
 ];
 
 /// The old and new version of each library, in link order (`-lz -lzstd -llz4 -llua`).
@@ -182,18 +253,25 @@ impl LibVersion {
         format!("{}-{}", self.name, self.version)
     }
 
-    /// Builds the library (once per checkout and compiler) and returns where it is.
+    /// Builds the library with function sections (once per checkout and compiler) and returns
+    /// where it is.
     pub fn build(&self) -> Built {
-        static DONE: OnceLock<Mutex<HashMap<String, Built>>> = OnceLock::new();
+        self.build_as(Flavour::Sections)
+    }
+
+    /// Builds the library as `flavour` says (once per checkout and compiler).
+    pub fn build_as(&self, flavour: Flavour) -> Built {
+        static DONE: OnceLock<Mutex<HashMap<(String, Flavour), Built>>> = OnceLock::new();
         let done = DONE.get_or_init(Default::default);
-        if let Some(b) = done.lock().unwrap().get(&self.id()) {
+        let key = (self.id(), flavour);
+        if let Some(b) = done.lock().unwrap().get(&key) {
             return b.clone();
         }
         let built = {
             let _lock = DirLock::acquire(&stable_dir());
-            build_version(self)
+            build_version(self, flavour)
         };
-        done.lock().unwrap().insert(self.id(), built.clone());
+        done.lock().unwrap().insert(key, built.clone());
         built
     }
 }
@@ -230,7 +308,7 @@ publish = false
     package
 }
 
-fn build_version(v: &LibVersion) -> Built {
+fn build_version(v: &LibVersion, flavour: Flavour) -> Built {
     let package = vendored_package(v);
     let root = package.join(v.src);
     let mut sources = Vec::new();
@@ -250,7 +328,8 @@ fn build_version(v: &LibVersion) -> Built {
         v.id(),
         root.display()
     );
-    let flags: Vec<String> = LIB_CFLAGS
+    let flags: Vec<String> = flavour
+        .cflags()
         .iter()
         .chain(v.cflags)
         .map(|s| s.to_string())
@@ -259,7 +338,7 @@ fn build_version(v: &LibVersion) -> Built {
 
     let key = sources_key(&Driver::Gcc.version(), &flags, &sources);
     let stamp_text = format!("{} {}\n", v.id(), key.hex());
-    let dir = stable_dir().join(v.id());
+    let dir = flavour.dir().join(v.id());
     let archive = dir.join(format!("lib{}.a", v.lib));
     let stamp = dir.join("build.stamp");
     let built = Built {
@@ -271,7 +350,10 @@ fn build_version(v: &LibVersion) -> Built {
         return built;
     }
 
-    let tmp = stable_dir().join(format!("{}.tmp.{}", v.id(), std::process::id()));
+    fs::create_dir_all(flavour.dir()).unwrap();
+    let tmp = flavour
+        .dir()
+        .join(format!("{}.tmp.{}", v.id(), std::process::id()));
     build_archive(
         &tmp,
         &dir,
@@ -284,22 +366,32 @@ fn build_version(v: &LibVersion) -> Built {
     built
 }
 
-/// Builds every library version and writes `target/spacer-corpus/stable/corpus.tsv`, one line
-/// per version: name, lib, version, archive directory, include directory (for shell scripts).
+/// Builds every library version in both flavours and writes
+/// `target/spacer-corpus/stable/corpus.tsv` (function sections) and `corpus-plain.tsv` (plain
+/// -O2), one line per version: name, lib, version, archive directory, include directory (for
+/// shell scripts). Returns the first.
 pub fn build_all() -> PathBuf {
-    let mut tsv = String::from("# name\tlib\tversion\tlib_dir\tinclude\n");
-    for v in ALL {
-        let b = v.build();
-        tsv.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\n",
-            v.name,
-            v.lib,
-            v.version,
-            b.lib_dir.display(),
-            b.include.display()
-        ));
+    let mut first = None;
+    for flavour in Flavour::ALL {
+        let mut tsv = String::from("# name\tlib\tversion\tlib_dir\tinclude\n");
+        for v in ALL {
+            let b = v.build_as(flavour);
+            tsv.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                v.name,
+                v.lib,
+                v.version,
+                b.lib_dir.display(),
+                b.include.display()
+            ));
+        }
+        let name = match flavour {
+            Flavour::Sections => "corpus.tsv",
+            Flavour::Plain => "corpus-plain.tsv",
+        };
+        let path = stable_dir().join(name);
+        super::write_atomic(&path, tsv.as_bytes());
+        first.get_or_insert(path);
     }
-    let path = stable_dir().join("corpus.tsv");
-    super::write_atomic(&path, tsv.as_bytes());
-    path
+    first.unwrap()
 }

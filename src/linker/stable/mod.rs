@@ -121,41 +121,75 @@ fn functions_by_section(file: &crate::linker::object_file::ObjectFile) -> Vec<Ve
     out
 }
 
-/// Input sections that code or data of another library refers to (through any relocation of
-/// an allocated section other than `.eh_frame`, whose references are rewritten anyway).
-pub fn external_refs(link: &Link) -> rustc_hash::FxHashSet<(u32, u32)> {
-    use rayon::prelude::*;
-    // Libraries by number, so that the test per relocation compares integers.
-    let mut lib_ids: rustc_hash::FxHashMap<String, u32> = Default::default();
-    let libs: Vec<u32> = (0..link.files.len() as u32)
-        .map(|f| {
-            let n = lib_ids.len() as u32;
-            *lib_ids
-                .entry(library_of(link, &Chunk::Input(f, 0)))
-                .or_insert(n)
-        })
-        .collect();
-    let per_file: Vec<Vec<(u32, u32)>> = (0..link.files.len())
-        .into_par_iter()
-        .map(|f| {
-            let mut out = Vec::new();
-            for sec in &link.files[f].sections {
-                if !sec.is_included() || !sec.is_alloc() || sec.name == b".eh_frame" {
-                    continue;
-                }
-                for r in sec.relocs {
-                    let target = link.symref(f as u32, r.r_sym(LE, false));
-                    if let Some((tf, ts)) = link.def_section(target) {
-                        if tf as usize != f && libs[tf as usize] != libs[f] {
-                            out.push((tf, ts));
+/// Who refers to what across input sections: each file's library (by number) and, for every
+/// input section another library's code or data refers to (through any relocation of an
+/// allocated section other than `.eh_frame`, whose references are rewritten anyway), the
+/// sections that refer to it. The planner counts the pages a move would change with it.
+#[derive(Debug)]
+pub struct Refs {
+    lib_of_file: Vec<u32>,
+    callers: rustc_hash::FxHashMap<(u32, u32), Vec<(u32, u32)>>,
+}
+
+impl Refs {
+    pub fn new(link: &Link) -> Refs {
+        use rayon::prelude::*;
+        // Libraries by number, so that the test per relocation compares integers.
+        let mut lib_ids: rustc_hash::FxHashMap<String, u32> = Default::default();
+        let libs: Vec<u32> = (0..link.files.len() as u32)
+            .map(|f| {
+                let n = lib_ids.len() as u32;
+                *lib_ids
+                    .entry(library_of(link, &Chunk::Input(f, 0)))
+                    .or_insert(n)
+            })
+            .collect();
+        let per_file: Vec<Vec<((u32, u32), (u32, u32))>> = (0..link.files.len())
+            .into_par_iter()
+            .map(|f| {
+                let mut out = Vec::new();
+                for (s, sec) in link.files[f].sections.iter().enumerate() {
+                    if !sec.is_included() || !sec.is_alloc() || sec.name == b".eh_frame" {
+                        continue;
+                    }
+                    for r in sec.relocs {
+                        let target = link.symref(f as u32, r.r_sym(LE, false));
+                        if let Some((tf, ts)) = link.def_section(target) {
+                            if tf as usize != f && libs[tf as usize] != libs[f] {
+                                out.push(((tf, ts), (f as u32, s as u32)));
+                            }
                         }
                     }
                 }
-            }
-            out
-        })
-        .collect();
-    per_file.into_iter().flatten().collect()
+                out.sort_unstable();
+                out.dedup();
+                out
+            })
+            .collect();
+        let mut callers: rustc_hash::FxHashMap<(u32, u32), Vec<(u32, u32)>> = Default::default();
+        for (t, c) in per_file.into_iter().flatten() {
+            callers.entry(t).or_default().push(c);
+        }
+        Refs {
+            lib_of_file: libs,
+            callers,
+        }
+    }
+
+    /// The input sections of the same library that section `s` of file `f` refers to.
+    fn within_library(&self, link: &Link, f: u32, s: u32) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = link.files[f as usize].sections[s as usize]
+            .relocs
+            .iter()
+            .filter_map(|r| link.def_section(link.symref(f, r.r_sym(LE, false))))
+            .filter(|&(tf, ts)| {
+                (tf, ts) != (f, s) && self.lib_of_file[tf as usize] == self.lib_of_file[f as usize]
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// Gives the GOT and IFUNC PLT entries the relocation scan found the slots the layout file
@@ -241,7 +275,7 @@ fn assign_slots<T: Copy + Eq + std::hash::Hash>(
 }
 
 /// State of one link with `--layout`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stable {
     /// The layout the previous link wrote (empty for the first link).
     pub old: LayoutFile,
@@ -249,8 +283,12 @@ pub struct Stable {
     pub new: LayoutFile,
     /// What moved although the layout file had a place for it.
     pub moved: Vec<String>,
-    /// Input sections referenced from other libraries (computed once, on first use).
-    external: Option<rustc_hash::FxHashSet<(u32, u32)>>,
+    /// Who refers to what (computed once, on first use).
+    refs: Option<Refs>,
+    /// How pieces are placed inside regions.
+    mode: crate::linker::args::LayoutMode,
+    /// What the planner chose, per (output section, library), from the last layout pass.
+    pub report: BTreeMap<(String, String), String>,
     /// What `identify` found for each chunk.
     ids: rustc_hash::FxHashMap<Chunk, PieceId>,
     /// Each regioned section's last placement, for the next layout pass (see `place_chunks`).
@@ -281,10 +319,16 @@ struct Memo {
 
 impl Stable {
     /// The state of a link that reads `old` (empty for a first link).
-    pub fn new(old: LayoutFile) -> Stable {
+    pub fn new(old: LayoutFile, mode: crate::linker::args::LayoutMode) -> Stable {
         Stable {
             old,
-            ..Default::default()
+            mode,
+            refs: None,
+            new: Default::default(),
+            moved: Vec::new(),
+            report: Default::default(),
+            ids: Default::default(),
+            memo: Default::default(),
         }
     }
 
@@ -332,13 +376,26 @@ impl Stable {
                 align,
                 exec,
                 hash: id.hash,
-                external: id.external,
+                external: !id.callers.is_empty(),
                 funcs: id.funcs,
+                refs: id.refs,
+                callers: id.callers,
             });
         }
         let moved_before = self.moved.len();
-        let placement =
-            place::place_regions(&self.old, &mut self.new, &mut self.moved, section, groups);
+        let mut report = Vec::new();
+        let placement = place::place_regions(
+            &self.old,
+            &mut self.new,
+            &mut self.moved,
+            &mut report,
+            section,
+            groups,
+            self.mode,
+        );
+        for (lib, line) in report {
+            self.report.insert((section.to_string(), lib), line);
+        }
         let memo = Memo {
             input,
             placement: placement.clone(),
@@ -354,7 +411,7 @@ impl Stable {
     /// Computes, in parallel, the identities of chunks `identify` will be asked for.
     pub fn prepare(&mut self, link: &Link, chunks: &[Chunk]) {
         use rayon::prelude::*;
-        let external = self.external.get_or_insert_with(|| external_refs(link));
+        let refs = self.refs.get_or_insert_with(|| Refs::new(link));
         let mut files: Vec<u32> = chunks
             .iter()
             .filter_map(|c| match c {
@@ -376,7 +433,7 @@ impl Stable {
                     Chunk::Input(f, _) => &funcs[f][..],
                     _ => &[][..],
                 };
-                (*c, piece_id(link, external, c, by_section))
+                (*c, piece_id(link, refs, c, by_section))
             })
             .collect();
         self.ids.extend(ids);
@@ -388,32 +445,32 @@ impl Stable {
         if let Some(id) = self.ids.get(c) {
             return id.clone();
         }
-        let external = self.external.get_or_insert_with(|| external_refs(link));
+        let refs = self.refs.get_or_insert_with(|| Refs::new(link));
         let by_section = match *c {
             Chunk::Input(f, _) => functions_by_section(&link.files[f as usize]),
             _ => Vec::new(),
         };
-        let id = piece_id(link, external, c, &by_section);
+        let id = piece_id(link, refs, c, &by_section);
         self.ids.insert(*c, id.clone());
         id
     }
 }
 
-fn piece_id(
-    link: &Link,
-    external: &rustc_hash::FxHashSet<(u32, u32)>,
-    c: &Chunk,
-    by_section: &[Vec<u32>],
-) -> PieceId {
-    let (hash, external) = match *c {
-        Chunk::Input(f, s) => (content_hash(link, f, s), external.contains(&(f, s))),
-        _ => (0, false),
+fn piece_id(link: &Link, refs: &Refs, c: &Chunk, by_section: &[Vec<u32>]) -> PieceId {
+    let (hash, callers, within) = match *c {
+        Chunk::Input(f, s) => (
+            content_hash(link, f, s),
+            refs.callers.get(&(f, s)).cloned().unwrap_or_default(),
+            refs.within_library(link, f, s),
+        ),
+        _ => (0, Vec::new(), Vec::new()),
     };
     PieceId {
         library: library_of(link, c).into(),
         key: piece_key(link, c).into(),
         hash,
-        external,
+        callers: callers.into(),
+        refs: within.into(),
         funcs: match *c {
             Chunk::Input(f, s) => functions_inside(link, f, s, by_section).into(),
             _ => Vec::new().into(),

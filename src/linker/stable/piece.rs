@@ -77,6 +77,10 @@ pub struct Piece {
     pub external: bool,
     /// Function symbols inside it, not at its start, with their offsets.
     pub funcs: std::sync::Arc<[(String, u64)]>,
+    /// Input sections of its own library it refers to.
+    pub refs: std::sync::Arc<[(u32, u32)]>,
+    /// Input sections of other libraries that refer to it.
+    pub callers: std::sync::Arc<[(u32, u32)]>,
 }
 
 /// Who a piece is: its library, its key, its content hash, and whether code or data of another
@@ -86,8 +90,9 @@ pub struct PieceId {
     pub library: std::sync::Arc<str>,
     pub key: std::sync::Arc<str>,
     pub hash: u64,
-    pub external: bool,
     pub funcs: std::sync::Arc<[(String, u64)]>,
+    pub refs: std::sync::Arc<[(u32, u32)]>,
+    pub callers: std::sync::Arc<[(u32, u32)]>,
 }
 
 /// One library's pieces in a regioned section, in their usual order.

@@ -3,6 +3,7 @@
 
 use super::piece::{Granule, Group, Piece, PAGE, TRAMPOLINE};
 use crate::layout_file::{LayoutFile, PieceFunctions, Rec};
+use crate::linker::args::LayoutMode;
 use crate::linker::layout::Chunk;
 use std::collections::BTreeMap;
 
@@ -112,43 +113,6 @@ impl<'a> OldRegion<'a> {
             .is_some_and(|r| r.hash == Some(p.hash))
     }
 
-    /// Whether most of the library is new to the layout file and hardly a page of its region
-    /// would keep its bytes if unchanged pieces stayed: then its changed pieces are repacked.
-    fn changed_nearly_everywhere(&self, pieces: &[Piece]) -> bool {
-        if self.pieces.is_empty() || self.pieces.values().any(|r| r.hash.is_none()) {
-            return false;
-        }
-        let total: u64 = pieces.iter().map(|p| p.size).sum();
-        let new: u64 = pieces
-            .iter()
-            .filter(|p| !self.by_hash.contains_key(&p.hash))
-            .map(|p| p.size)
-            .sum();
-        // Per page: (covered by an unchanged piece, covered by anything else).
-        let by_key: rustc_hash::FxHashMap<&str, &Piece> =
-            pieces.iter().map(|p| (p.key.as_str(), p)).collect();
-        let mut pages = vec![(false, false); self.reserved.div_ceil(PAGE) as usize];
-        for (k, r) in self
-            .pieces
-            .iter()
-            .filter(|(k, r)| is_current(k) && r.size > 0)
-        {
-            let base = k.strip_suffix("@moved").unwrap_or(k);
-            let kept = by_key.get(base).is_some_and(|p| r.hash == Some(p.hash));
-            for pg in r.off / PAGE..r.end().div_ceil(PAGE).min(pages.len() as u64) {
-                let st = &mut pages[pg as usize];
-                if kept {
-                    st.0 = true;
-                } else {
-                    st.1 = true;
-                }
-            }
-        }
-        let content = pages.iter().filter(|(a, b)| *a || *b).count();
-        let clean = pages.iter().filter(|(a, b)| *a && !*b).count();
-        new * 2 > total && clean * 10 < content
-    }
-
     /// Whether `p` can grow at its old offset into room no other record uses.
     fn grows_in_place(&self, p: &Piece) -> Option<u64> {
         let o = self.pieces.get(&p.key)?.off;
@@ -166,13 +130,17 @@ impl<'a> OldRegion<'a> {
 /// preference: the place of the same content under the piece's own key; the place of the same
 /// content under any key (a renamed section, or an older version coming back); the piece's own
 /// old place; the place it moved to last time; growing in place. When `repack`, only unchanged
-/// pieces and pieces other libraries refer to are placed here.
+/// pieces and pieces other libraries refer to are placed here. With `follow_functions`, code
+/// that other libraries call and whose functions would shift does not keep its place (it moves
+/// and leaves a jump at each function's old address).
 fn keep_places(
     old: &OldRegion,
     pieces: &[Piece],
     repack: bool,
+    follow_functions: bool,
     used: &mut Used,
 ) -> Vec<Option<u64>> {
+    let shifted = |p: &Piece| follow_functions && old.functions_shifted(p);
     let mut offs: Vec<Option<u64>> = vec![None; pieces.len()];
     let mut seen = std::collections::HashSet::new();
     let unique: Vec<bool> = pieces.iter().map(|p| seen.insert(p.key.as_str())).collect();
@@ -191,9 +159,9 @@ fn keep_places(
                         .map(|r| r.off)
                         .min()
                 }),
-                2 => at(&p.key).filter(|_| !old.functions_shifted(p)),
+                2 => at(&p.key).filter(|_| !shifted(p)),
                 3 => at(&moved_key(&p.key)),
-                _ => old.grows_in_place(p).filter(|_| !old.functions_shifted(p)),
+                _ => old.grows_in_place(p).filter(|_| !shifted(p)),
             };
             if let Some(o) = o.filter(|&o| used.take(o, p.size)) {
                 offs[i] = Some(o);
@@ -205,24 +173,20 @@ fn keep_places(
 
 /// Places the chunks of a regioned output section: each library's pieces together in a region
 /// that starts on a page (a granule, for the TLS template). A library the old layout knows
-/// keeps its region; inside it, pieces keep their places as `keep_places` says. A piece without
-/// one goes into the room pieces that moved out left (after their trampolines), else to the
-/// free room at the end of the region, else to a delta area after every region of the
-/// section; code that moved leaves a trampoline (a jump to its new place) at its old offset, so
-/// that callers keep their bytes.
-///
-/// When most of a library changed and hardly a page would keep its bytes anyway, keeping every
-/// changed piece at its old offset fragments the region so that grown pieces spill into the
-/// delta area. Then only unchanged pieces and the pieces other libraries refer to keep their
-/// places; the rest is packed into the region's free room, largest first. A new library gets a
-/// new region after everything else. Returns chunk offsets, trampolines (chunk, offset of the
-/// old place) and the section size.
+/// keeps its region. Inside it the planner tries each strategy (`Strategy`) and takes the one
+/// whose placement changes the fewest pages (`count_pages`); with `--layout-mode=regions`, and
+/// for a library new to the layout file, the pieces go in their usual order. A new library
+/// gets a new region after everything else; what does not fit its region goes to a delta area
+/// after every region of the section. Returns chunk offsets, trampolines (chunk, offset of the
+/// old place) and the section size; `report` gets one line per library that had a choice.
 pub fn place_regions(
     recorded: &LayoutFile,
     written: &mut LayoutFile,
     notes: &mut Vec<String>,
+    report: &mut Vec<(String, String)>,
     section: &str,
     groups: Vec<Group>,
+    mode: LayoutMode,
 ) -> Placement {
     let granule = Granule::of(section);
     let mut old_end = 0u64;
@@ -243,8 +207,9 @@ pub fn place_regions(
     let mut end = 0u64;
     for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
-        let (region_off, reserved) = match recorded.regions.get(&key) {
-            Some(&r) => r,
+        let known = recorded.regions.get(&key).copied();
+        let (region_off, reserved) = match known {
+            Some(r) => r,
             None => {
                 let size = pieces
                     .iter()
@@ -267,106 +232,69 @@ pub fn place_regions(
             recorded.syms.get(&key).unwrap_or(&NO_SYMS),
             reserved,
         );
-        let repack = recorded.regions.contains_key(&key) && old.changed_nearly_everywhere(&pieces);
-        let mut used = Used::default();
-        let mut offs = keep_places(&old, &pieces, repack, &mut used);
-        // Trampoline places: the old places of moved code, and of the functions inside it (in a
-        // repacked library, only of what other libraries call).
-        for (i, p) in pieces.iter().enumerate() {
-            match old.pieces.get(&p.key) {
-                Some(r)
-                    if offs[i].is_none()
-                        && p.exec
-                        && (!repack || p.external)
-                        && r.size >= TRAMPOLINE
-                        && r.end() <= reserved =>
-                {
-                    used.take(r.off, TRAMPOLINE);
-                    let recorded = old.syms.get(&p.key);
-                    for (name, _) in p.funcs.iter() {
-                        if let Some(&o) = recorded.and_then(|m| m.get(name)) {
-                            if r.off + o + TRAMPOLINE <= r.end() {
-                                used.take(r.off + o, TRAMPOLINE);
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        // Room that pieces moving out of this link leave behind (all but their trampoline):
-        // other moved pieces go there first, on pages that changed anyway. A repacked library
-        // may use all of its region that nothing above took.
-        let mut holes: Vec<(u64, u64)> = if repack {
-            used.gaps(reserved)
+        let region = Region {
+            off: region_off,
+            reserved,
+            cursor,
+        };
+        let strategies: &[Strategy] = if known.is_none() || mode == LayoutMode::Regions {
+            &[Strategy::InOrder]
+        } else if granule.keep_size || old.pieces.values().any(|r| r.hash.is_none()) {
+            // The TLS template is not counted in pages; a version 1 file has no hashes to
+            // compare pages with.
+            &[Strategy::Keep]
         } else {
-            pieces
+            &[
+                Strategy::Keep,
+                Strategy::KeepShifting,
+                Strategy::KeepRepack,
+                Strategy::InOrder,
+            ]
+        };
+        let mut candidates: Vec<Candidate> = strategies
+            .iter()
+            .map(|&st| plan(&old, &pieces, &region, st))
+            .collect();
+        let chosen = if candidates.len() == 1 {
+            0
+        } else {
+            let counts: Vec<PageCount> = candidates
                 .iter()
-                .zip(&offs)
-                .filter(|(_, o)| o.is_none())
-                // Not the old place of code with functions inside: jumps go to each of them.
-                .filter(|(p, _)| !(p.exec && old.syms.contains_key(&p.key)))
-                .filter_map(|(p, _)| {
-                    let r = old.pieces.get(&p.key)?;
-                    let start = if p.exec { r.off + TRAMPOLINE } else { r.off };
-                    (start < r.end() && r.end() <= reserved).then_some((start, r.end()))
-                })
-                .collect()
+                .map(|c| count_pages(&old, &pieces, c))
+                .collect();
+            let best = (0..candidates.len())
+                .min_by_key(|&i| (counts[i].cost(), counts[i].pages(), i))
+                .unwrap_or(0);
+            let others: Vec<String> = (0..candidates.len())
+                .filter(|&i| i != best)
+                .map(|i| format!("{} {}", candidates[i].strategy.name(), counts[i].cost()))
+                .collect();
+            let c = &counts[best];
+            report.push((
+                lib.clone(),
+                format!(
+                    "{section} {lib}: {}: {} pages kept, {} changed, {} added, {} referring \
+                     sections of other libraries changed (cost {}; {})",
+                    candidates[best].strategy.name(),
+                    c.kept,
+                    c.changed,
+                    c.added,
+                    c.callers,
+                    c.cost(),
+                    others.join(", ")
+                ),
+            ));
+            best
         };
-        holes.sort();
-        // The free room at the end of the region: after every record and every placed piece.
-        let mut tail = if repack {
-            reserved
-        } else {
-            old.pieces
-                .values()
-                .map(Rec::end)
-                .filter(|&e| e <= reserved)
-                .chain(used.0.values().copied().filter(|&e| e <= reserved))
-                .max()
-                .unwrap_or(0)
-        };
-        // Largest first when repacking (fewer pages), the usual order otherwise.
-        let mut rest: Vec<usize> = (0..pieces.len()).filter(|&i| offs[i].is_none()).collect();
-        if repack {
-            rest.sort_by_key(|&i| std::cmp::Reverse(pieces[i].size));
-        }
-        log::debug!(
-            "{section} {lib}: repack {repack}, {} of {} pieces kept, {} holes",
-            offs.iter().filter(|o| o.is_some()).count(),
-            pieces.len(),
-            holes.len()
-        );
-        for i in rest {
-            let p = &pieces[i];
-            let in_hole = holes.iter().enumerate().find_map(|(j, &(a, b))| {
-                let o = a.next_multiple_of(p.align);
-                (o + p.size <= b && used.is_free(o, p.size)).then_some((j, o))
-            });
-            let t = tail.next_multiple_of(p.align);
-            offs[i] = Some(if let Some((j, o)) = in_hole {
-                // The rest of the hole stays available.
-                holes[j].0 = o + p.size;
-                used.take(o, p.size);
-                o
-            } else if t + p.size <= reserved {
-                tail = t + p.size;
-                used.take(t, p.size);
-                t
-            } else {
-                // Delta area: outside the region, after everything else.
-                cursor = cursor.next_multiple_of(p.align) + p.size;
-                cursor - p.size - region_off
-            });
-        }
-        let offs: Vec<u64> = offs.into_iter().map(|o| o.unwrap_or(0)).collect();
-        for (p, &o) in pieces.iter().zip(&offs) {
+        let c = candidates.swap_remove(chosen);
+        log::debug!("{section} {lib}: {}", c.strategy.name());
+        cursor = c.cursor;
+        for (p, &o) in pieces.iter().zip(&c.offs) {
             if p.size > 0 {
                 end = end.max(region_off + o + p.size);
             }
         }
-        let (new_pieces, moves) = record_pieces(&old, &pieces, &offs, repack);
-        for (i, moved) in moves {
+        for (i, moved) in c.moves {
             match moved {
                 Moved::Code(value, at) => {
                     out.trampolines
@@ -377,31 +305,14 @@ pub fn place_regions(
                 }
             }
         }
-        // Functions inside code sections: where they are now, except for code that moved,
-        // whose jumps stay at the old offsets.
-        let mut new_syms = old.syms.clone();
-        for (p, &o) in pieces.iter().zip(&offs) {
-            let moved = old
-                .pieces
-                .get(&p.key)
-                .is_some_and(|r| (p.external || !repack) && r.off != o);
-            if moved {
-                continue;
-            }
-            if p.funcs.is_empty() {
-                new_syms.remove(&p.key);
-            } else {
-                new_syms.insert(p.key.clone(), p.funcs.iter().cloned().collect());
-            }
-        }
         if reserved > 0 {
             written.regions.insert(key.clone(), (region_off, reserved));
-            if !new_syms.is_empty() {
-                written.syms.insert(key.clone(), new_syms);
+            if !c.syms.is_empty() {
+                written.syms.insert(key.clone(), c.syms);
             }
-            written.pieces.insert(key, new_pieces);
+            written.pieces.insert(key, c.records);
         }
-        for (p, o) in pieces.into_iter().zip(offs) {
+        for (p, o) in pieces.into_iter().zip(c.offs) {
             out.chunks.push((p.chunk, region_off + o));
         }
     }
@@ -425,6 +336,399 @@ pub fn place_regions(
         }
     }
     out
+}
+
+/// Where a library's region is, and where the delta area of its section continues.
+struct Region {
+    off: u64,
+    reserved: u64,
+    cursor: u64,
+}
+
+/// How a library's pieces are placed inside its region.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Strategy {
+    /// Each piece where the layout file says (`keep_places`); what moved leaves jumps, what
+    /// has no place goes into the room moved pieces left, then the region's free end, then
+    /// the delta area.
+    Keep,
+    /// As `Keep`, but code whose functions shift inside it stays where it is too: its callers
+    /// in other libraries change instead of a copy of it.
+    KeepShifting,
+    /// Unchanged pieces and pieces other libraries refer to keep their places; the library's
+    /// other pieces are packed, largest first, into the rest of the region.
+    KeepRepack,
+    /// Every piece in its usual order from the region's start, as an ordinary link would
+    /// place the library; no jumps.
+    InOrder,
+}
+
+impl Strategy {
+    fn name(self) -> &'static str {
+        match self {
+            Strategy::Keep => "keep",
+            Strategy::KeepShifting => "keep, functions shifting",
+            Strategy::KeepRepack => "repack",
+            Strategy::InOrder => "in order",
+        }
+    }
+}
+
+/// One strategy's placement of a library: piece offsets in the region, trampolines and data
+/// moves, and what the layout file will record.
+struct Candidate {
+    strategy: Strategy,
+    offs: Vec<u64>,
+    /// The delta area's end after this library.
+    cursor: u64,
+    moves: Vec<(usize, Moved)>,
+    records: BTreeMap<String, Rec>,
+    syms: PieceFunctions,
+}
+
+/// Places one library's pieces as `strategy` says.
+fn plan(old: &OldRegion, pieces: &[Piece], region: &Region, strategy: Strategy) -> Candidate {
+    let (offs, cursor) = match strategy {
+        Strategy::InOrder => in_order(pieces, region),
+        Strategy::Keep | Strategy::KeepRepack | Strategy::KeepShifting => keep(
+            old,
+            pieces,
+            region,
+            strategy == Strategy::KeepRepack,
+            strategy != Strategy::KeepShifting,
+        ),
+    };
+    let repack = matches!(strategy, Strategy::KeepRepack | Strategy::InOrder);
+    let (records, moves) = match strategy {
+        Strategy::InOrder => (record_in_order(old, pieces, &offs), Vec::new()),
+        _ => record_pieces(old, pieces, &offs, repack),
+    };
+    // Functions inside code sections: where they are now, except for code that moved,
+    // whose jumps stay at the old offsets.
+    let mut syms = old.syms.clone();
+    for (p, &o) in pieces.iter().zip(&offs) {
+        let moved = strategy != Strategy::InOrder
+            && old
+                .pieces
+                .get(&p.key)
+                .is_some_and(|r| (p.external || !repack) && r.off != o);
+        if moved {
+            continue;
+        }
+        if p.funcs.is_empty() {
+            syms.remove(&p.key);
+        } else {
+            syms.insert(p.key.clone(), p.funcs.iter().cloned().collect());
+        }
+    }
+    Candidate {
+        strategy,
+        offs,
+        cursor,
+        moves,
+        records,
+        syms,
+    }
+}
+
+/// Every piece in its usual order from the region's start; once one does not fit, it and the
+/// rest go to the delta area.
+fn in_order(pieces: &[Piece], region: &Region) -> (Vec<u64>, u64) {
+    let mut cursor = region.cursor;
+    let mut at = 0u64;
+    let mut spilled = false;
+    let offs = pieces
+        .iter()
+        .map(|p| {
+            let o = at.next_multiple_of(p.align);
+            if !spilled && o + p.size <= region.reserved.max(o) {
+                at = o + p.size;
+                o
+            } else {
+                spilled = true;
+                cursor = cursor.next_multiple_of(p.align) + p.size;
+                cursor - p.size - region.off
+            }
+        })
+        .collect();
+    (offs, cursor)
+}
+
+/// The records of a library placed in order: each piece where it is; a piece whose content and
+/// place changed leaves its old place on record under its content hash, for the version that
+/// had it.
+fn record_in_order(old: &OldRegion, pieces: &[Piece], offs: &[u64]) -> BTreeMap<String, Rec> {
+    let mut records = old.pieces.clone();
+    for (p, &o) in pieces.iter().zip(offs) {
+        if let Some(r) = old.pieces.get(&p.key) {
+            if let Some(h) = r.hash.filter(|&h| h != p.hash && r.off != o) {
+                records.insert(history_key(&p.key, h), *r);
+            }
+        }
+        records.remove(&moved_key(&p.key));
+        records.insert(
+            p.key.clone(),
+            Rec {
+                off: o,
+                size: p.size,
+                hash: Some(p.hash),
+            },
+        );
+    }
+    records
+}
+
+/// Offsets of a library's pieces when they keep the places the layout file has for them
+/// (`keep_places`); with `repack`, only unchanged pieces and pieces other libraries refer to
+/// do, and the rest is packed largest first into the region's free room. Returns the offsets
+/// and the delta area's new end.
+fn keep(
+    old: &OldRegion,
+    pieces: &[Piece],
+    region: &Region,
+    repack: bool,
+    follow_functions: bool,
+) -> (Vec<u64>, u64) {
+    let reserved = region.reserved;
+    let mut cursor = region.cursor;
+    let mut used = Used::default();
+    let mut offs = keep_places(old, pieces, repack, follow_functions, &mut used);
+    // Trampoline places: the old places of moved code, and of the functions inside it (in a
+    // repacked library, only of what other libraries call).
+    for (i, p) in pieces.iter().enumerate() {
+        match old.pieces.get(&p.key) {
+            Some(r)
+                if offs[i].is_none()
+                    && p.exec
+                    && (!repack || p.external)
+                    && r.size >= TRAMPOLINE
+                    && r.end() <= reserved =>
+            {
+                used.take(r.off, TRAMPOLINE);
+                let recorded = old.syms.get(&p.key);
+                for (name, _) in p.funcs.iter() {
+                    if let Some(&o) = recorded.and_then(|m| m.get(name)) {
+                        if r.off + o + TRAMPOLINE <= r.end() {
+                            used.take(r.off + o, TRAMPOLINE);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Room that pieces moving out of this link leave behind (all but their trampoline):
+    // other moved pieces go there first, on pages that changed anyway. A repacked library
+    // may use all of its region that nothing above took.
+    let mut holes: Vec<(u64, u64)> = if repack {
+        used.gaps(reserved)
+    } else {
+        pieces
+            .iter()
+            .zip(&offs)
+            .filter(|(_, o)| o.is_none())
+            // Not the old place of code with functions inside: jumps go to each of them.
+            .filter(|(p, _)| !(p.exec && old.syms.contains_key(&p.key)))
+            .filter_map(|(p, _)| {
+                let r = old.pieces.get(&p.key)?;
+                let start = if p.exec { r.off + TRAMPOLINE } else { r.off };
+                (start < r.end() && r.end() <= reserved).then_some((start, r.end()))
+            })
+            .collect()
+    };
+    holes.sort();
+    // The free room at the end of the region: after every record and every placed piece.
+    let mut tail = if repack {
+        reserved
+    } else {
+        old.pieces
+            .values()
+            .map(Rec::end)
+            .filter(|&e| e <= reserved)
+            .chain(used.0.values().copied().filter(|&e| e <= reserved))
+            .max()
+            .unwrap_or(0)
+    };
+    // Largest first when repacking (fewer pages), the usual order otherwise.
+    let mut rest: Vec<usize> = (0..pieces.len()).filter(|&i| offs[i].is_none()).collect();
+    if repack {
+        rest.sort_by_key(|&i| std::cmp::Reverse(pieces[i].size));
+    }
+    for i in rest {
+        let p = &pieces[i];
+        let in_hole = holes.iter().enumerate().find_map(|(j, &(a, b))| {
+            let o = a.next_multiple_of(p.align);
+            (o + p.size <= b && used.is_free(o, p.size)).then_some((j, o))
+        });
+        let t = tail.next_multiple_of(p.align);
+        offs[i] = Some(if let Some((j, o)) = in_hole {
+            // The rest of the hole stays available.
+            holes[j].0 = o + p.size;
+            used.take(o, p.size);
+            o
+        } else if t + p.size <= reserved {
+            tail = t + p.size;
+            used.take(t, p.size);
+            t
+        } else {
+            // Delta area: outside the region, after everything else.
+            cursor = cursor.next_multiple_of(p.align) + p.size;
+            cursor - p.size - region.off
+        });
+    }
+    (offs.into_iter().map(|o| o.unwrap_or(0)).collect(), cursor)
+}
+
+/// What a candidate placement does to a library's pages (in its region and the delta area),
+/// estimated from the layout file's records: a page keeps its bytes when the same contents lie
+/// at the same offsets on it as last time and none of them refers to a piece of its library
+/// whose address changed.
+#[derive(Debug, Clone, Copy, Default)]
+struct PageCount {
+    kept: u64,
+    /// Pages that held something last time and hold other bytes now.
+    changed: u64,
+    /// Pages that held nothing last time.
+    added: u64,
+    /// Sections of other libraries whose references to this library change (about a page each).
+    callers: u64,
+}
+
+impl PageCount {
+    /// Pages of this link that are not pages of the last one.
+    fn cost(&self) -> u64 {
+        self.changed + self.added + self.callers
+    }
+
+    fn pages(&self) -> u64 {
+        self.kept + self.changed + self.added
+    }
+}
+
+/// Something on a page: offset, size and an identity of its bytes (a content hash, or the
+/// jumps of moved code with where they go).
+type Content = (u64, u64, u64);
+
+fn jumps_id(key: &str, to: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(format!("jumps\0{key}\0{to:x}").as_bytes())
+}
+
+/// The contents of a page range, per page.
+fn by_page(items: impl Iterator<Item = Content>) -> BTreeMap<u64, Vec<Content>> {
+    let mut pages: BTreeMap<u64, Vec<Content>> = BTreeMap::new();
+    for it in items.filter(|it| it.1 > 0) {
+        for pg in it.0 / PAGE..(it.0 + it.1).div_ceil(PAGE) {
+            pages.entry(pg).or_default().push(it);
+        }
+    }
+    for v in pages.values_mut() {
+        v.sort_unstable();
+    }
+    pages
+}
+
+/// Counts the pages `c` keeps, changes and adds (see `PageCount`).
+fn count_pages(old: &OldRegion, pieces: &[Piece], c: &Candidate) -> PageCount {
+    // Last time: each current record's content, or the jumps left at a moved piece's place.
+    let old_items = old
+        .pieces
+        .iter()
+        .filter(|(k, _)| is_current(k))
+        .map(|(k, r)| {
+            let moved_to = (!k.ends_with("@moved"))
+                .then(|| old.pieces.get(&moved_key(k)))
+                .flatten();
+            match moved_to {
+                Some(m) if old.syms.contains_key(k) => (r.off, r.size, jumps_id(k, m.off)),
+                Some(m) => (r.off, TRAMPOLINE, jumps_id(k, m.off)),
+                None => (r.off, r.size, r.hash.unwrap_or(0)),
+            }
+        });
+    let old_pages = by_page(old_items);
+    // Where references to each piece go now: its jumps, when it moved and left them.
+    let mut jumps_at: Vec<Option<u64>> = vec![None; pieces.len()];
+    let mut new_items: Vec<(Content, Option<usize>)> = Vec::new();
+    for (i, m) in &c.moves {
+        if let Moved::Code(0, at) = m {
+            let p = &pieces[*i];
+            jumps_at[*i] = Some(*at);
+            let r = old.pieces.get(&p.key);
+            let item = match r {
+                Some(r) if old.syms.contains_key(&p.key) => {
+                    (r.off, r.size, jumps_id(&p.key, c.offs[*i]))
+                }
+                _ => (*at, TRAMPOLINE, jumps_id(&p.key, c.offs[*i])),
+            };
+            new_items.push((item, None));
+        }
+    }
+    for (i, p) in pieces.iter().enumerate() {
+        new_items.push(((c.offs[i], p.size, p.hash), Some(i)));
+    }
+    // A piece's references keep their values when it is reached at the same address, and the
+    // functions inside it did not shift (or jumps wait at their old addresses).
+    let stable: Vec<bool> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let Some(r) = old.pieces.get(&p.key) else {
+                return true;
+            };
+            let at = jumps_at[i].unwrap_or(c.offs[i]);
+            at == r.off
+                && (jumps_at[i].is_some()
+                    || r.hash == Some(p.hash)
+                    || !p.funcs.iter().any(|(n, o)| {
+                        old.syms
+                            .get(&p.key)
+                            .and_then(|m| m.get(n))
+                            .is_some_and(|x| x != o)
+                    }))
+        })
+        .collect();
+    let index: rustc_hash::FxHashMap<Chunk, usize> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.chunk, i))
+        .collect();
+    let clean: Vec<bool> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let same = |k: &str| {
+                old.pieces
+                    .get(k)
+                    .is_some_and(|r| r.off == c.offs[i] && r.hash == Some(p.hash))
+            };
+            (same(&p.key) || same(&moved_key(&p.key)))
+                && p.refs
+                    .iter()
+                    .all(|&(f, s)| index.get(&Chunk::Input(f, s)).is_none_or(|&j| stable[j]))
+        })
+        .collect();
+    let mut dirty_pages: rustc_hash::FxHashSet<u64> = Default::default();
+    for (it, i) in &new_items {
+        if i.is_some_and(|i| !clean[i]) && it.1 > 0 {
+            dirty_pages.extend(it.0 / PAGE..(it.0 + it.1).div_ceil(PAGE));
+        }
+    }
+    let new_pages = by_page(new_items.iter().map(|(it, _)| *it));
+    let mut count = PageCount::default();
+    for (pg, contents) in &new_pages {
+        match old_pages.get(pg) {
+            Some(was) if was == contents && !dirty_pages.contains(pg) => count.kept += 1,
+            Some(_) => count.changed += 1,
+            None => count.added += 1,
+        }
+    }
+    let callers: rustc_hash::FxHashSet<(u32, u32)> = pieces
+        .iter()
+        .zip(&stable)
+        .filter(|(_, &st)| !st)
+        .flat_map(|(p, _)| p.callers.iter().copied())
+        .collect();
+    count.callers = callers.len() as u64;
+    count
 }
 
 /// A piece that left the place the layout file had for it.
