@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # Page-sharing benchmark: how many 4 KiB pages two static executables have in
 # common, byte for byte, when one library is updated (zlib 1.2.13 -> 1.3.1,
-# zstd 1.5.5 -> 1.5.6, lz4 1.9.3 -> 1.9.4 in zall; Lua 5.4.6 -> 5.4.7 in zlua)
-# and across a fleet of five programs built from the same libraries
-# (testdata/stable/), next to what ideal deduplication of identical input
-# sections would share. spacer links with --layout (one layout file per
-# update, one for the whole fleet); ld.bfd, ld.lld and mold link as they
-# normally do. Also reports the file size cost of the layout against ld.bfd
-# and times the zall program (spacer vs ld.bfd build) with hyperfine.
+# zstd 1.5.5 -> 1.5.6, lz4 1.9.3 -> 1.9.4 in zall; Lua 5.4.6 -> 5.4.7 in zlua;
+# SQLite 3.45.1 -> 3.46.0 in zsql) and across a fleet of five programs built
+# from the same libraries (testdata/stable/), next to what ideal deduplication
+# of identical input sections would share. Everything is measured twice: with
+# the libraries built with -ffunction-sections and with plain -O2 (one .text
+# per object, as distributions and Unikraft build). spacer links with --layout
+# (one layout file per update, one for the whole fleet), and for comparison
+# with --layout-mode=regions (page-aligned regions only, "regions" column);
+# ld.bfd, ld.lld and mold link as they normally do. The updates table ends with
+# the targets, each printed met or MISSED. Also reports the file size cost of
+# the layout against ld.bfd and times the zall program (spacer vs ld.bfd
+# build) with hyperfine.
 #
 # The libraries are the test suite's (tests/stable_layout.rs): they are built
 # once under target/spacer-corpus/stable/ by
 #   cargo test --release --test stable_layout -- --ignored build_corpus_only
 #
-# Usage: bench/sharing.sh [--linkers LIST] [--no-hyperfine]
-#   --linkers LIST   comma-separated subset of: spacer,ld.bfd,ld.lld,mold
+# Usage: bench/sharing.sh [--linkers LIST] [--build sections|plain|both] [--no-hyperfine]
+#   --linkers LIST   comma-separated subset of: spacer,regions,ld.bfd,ld.lld,mold
+#   --build WHICH    which library builds to measure (default both)
 #   --no-hyperfine   skip the run-time comparison
 #
 # Environment: SPACER=/path/to/spacer uses that binary instead of building
@@ -27,7 +33,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/target/bench/sharing
 SRC=$ROOT/testdata/stable
-linkers_wanted="spacer,ld.bfd,ld.lld,mold"
+linkers_wanted="spacer,regions,ld.bfd,ld.lld,mold"
+builds_wanted=both
 hyperfine=1
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -35,6 +42,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
     --linkers) linkers_wanted=$2; shift ;;
+    --build) builds_wanted=$2; shift ;;
     --no-hyperfine) hyperfine=0 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "sharing: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -61,17 +69,22 @@ rm -rf "$OUT"
 mkdir -p "$OUT/bin"
 ln -s "$SPACER" "$OUT/bin/ld"
 
-declare -A OLD=([zlib]=1.2.13 [zstd]=1.5.5 [lz4]=1.9.3 [lua]=5.4.6)
-declare -A NEW=([zlib]=1.3.1 [zstd]=1.5.6 [lz4]=1.9.4 [lua]=5.4.7)
+declare -A OLD=([zlib]=1.2.13 [zstd]=1.5.5 [lz4]=1.9.3 [lua]=5.4.6 [sqlite]=3.45.1)
+declare -A NEW=([zlib]=1.3.1 [zstd]=1.5.6 [lz4]=1.9.4 [lua]=5.4.7 [sqlite]=3.46.0)
 # The program each update is measured on.
-declare -A BUMPED=([zlib]=zall [zstd]=zall [lz4]=zall [lua]=zlua)
+declare -A BUMPED=([zlib]=zall [zstd]=zall [lz4]=zall [lua]=zlua [sqlite]=zsql)
+case $builds_wanted in
+sections | plain) BUILDS=$builds_wanted ;;
+both) BUILDS="sections plain" ;;
+*) die "--build takes sections, plain or both" ;;
+esac
 PROGRAMS="zall zlz4 zstdlz4 zonly zlua"
 
 linkers=()
 IFS=, read -ra wanted <<<"$linkers_wanted"
 for l in "${wanted[@]}"; do
     case $l in
-    spacer | ld.bfd) linkers+=("$l") ;;
+    spacer | regions | ld.bfd) linkers+=("$l") ;;
     ld.lld) command -v ld.lld >/dev/null && linkers+=("$l") || echo "sharing: ld.lld not installed, skipped" >&2 ;;
     mold) command -v mold >/dev/null && linkers+=("$l") || echo "sharing: mold not installed, skipped" >&2 ;;
     *) die "unknown linker $l" ;;
@@ -89,8 +102,8 @@ build() {
         lflags+=("-L$(lookup $lib $ver 4)")
         libs+=("${LIBFLAG[$lib]}")
     done
-    mkdir -p "$OUT/obj/$tag"
-    local obj=$OUT/obj/$tag/$prog.o
+    mkdir -p "$OUT/obj/$BUILD/$tag"
+    local obj=$OUT/obj/$BUILD/$tag/$prog.o
     [ -f "$obj" ] || gcc -O2 "${inc[@]}" -c "$SRC/$prog.c" -o "$obj"
     LINKARGS=("$obj" "${lflags[@]}" "${libs[@]}" -lm)
 }
@@ -99,13 +112,14 @@ build() {
 link() {
     local linker=$1 out=$2 layout=${3:-} sel=()
     case $linker in
-    spacer) sel=(-B "$OUT/bin/") ;;
+    spacer | regions) sel=(-B "$OUT/bin/") ;;
     ld.bfd) sel=(-fuse-ld=bfd) ;;
     ld.lld) sel=(-fuse-ld=lld) ;;
     mold) sel=(-fuse-ld=mold) ;;
     esac
     local extra=()
     [ -n "$layout" ] && extra=("-Wl,--layout,$layout")
+    [ "$linker" = regions ] && extra+=("-Wl,--layout-mode=regions")
     [ "$linker" = ld.bfd ] && extra+=("-Wl,-Map,$out.map")
     gcc -static "${sel[@]}" "${LINKARGS[@]}" "${extra[@]}" -o "$out" 2>"$out.stderr" \
         || { cat "$out.stderr" >&2; die "linking $out with $linker failed"; }
@@ -144,49 +158,103 @@ set_of() { # KIND (old|new-LIB)
     echo "$s"
 }
 
+# image_pages A B -> "exec-shared exec-pages ro-shared ro-pages total-pages" of B against A
+image_pages() {
+    "$SPACER" share --json "$1" "$2" |
+        jq -r '.images[1] | "\(.exec.shared) \(.exec.pages) \(.read_only.shared) \(.read_only.pages) \(.total.pages)"'
+}
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }
+# target WHAT VALUE MIN: one line, met or MISSED
+target() {
+    local verdict
+    verdict=$(awk -v v="$2" -v m="$3" 'BEGIN { print (v >= m ? "met" : "MISSED") }')
+    say "- $1: $2% (target $3%: $verdict)"
+}
+
 # --- (a) single-library updates ---------------------------------------------
-say "## Single-library updates (executable pages of the new image found in the old)"
-say ""
-table update "${linkers[@]}"
-for lib in $LIBS; do
-    prog=${BUMPED[$lib]}
-    row="| $lib ${OLD[$lib]} -> ${NEW[$lib]} ($prog) |"
-    for l in "${linkers[@]}"; do
-        d=$OUT/bump-$lib/$l
-        mkdir -p "$d"
-        layout=""
-        [ "$l" = spacer ] && layout=$d/$prog.layout
-        build $prog old "$(set_of old)"
-        link "$l" "$d/a" "$layout"
-        build $prog "new-$lib" "$(set_of new-$lib)"
-        link "$l" "$d/b" "$layout"
-        read -r shared pages pct <<<"$(exec_share "$d/a" "$d/b")"
-        row+=" $shared/$pages ($pct%) |"
+updates() {
+    local lib prog row l d layout shared pages ro_shared ro_pages total
+    declare -A EXEC RO TOTAL
+    say "## Single-library updates, $BUILD build (executable pages of the new image found in the old)"
+    say ""
+    table update "${linkers[@]}"
+    for lib in $LIBS; do
+        prog=${BUMPED[$lib]}
+        row="| $lib ${OLD[$lib]} -> ${NEW[$lib]} ($prog) |"
+        for l in "${linkers[@]}"; do
+            d=$OUT/$BUILD/bump-$lib/$l
+            mkdir -p "$d"
+            layout=""
+            case $l in spacer | regions) layout=$d/$prog.layout ;; esac
+            build $prog old "$(set_of old)"
+            link "$l" "$d/a" "$layout"
+            build $prog "new-$lib" "$(set_of new-$lib)"
+            link "$l" "$d/b" "$layout"
+            read -r shared pages ro_shared ro_pages total <<<"$(image_pages "$d/a" "$d/b")"
+            EXEC[$lib,$l]=$(pct "$shared" "$pages")
+            RO[$lib,$l]=$(pct "$ro_shared" "$ro_pages")
+            TOTAL[$lib,$l]=$total
+            row+=" $shared/$pages (${EXEC[$lib,$l]}%) |"
+        done
+        say "$row"
     done
-    say "$row"
-done
-# Behaviour check against ld.bfd.
-for lib in $LIBS; do
-    for l in "${linkers[@]}"; do
-        [ "$l" = ld.bfd ] && continue
-        [ -d "$OUT/bump-$lib/ld.bfd" ] || continue
-        check "$OUT/bump-$lib/$l/a" "$OUT/bump-$lib/ld.bfd/a"
-        check "$OUT/bump-$lib/$l/b" "$OUT/bump-$lib/ld.bfd/b"
+    # Behaviour check against ld.bfd.
+    for lib in $LIBS; do
+        for l in "${linkers[@]}"; do
+            [ "$l" = ld.bfd ] && continue
+            [ -d "$OUT/$BUILD/bump-$lib/ld.bfd" ] || continue
+            check "$OUT/$BUILD/bump-$lib/$l/a" "$OUT/$BUILD/bump-$lib/ld.bfd/a"
+            check "$OUT/$BUILD/bump-$lib/$l/b" "$OUT/$BUILD/bump-$lib/ld.bfd/b"
+        done
     done
-done
+    case " ${linkers[*]} " in *" spacer "*) ;; *) return ;; esac
+    say ""
+    say "Read-only pages of the new image found in the old: $(for lib in $LIBS; do
+        printf '%s %s%%; ' "$lib" "${RO[$lib,spacer]}"; done)"
+    say ""
+    say "Targets ($BUILD build, spacer --layout):"
+    target "zlib update, executable pages shared" "${EXEC[zlib,spacer]}" 97
+    target "lz4 update, executable pages shared" "${EXEC[lz4,spacer]}" 95
+    if [ "$BUILD" = plain ]; then
+        target "Lua update, executable pages shared" "${EXEC[lua,spacer]}" 85
+    else
+        target "Lua update, executable pages shared" "${EXEC[lua,spacer]}" 90
+    fi
+    target "SQLite update, executable pages shared" "${EXEC[sqlite,spacer]}" 45
+    if [ -n "${TOTAL[sqlite,ld.bfd]:-}" ]; then
+        local growth
+        growth=$(awk -v s="${TOTAL[sqlite,spacer]}" -v b="${TOTAL[sqlite,ld.bfd]}" \
+            'BEGIN { printf "%.1f", 100 * (s - b) / b }')
+        local verdict
+        verdict=$(awk -v g="$growth" 'BEGIN { print (g <= 2 ? "met" : "MISSED") }')
+        say "- SQLite update, loaded pages against ld.bfd's: ${TOTAL[sqlite,spacer]} vs ${TOTAL[sqlite,ld.bfd]}, $growth% (target at most +2%: $verdict)"
+    fi
+    target "zlib update, read-only pages shared" "${RO[zlib,spacer]}" 90
+    target "lz4 update, read-only pages shared" "${RO[lz4,spacer]}" 90
+    if [ -n "${EXEC[zlib,regions]:-}" ]; then
+        local l2 worse=""
+        for l2 in $LIBS; do
+            awk -v a="${EXEC[$l2,spacer]}" -v b="${EXEC[$l2,regions]}" 'BEGIN { exit !(a < b) }' &&
+                worse+=" $l2"
+        done
+        say "- --layout shares at least what --layout-mode=regions shares on every update: $([ -z "$worse" ] && echo met || echo "MISSED ($worse)")"
+    fi
+    say ""
+}
 
 # --- (b) the fleet ----------------------------------------------------------
+fleet() {
 say ""
-say "## Fleet: five programs on $(set_of old)"
+say "## Fleet, $BUILD build: five programs on $(set_of old)"
 say ""
 say "Executable pages of each program found in any other program of the fleet,"
 say "and the code bytes ideal deduplication of identical input sections would share:"
 say ""
 for l in "${linkers[@]}"; do
-    d=$OUT/fleet/$l
+    d=$OUT/$BUILD/fleet/$l
     mkdir -p "$d"
     layout=""
-    [ "$l" = spacer ] && layout=$d/fleet.layout
+    case $l in spacer | regions) layout=$d/fleet.layout ;; esac
     for p in $PROGRAMS; do
         build $p old "$(set_of old)"
         link "$l" "$d/$p" "$layout"
@@ -194,12 +262,12 @@ for l in "${linkers[@]}"; do
 done
 for l in "${linkers[@]}"; do
     [ "$l" = ld.bfd ] && continue
-    [ -d "$OUT/fleet/ld.bfd" ] || continue
-    for p in $PROGRAMS; do check "$OUT/fleet/$l/$p" "$OUT/fleet/ld.bfd/$p"; done
+    [ -d "$OUT/$BUILD/fleet/ld.bfd" ] || continue
+    for p in $PROGRAMS; do check "$OUT/$BUILD/fleet/$l/$p" "$OUT/$BUILD/fleet/ld.bfd/$p"; done
 done
 declare -A FLEET
 for l in "${linkers[@]}"; do
-    json=$("$SPACER" share --json $(for p in $PROGRAMS; do echo "$OUT/fleet/$l/$p"; done))
+    json=$("$SPACER" share --json $(for p in $PROGRAMS; do echo "$OUT/$BUILD/fleet/$l/$p"; done))
     i=0
     for p in $PROGRAMS; do
         FLEET[$l,$p]=$(jq -r ".images[$i].exec | \"\(.shared)/\(.pages) (\(if .pages > 0 then (1000 * .shared / .pages | round) / 10 else 0 end)%)\"" <<<"$json")
@@ -227,16 +295,15 @@ code_inputs() { # MAP -> "file:section size" per code input section
     ' "$1"
 }
 declare -A IDEAL
-if [ -d "$OUT/fleet/ld.bfd" ]; then
-    for p in $PROGRAMS; do code_inputs "$OUT/fleet/ld.bfd/$p.map" | sed "s/^/$p /"; done >"$OUT/fleet/inputs.txt"
+if [ -d "$OUT/$BUILD/fleet/ld.bfd" ]; then
+    for p in $PROGRAMS; do code_inputs "$OUT/$BUILD/fleet/ld.bfd/$p.map" | sed "s/^/$p /"; done >"$OUT/$BUILD/fleet/inputs.txt"
     while read -r p shared total; do
         IDEAL[$p]="$shared $total"
     done < <(awk '
         { prog[NR] = $1; key[NR] = $2; size[NR] = $3; if (!seen[$2 SUBSEP $1]++) nprog[$2]++ }
         END { for (i = 1; i <= NR; i++) { t[prog[i]] += size[i]; if (nprog[key[i]] > 1) s[prog[i]] += size[i] }
-              for (p in t) print p, s[p] + 0, t[p] }' "$OUT/fleet/inputs.txt")
+              for (p in t) print p, s[p] + 0, t[p] }' "$OUT/$BUILD/fleet/inputs.txt")
 fi
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }
 if [ ${#IDEAL[@]} -gt 0 ]; then
     table program "${linkers[@]}" "ideal dedup (code bytes)"
 else
@@ -277,7 +344,7 @@ for l in "${linkers[@]}"; do
         row="| $p |"
         for q in $PROGRAMS; do
             if [ $p = $q ]; then row+=" - |"; continue; fi
-            read -r _ _ pct <<<"$(exec_share "$OUT/fleet/$l/$q" "$OUT/fleet/$l/$p")"
+            read -r _ _ pct <<<"$(exec_share "$OUT/$BUILD/fleet/$l/$q" "$OUT/$BUILD/fleet/$l/$p")"
             row+=" $pct% |"
         done
         say "$row"
@@ -286,32 +353,40 @@ for l in "${linkers[@]}"; do
 done
 
 # --- file size --------------------------------------------------------------
-if [ -d "$OUT/fleet/ld.bfd" ]; then
-    say "## File size against ld.bfd"
+if [ -d "$OUT/$BUILD/fleet/ld.bfd" ]; then
+    say "## File size against ld.bfd, $BUILD build"
     say ""
     table program "${linkers[@]}"
     for p in $PROGRAMS; do
-        ref=$(stat -c %s "$OUT/fleet/ld.bfd/$p")
+        ref=$(stat -c %s "$OUT/$BUILD/fleet/ld.bfd/$p")
         row="| $p |"
         for l in "${linkers[@]}"; do
-            s=$(stat -c %s "$OUT/fleet/$l/$p")
+            s=$(stat -c %s "$OUT/$BUILD/fleet/$l/$p")
             row+=" $s ($(awk -v s=$s -v r=$ref 'BEGIN { printf "%+d, %+.1f%%", s - r, 100 * (s - r) / r }')) |"
         done
         say "$row"
     done
     say ""
 fi
+}
+
+for BUILD in $BUILDS; do
+    if [ "$BUILD" = plain ]; then CORPUS=$CORPUS_PLAIN; else CORPUS=$CORPUS_SECTIONS; fi
+    updates
+    fleet
+done
 
 # --- run time ---------------------------------------------------------------
 both=0
 case " ${linkers[*]} " in *" spacer "*) case " ${linkers[*]} " in *" ld.bfd "*) both=1 ;; esac ;; esac
+FIRST=${BUILDS%% *}
 if [ $hyperfine = 1 ] && [ $both = 1 ]; then
     if command -v hyperfine >/dev/null; then
         say "## Run time of zall (hyperfine)"
         say ""
         hyperfine --warmup 3 --min-runs 20 -N --export-markdown "$OUT/hyperfine.md" \
-            -n "spacer --layout" "$OUT/fleet/spacer/zall" \
-            -n "ld.bfd" "$OUT/fleet/ld.bfd/zall" >"$OUT/hyperfine.txt" 2>&1 \
+            -n "spacer --layout" "$OUT/$FIRST/fleet/spacer/zall" \
+            -n "ld.bfd" "$OUT/$FIRST/fleet/ld.bfd/zall" >"$OUT/hyperfine.txt" 2>&1 \
             || { cat "$OUT/hyperfine.txt" >&2; die "hyperfine failed"; }
         cat "$OUT/hyperfine.md" | tee -a "$REPORT"
     else

@@ -690,7 +690,8 @@ fn symbol_names(exe: &Path) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 /// Links `p` with a fresh layout file, then again with the file the first link wrote; both
-/// executables must behave like the ld.bfd-linked one.
+/// executables must behave like the ld.bfd-linked one, and their `.eh_frame` (in regions) must
+/// read from record to record up to one terminator at its end (`eh_frame_walks_to_its_end`).
 fn check_with_layout(p: Program) {
     let layout = tests_dir()
         .join("layout-files")
@@ -699,13 +700,62 @@ fn check_with_layout(p: Program) {
     let _ = fs::remove_file(&layout);
     let flag = format!("-Wl,--layout,{}", layout.display());
     let p = p.spacer_ldflags(&[&flag]);
-    p.check();
+    if let Some(o) = p.check() {
+        eh_frame_walks_to_its_end(&o.spacer_exe);
+    }
     assert!(
         layout.is_file(),
         "no layout file written at {}",
         layout.display()
     );
-    p.check();
+    if let Some(o) = p.check() {
+        eh_frame_walks_to_its_end(&o.spacer_exe);
+    }
+}
+
+/// libgcc walks the `.eh_frame` of a static program from record to record (frames registered
+/// by crtbeginT.o), and so do debuggers: the room between regions must hold records, and the
+/// only zero-length record (the terminator) must come last. readelf reads every record.
+fn eh_frame_walks_to_its_end(exe: &Path) {
+    let out = Command::new("readelf")
+        .args(["--wide", "--debug-dump=frames"])
+        .arg(exe)
+        .output()
+        .expect("readelf runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !errors.to_lowercase().contains("warning"),
+        "readelf cannot read the .eh_frame of {}:\n{errors}",
+        exe.display()
+    );
+    let entries: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.len() > 9
+                && l.as_bytes()[8] == b' '
+                && l[..8].bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .collect();
+    let terminators: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("ZERO terminator"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        entries.iter().any(|l| l.contains(" FDE ")),
+        "readelf finds no FDE in {}",
+        exe.display()
+    );
+    assert!(
+        terminators.is_empty() || terminators == [entries.len() - 1],
+        "the .eh_frame of {} has a zero-length record before its end (entries {:?} of {}): \
+         a walk stops there",
+        exe.display(),
+        terminators,
+        entries.len()
+    );
 }
 
 #[test]

@@ -197,3 +197,74 @@ pub fn build_hdr(
     }
     Ok(())
 }
+
+/// Fills the room between the input sections of the output `.eh_frame` (the version-stable
+/// layout's regions leave some) with records, so that a walk from record to record (libgcc's
+/// registered frames, debuggers) reads the whole section: room of 16 bytes or more becomes a
+/// CIE that no FDE uses (its instructions DW_CFA_nop); smaller room lengthens the record
+/// before it by that many DW_CFA_nop bytes. Zero bytes would read as the terminator.
+/// `members` are (offset, size, the input section's records and their base) in the section.
+pub fn fill_gaps(out: &mut [u8], members: &mut [(u64, u64, Option<&EhSection>)]) {
+    members.sort_by_key(|m| m.0);
+    let mut at = 0u64;
+    let mut last: Option<(u64, &EhRecord)> = None;
+    for &(off, size, eh) in members.iter() {
+        if size == 0 {
+            continue;
+        }
+        if off > at {
+            fill(out, at, off - at, last);
+        }
+        at = at.max(off + size);
+        last = eh
+            .and_then(|e| e.records.iter().rev().find(|r| r.keep))
+            .map(|r| (off, r));
+    }
+}
+
+/// Fills `[at, at + len)` of the output `.eh_frame`; `last` is the record before it.
+fn fill(out: &mut [u8], at: u64, len: u64, last: Option<(u64, &EhRecord)>) {
+    let (at, len) = (at as usize, len as usize);
+    if len % 4 != 0 || at + len > out.len() {
+        return;
+    }
+    if len >= 16 {
+        // One CIE per 2 GiB at most (its length field is 32 bits).
+        let mut pos = at;
+        while pos < at + len {
+            let n = (at + len - pos).min(1 << 31);
+            let n = if at + len - (pos + n) < 16 && pos + n < at + len {
+                n - 16
+            } else {
+                n
+            };
+            let cie = &mut out[pos..pos + n];
+            cie.fill(0);
+            cie[0..4].copy_from_slice(&((n - 4) as u32).to_le_bytes());
+            // CIE id 0, version 1, no augmentation, code alignment 1, data alignment -8,
+            // return address in register 16.
+            cie[8] = 1;
+            cie[10] = 1;
+            cie[11] = 0x78;
+            cie[12] = 16;
+            pos += n;
+        }
+        return;
+    }
+    let Some((base, r)) = last else { return };
+    let start = base as usize + r.out_off as usize;
+    if start + r.len as usize != at || start + 12 > out.len() {
+        return;
+    }
+    let len32 = u32::from_le_bytes(out[start..start + 4].try_into().unwrap());
+    if len32 == 0 {
+        return; // a terminator: the walk ends there anyway
+    }
+    if len32 == 0xffff_ffff {
+        let l = u64::from_le_bytes(out[start + 4..start + 12].try_into().unwrap());
+        out[start + 4..start + 12].copy_from_slice(&(l + len as u64).to_le_bytes());
+    } else {
+        out[start..start + 4].copy_from_slice(&(len32 + len as u32).to_le_bytes());
+    }
+    out[at..at + len].fill(0);
+}

@@ -72,6 +72,7 @@ pub fn write(link: &Link) -> Result<()> {
     }
 
     synthetic::write_synthetic(link, &buf);
+    synthetic::fill_eh_frame_gaps(link, &buf);
     synthetic::write_eh_frame_hdr(link, &buf)?;
     table.write(&buf, symtab.as_ref(), relocs.as_ref());
     write_build_id(link, &mut map);

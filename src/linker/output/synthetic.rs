@@ -113,14 +113,40 @@ pub fn write_synthetic(link: &Link, buf: &OutBuf) {
     }
 }
 
+/// The output section holding `.eh_frame` input (named so by every script we know).
+fn eh_frame_section(link: &Link) -> Option<&crate::linker::layout::OutputSection> {
+    link.layout
+        .secs
+        .iter()
+        .find(|os| os.members.iter().any(|m| link.eh.contains_key(m)))
+}
+
+/// Under a layout file, the room between `.eh_frame`'s regions holds filler records.
+pub fn fill_eh_frame_gaps(link: &Link, buf: &OutBuf) {
+    let Some(ehs) = eh_frame_section(link).filter(|_| link.args.layout.is_some()) else {
+        return;
+    };
+    if ehs.is_nobits() || ehs.flags & object::elf::SHF_COMPRESSED as u64 != 0 {
+        return;
+    }
+    let mut members: Vec<(u64, u64, Option<&eh_frame::EhSection>)> = ehs
+        .members
+        .iter()
+        .map(|&(f, s)| {
+            (
+                link.section(f, s).out_off,
+                link.member_size_align(f, s).0,
+                link.eh.get(&(f, s)),
+            )
+        })
+        .collect();
+    eh_frame::fill_gaps(buf.slice(ehs.offset, ehs.size), &mut members);
+}
+
 /// `.eh_frame_hdr`: the binary search table over the FDEs of the finished `.eh_frame`.
 pub fn write_eh_frame_hdr(link: &Link, buf: &OutBuf) -> Result<()> {
     let lay = &link.layout;
-    // The output section holding `.eh_frame` input (named so by every script we know).
-    let ehs = lay
-        .secs
-        .iter()
-        .find(|os| os.members.iter().any(|m| link.eh.contains_key(m)));
+    let ehs = eh_frame_section(link);
     if let (Some((hdr_off, hdr_addr, hdr_size)), Some(ehs)) =
         (lay.synth_range(Synth::EhFrameHdr), ehs)
     {

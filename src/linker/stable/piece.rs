@@ -9,13 +9,13 @@ pub const TRAMPOLINE: u64 = 5;
 pub const PAGE: u64 = 4096;
 
 /// Output sections whose inputs are grouped into per-library regions on pages. Sections whose
-/// order carries meaning (.init/.fini fragments, constructor tables, .eh_frame with its
-/// terminator) keep the script's order; the TLS template has regions of its own
-/// (`is_tls_regioned`).
+/// order carries meaning (.init/.fini fragments, constructor tables) keep the script's order;
+/// the TLS template has regions of its own (`is_tls_regioned`). `.eh_frame` is walked record by
+/// record, so the room between its regions holds filler records (`eh_frame::fill_gaps`).
 pub fn is_regioned(name: &str) -> bool {
     matches!(
         name,
-        ".text" | ".rodata" | ".data" | ".data.rel.ro" | ".bss"
+        ".text" | ".rodata" | ".data" | ".data.rel.ro" | ".bss" | ".eh_frame"
     )
 }
 

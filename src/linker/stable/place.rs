@@ -201,6 +201,42 @@ pub fn place_regions(
     }
     // The delta area and new regions start after everything the old layout used.
     let mut cursor = old_end.next_multiple_of(granule.align);
+    // `.eh_frame` holds no holes: it is walked from record to record, so room there costs file
+    // bytes. Its regions keep their recorded order and size, but the regions of libraries this
+    // link lacks are left out (`packed`): a program's frames keep their places across updates,
+    // while programs of a fleet with other libraries pack them otherwise.
+    let packed: Option<rustc_hash::FxHashMap<&str, u64>> = (section == ".eh_frame").then(|| {
+        let present: std::collections::HashSet<&str> =
+            groups.iter().map(|(l, _)| l.as_str()).collect();
+        let mut recs: Vec<(u64, u64, u64, &str)> = recorded
+            .regions
+            .iter()
+            .filter(|((s, l), _)| s == section && present.contains(l.as_str()))
+            .map(|((s, l), &(o, r))| {
+                let used = recorded
+                    .pieces
+                    .get(&(s.clone(), l.clone()))
+                    .and_then(|p| p.values().map(Rec::end).max())
+                    .unwrap_or(0);
+                (o, r, used, l.as_str())
+            })
+            .collect();
+        recs.sort();
+        // Regions take their reserved room; what a library placed past it (in the delta area)
+        // only moves the delta area on.
+        let (mut at, mut end) = (0u64, 0u64);
+        let mut offsets = rustc_hash::FxHashMap::default();
+        for (_, reserved, used, lib) in recs {
+            at = at.next_multiple_of(granule.align);
+            offsets.insert(lib, at);
+            end = end.max(at + used);
+            at += reserved;
+        }
+        cursor = at.max(end).next_multiple_of(granule.align);
+        offsets
+    });
+    // Where a new region is recorded: after every recorded region.
+    let mut recorded_end = old_end.next_multiple_of(granule.align);
     let mut out = Placement::default();
     // The section ends where its last byte is: reserved room after it, and the regions of
     // libraries this link lacks, cost address space only when nothing follows them.
@@ -208,8 +244,13 @@ pub fn place_regions(
     for (lib, pieces) in groups {
         let key = (section.to_string(), lib.clone());
         let known = recorded.regions.get(&key).copied();
+        // The region's offset in the layout file, and where it is in this link.
+        let mut record_off = None;
         let (region_off, reserved) = match known {
-            Some(r) => r,
+            Some((o, r)) => {
+                record_off = Some(o);
+                (packed.as_ref().and_then(|p| p.get(lib.as_str()).copied()).unwrap_or(o), r)
+            }
             None => {
                 let size = pieces
                     .iter()
@@ -222,6 +263,10 @@ pub fn place_regions(
                     reserved => {
                         cursor = cursor.next_multiple_of(granule.align);
                         cursor += reserved;
+                        if packed.is_some() {
+                            record_off = Some(recorded_end);
+                            recorded_end += reserved;
+                        }
                         (cursor - reserved, reserved)
                     }
                 }
@@ -300,13 +345,20 @@ pub fn place_regions(
                     out.trampolines
                         .push((pieces[i].chunk, value, region_off + at))
                 }
+                // Nothing refers to a frame description but `.eh_frame_hdr`, which is rebuilt.
+                Moved::Data if section == ".eh_frame" => {}
                 Moved::Data => {
                     notes.push(format!("{} of {lib} moved within {section}", pieces[i].key))
                 }
             }
         }
         if reserved > 0 {
-            written.regions.insert(key.clone(), (region_off, reserved));
+            let at = if packed.is_some() {
+                record_off.unwrap_or(region_off)
+            } else {
+                region_off
+            };
+            written.regions.insert(key.clone(), (at, reserved));
             if !c.syms.is_empty() {
                 written.syms.insert(key.clone(), c.syms);
             }

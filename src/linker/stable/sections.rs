@@ -87,6 +87,8 @@ pub fn split_at_holes(link: &mut Link) {
         if !os.is_alloc()
             || os.is_nobits()
             || !is_regioned(&name)
+            // Walked from record to record: one section, its holes filled.
+            || name == ".eh_frame"
             || !os.data.is_empty()
             || os.synth.is_some()
             || os.common_off.is_some()
