@@ -8,6 +8,14 @@ pub const TRAMPOLINE: u64 = 5;
 
 pub const PAGE: u64 = 4096;
 
+/// A library with at most this much in a regioned section (a C runtime file's few bytes of
+/// `.data`, a program's small `.rodata`) gets a region that shares its page with its
+/// neighbours: a page for each would grow a program by up to a page per library and section.
+pub const SMALL: u64 = PAGE / 4;
+
+/// The alignment of a small region.
+pub const SMALL_ALIGN: u64 = 64;
+
 /// Output sections whose inputs are grouped into per-library regions on pages. Sections whose
 /// order carries meaning (.init/.fini fragments, constructor tables) keep the script's order;
 /// the TLS template has regions of its own (`is_tls_regioned`). `.eh_frame` is walked record by
@@ -49,15 +57,28 @@ impl Granule {
         }
     }
 
-    /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes for
-    /// TLS, where a new variable is small), or a sixteenth more in pages.
+    /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes) for
+    /// TLS, where a new variable is small, and for a small region (at most `SMALL` bytes, in
+    /// units of `SMALL_ALIGN`); else a sixteenth more in pages.
     pub(super) fn reserve(&self, size: u64) -> u64 {
         if size == 0 {
             0
         } else if self.keep_size {
             (size + (size / 8).max(64)).next_multiple_of(self.align)
+        } else if size <= SMALL {
+            (size + (size / 8).max(64)).next_multiple_of(SMALL_ALIGN)
         } else {
             (size + size / 16).next_multiple_of(self.align)
+        }
+    }
+
+    /// Where a region of `reserved` bytes starts: on a page, except a small one (whose room is
+    /// never whole pages), which shares its page with its neighbours.
+    pub(super) fn region_align(&self, reserved: u64) -> u64 {
+        if self.keep_size || reserved.is_multiple_of(PAGE) {
+            self.align
+        } else {
+            SMALL_ALIGN
         }
     }
 }

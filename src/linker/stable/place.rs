@@ -227,7 +227,7 @@ pub fn place_regions(
         let (mut at, mut end) = (0u64, 0u64);
         let mut offsets = rustc_hash::FxHashMap::default();
         for (_, reserved, used, lib) in recs {
-            at = at.next_multiple_of(granule.align);
+            at = at.next_multiple_of(granule.region_align(reserved));
             offsets.insert(lib, at);
             end = end.max(at + used);
             at += reserved;
@@ -258,10 +258,11 @@ pub fn place_regions(
                 // A library with nothing in this section (crti.o's .data, say) takes no
                 // room; it gets a region when it has something to put there. Its empty input
                 // sections sit at the start of the section.
+                let align = pieces.iter().map(|p| p.align).max().unwrap_or(1);
                 match granule.reserve(size) {
                     0 => (0, 0),
                     reserved => {
-                        cursor = cursor.next_multiple_of(granule.align);
+                        cursor = cursor.next_multiple_of(granule.region_align(reserved).max(align));
                         cursor += reserved;
                         if packed.is_some() {
                             record_off = Some(recorded_end);
@@ -305,8 +306,11 @@ pub fn place_regions(
         } else {
             let counts: Vec<PageCount> = candidates
                 .iter()
-                .map(|c| count_pages(&old, &pieces, c))
+                .map(|c| count_pages(&old, &pieces, c, region_off))
                 .collect();
+            for (c, n) in candidates.iter().zip(&counts) {
+                log::debug!("{section} {lib}: {}: {n:?}", c.strategy.name());
+            }
             let best = (0..candidates.len())
                 .min_by_key(|&i| (counts[i].cost(), counts[i].pages(), i))
                 .unwrap_or(0);
@@ -680,7 +684,7 @@ fn by_page(items: impl Iterator<Item = Content>) -> BTreeMap<u64, Vec<Content>> 
 }
 
 /// Counts the pages `c` keeps, changes and adds (see `PageCount`).
-fn count_pages(old: &OldRegion, pieces: &[Piece], c: &Candidate) -> PageCount {
+fn count_pages(old: &OldRegion, pieces: &[Piece], c: &Candidate, base: u64) -> PageCount {
     // Last time: each current record's content, or the jumps left at a moved piece's place.
     let old_items = old
         .pieces
@@ -696,7 +700,8 @@ fn count_pages(old: &OldRegion, pieces: &[Piece], c: &Candidate) -> PageCount {
                 None => (r.off, r.size, r.hash.unwrap_or(0)),
             }
         });
-    let old_pages = by_page(old_items);
+    // Pages are counted in the section (a small region does not start on one).
+    let old_pages = by_page(old_items.map(|(o, n, id)| (base + o, n, id)));
     // Where references to each piece go now: its jumps, when it moved and left them.
     let mut jumps_at: Vec<Option<u64>> = vec![None; pieces.len()];
     let mut new_items: Vec<(Content, Option<usize>)> = Vec::new();
@@ -758,6 +763,9 @@ fn count_pages(old: &OldRegion, pieces: &[Piece], c: &Candidate) -> PageCount {
                     .all(|&(f, s)| index.get(&Chunk::Input(f, s)).is_none_or(|&j| stable[j]))
         })
         .collect();
+    for (it, _) in new_items.iter_mut() {
+        it.0 += base;
+    }
     let mut dirty_pages: rustc_hash::FxHashSet<u64> = Default::default();
     for (it, i) in &new_items {
         if i.is_some_and(|i| !clean[i]) && it.1 > 0 {
