@@ -732,9 +732,7 @@ fn eh_frame_walks_to_its_end(exe: &Path) {
     let entries: Vec<&str> = text
         .lines()
         .filter(|l| {
-            l.len() > 9
-                && l.as_bytes()[8] == b' '
-                && l[..8].bytes().all(|b| b.is_ascii_hexdigit())
+            l.len() > 9 && l.as_bytes()[8] == b' ' && l[..8].bytes().all(|b| b.is_ascii_hexdigit())
         })
         .collect();
     let terminators: Vec<usize> = entries

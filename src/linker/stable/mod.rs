@@ -144,7 +144,9 @@ impl Refs {
                     .or_insert(n)
             })
             .collect();
-        let per_file: Vec<Vec<((u32, u32), (u32, u32))>> = (0..link.files.len())
+        // (referred-to section, referring section), each as (file, section).
+        type Edge = ((u32, u32), (u32, u32));
+        let per_file: Vec<Vec<Edge>> = (0..link.files.len())
             .into_par_iter()
             .map(|f| {
                 let mut out = Vec::new();

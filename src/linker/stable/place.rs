@@ -249,7 +249,13 @@ pub fn place_regions(
         let (region_off, reserved) = match known {
             Some((o, r)) => {
                 record_off = Some(o);
-                (packed.as_ref().and_then(|p| p.get(lib.as_str()).copied()).unwrap_or(o), r)
+                (
+                    packed
+                        .as_ref()
+                        .and_then(|p| p.get(lib.as_str()).copied())
+                        .unwrap_or(o),
+                    r,
+                )
             }
             None => {
                 let size = pieces
