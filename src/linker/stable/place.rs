@@ -291,9 +291,13 @@ pub fn place_regions(
         };
         let strategies: &[Strategy] = if known.is_none() || mode == LayoutMode::Regions {
             &[Strategy::InOrder]
-        } else if granule.keep_size || old.pieces.values().any(|r| r.hash.is_none()) {
+        } else if granule.keep_size
+            || old.pieces.values().any(|r| r.hash.is_none())
+            || pieces.iter().all(|p| old.unchanged(p))
+        {
             // The TLS template is not counted in pages; a version 1 file has no hashes to
-            // compare pages with.
+            // compare pages with; a library whose every piece is on record with its content
+            // keeps every page where it stays.
             &[Strategy::Keep]
         } else {
             &[
