@@ -869,6 +869,18 @@ mod tests {
     }
 
     #[test]
+    fn layout_mode_and_report() {
+        let a =
+            parse_words(&["--layout", "f", "--layout-mode=regions", "--layout-report"]).unwrap();
+        assert_eq!(a.layout_mode, LayoutMode::Regions);
+        assert!(a.layout_report);
+        let a = parse_words(&["--layout", "f"]).unwrap();
+        assert_eq!(a.layout_mode, LayoutMode::Stable);
+        assert!(!a.layout_report);
+        assert!(error(&["--layout-mode=fast"]).contains("unknown mode `fast`"));
+    }
+
+    #[test]
     fn long_options_take_one_dash() {
         let a = parse_words(&[
             "-gc-sections",
