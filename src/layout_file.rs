@@ -39,6 +39,8 @@ pub struct Rec {
     pub size: u64,
     /// Content hash of the input section that was placed there (None: written by version 1).
     pub hash: Option<u64>,
+    /// The input section's alignment when above 16 (written only then; 0: at most 16).
+    pub align: u64,
 }
 
 impl Rec {
@@ -86,11 +88,12 @@ impl LayoutFile {
                         (num(off, i)?, num(size, i)?),
                     );
                 }
-                ["piece", sec, lib, key, off, size, rest @ ..] if rest.len() <= 1 => {
+                ["piece", sec, lib, key, off, size, rest @ ..] if rest.len() <= 2 => {
                     let rec = Rec {
                         off: num(off, i)?,
                         size: num(size, i)?,
                         hash: rest.first().map(|h| num(h, i)).transpose()?,
+                        align: rest.get(1).map(|a| num(a, i)).transpose()?.unwrap_or(0),
                     };
                     f.pieces
                         .entry((sec.to_string(), lib.to_string()))
@@ -126,7 +129,7 @@ impl LayoutFile {
         );
         let _ = writeln!(
             s,
-            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH /"
+            "# piece SECTION LIBRARY MEMBER:INPUT-SECTION OFFSET SIZE CONTENT-HASH [ALIGN] /"
         );
         let _ = writeln!(
             s,
@@ -135,8 +138,17 @@ impl LayoutFile {
         for ((table, name), index) in &self.slots {
             let _ = writeln!(s, "slot {table} {name} {index:#x}");
         }
-        for (name, addr) in &self.sections {
-            let _ = writeln!(s, "section {name} {addr:#x}");
+        // Sections with an address, and sections that have regions but no address yet (a
+        // fleet plan before its first links).
+        let names: std::collections::BTreeSet<&String> = self
+            .sections
+            .keys()
+            .chain(self.regions.keys().map(|(s, _)| s))
+            .collect();
+        for name in names {
+            if let Some(addr) = self.sections.get(name) {
+                let _ = writeln!(s, "section {name} {addr:#x}");
+            }
             for ((sec, lib), (off, size)) in self.regions.range((name.clone(), String::new())..) {
                 if sec != name {
                     break;
@@ -145,9 +157,10 @@ impl LayoutFile {
                 if let Some(pieces) = self.pieces.get(&(sec.clone(), lib.clone())) {
                     for (key, r) in pieces {
                         let _ = write!(s, "piece {sec} {lib} {key} {:#x} {:#x}", r.off, r.size);
-                        let _ = match r.hash {
-                            Some(h) => writeln!(s, " {h:016x}"),
-                            None => writeln!(s),
+                        let _ = match (r.hash, r.align > 16) {
+                            (Some(h), true) => writeln!(s, " {h:016x} {:#x}", r.align),
+                            (Some(h), false) => writeln!(s, " {h:016x}"),
+                            (None, _) => writeln!(s),
                         };
                         let syms = self.syms.get(&(sec.clone(), lib.clone()));
                         for (name, off) in syms.and_then(|m| m.get(key)).into_iter().flatten() {

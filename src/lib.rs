@@ -6,6 +6,7 @@
 
 pub mod atomic_file;
 pub mod detach;
+pub mod fleet_plan;
 pub mod layout_file;
 pub mod linker;
 pub mod pages;

@@ -4,7 +4,7 @@
 //! it links like GNU ld; as `spacer TOOL …` it runs the page tools. The work is done by the
 //! library (`src/lib.rs`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use spacer::linker::args;
 use spacer::pages::{run, share, store, verify};
 use spacer::{atomic_file, detach, layout_file, linker};
@@ -49,7 +49,35 @@ struct Cli {
 }
 
 #[derive(clap::Subcommand)]
+enum LayoutCommand {
+    /// Prepare one layout file for a fleet of programs from all of their link commands.
+    ///
+    /// Each command (a compiler driver or linker command line linking one program; commands
+    /// are separated by `--`) is run once with spacer as its linker, without touching its
+    /// output; library members are then placed by the programs that use them, and the programs
+    /// are relinked in a scratch directory until the sections' addresses settle. Linking the
+    /// programs with `-Wl,--layout,FILE` afterwards, in any order, gives each the plan's
+    /// addresses.
+    Plan {
+        /// The fleet's layout file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Scratch directory (default: OUT.plan.d, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// `-- COMMAND... [-- COMMAND...]...`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        commands: Vec<String>,
+    },
+}
+
+#[derive(clap::Subcommand)]
 enum Command {
+    /// Fleet layouts (`spacer layout plan --out FILE -- CMD... -- CMD...`).
+    Layout {
+        #[command(subcommand)]
+        command: LayoutCommand,
+    },
     /// Link like GNU ld (all remaining arguments are ld's).
     Ld {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -131,6 +159,14 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
     };
     match cli.command {
         Command::Ld { args } => run_ld(args),
+        Command::Layout {
+            command:
+                LayoutCommand::Plan {
+                    out,
+                    work,
+                    commands,
+                },
+        } => plan_fleet(&out, work, &commands),
         Command::Run { store, image, args } => {
             let store = store.unwrap_or_else(store::default_store);
             match run::run(&image, &args, &store)? {}
@@ -199,7 +235,61 @@ fn run_tool(argv: impl Iterator<Item = String>) -> Result<()> {
     }
 }
 
-fn run_ld(raw: Vec<String>) -> Result<()> {
+/// `spacer layout plan`: see `spacer::fleet_plan`.
+fn plan_fleet(out: &Path, work: Option<PathBuf>, words: &[String]) -> Result<()> {
+    let commands: Vec<Vec<String>> = words
+        .split(|w| w == "--")
+        .filter(|c| !c.is_empty())
+        .map(<[String]>::to_vec)
+        .collect();
+    let keep = work.is_some();
+    let work = work.unwrap_or_else(|| {
+        let mut w = out.as_os_str().to_owned();
+        w.push(".plan.d");
+        PathBuf::from(w)
+    });
+    let spacer = std::env::current_exe().context("cannot find spacer's own executable")?;
+    let result = spacer::fleet_plan::plan(&spacer, &commands, out, &work);
+    let report = result.and_then(|o| {
+        let images = share::analyse(&o.images)?;
+        let mut exec = share::Count::default();
+        for i in &images {
+            exec.add(i.exec);
+        }
+        let ideal = o.shared_code_bytes as f64 / o.code_bytes.max(1) as f64;
+        let reached = exec.shared as f64 / exec.pages.max(1) as f64;
+        println!(
+            "{}: {} programs, {} libraries, {} pieces; section addresses settled after {} link(s) of each",
+            out.display(),
+            o.programs,
+            o.libraries,
+            o.pieces,
+            o.rounds
+        );
+        println!(
+            "executable pages found in another program of the fleet: {}/{} ({:.1}%); ideal \
+             deduplication of identical input sections: {:.1}% of code bytes; reached {:.1}% of ideal",
+            exec.shared,
+            exec.pages,
+            100.0 * reached,
+            100.0 * ideal,
+            100.0 * reached / ideal.max(f64::MIN_POSITIVE)
+        );
+        Ok(())
+    });
+    if !keep {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    report
+}
+
+fn run_ld(mut raw: Vec<String>) -> Result<()> {
+    // A trial link of `spacer layout plan`: keep the arguments, write to the plan's files.
+    if let Some(prefix) = std::env::var_os(spacer::fleet_plan::TRIAL_ENV) {
+        let prefix = PathBuf::from(prefix);
+        spacer::fleet_plan::save_trial_args(&prefix, &raw)?;
+        raw.extend(spacer::fleet_plan::trial_overrides(&prefix));
+    }
     let args = args::parse(raw.into_iter())?;
     if args.version {
         print!("{}", args::VERSION_TEXT);

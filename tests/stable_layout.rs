@@ -13,6 +13,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,17 @@ const PROGRAMS: &[(&str, &[&str])] = &[
     ("zlua", &["zlib", "lua"]),
 ];
 
-/// Programs only the update tests link (not part of the fleet).
-const UPDATE_PROGRAMS: &[(&str, &[&str])] = &[("zsql", &["zlib", "sqlite"])];
+/// Programs only the update and plan tests link (not part of the fleet linked one by one).
+const UPDATE_PROGRAMS: &[(&str, &[&str])] = &[("zsql", &["zlib", "sqlite"]), ("zcxx", &["zlib"])];
+
+/// The compiler driver that builds and links `program` (`zcxx` is C++).
+fn driver_of(program: &str) -> Driver {
+    if program == "zcxx" {
+        Driver::Gxx
+    } else {
+        Driver::Gcc
+    }
+}
 
 /// The executable-page share the layout must reach across an update of a library that is under
 /// a tenth of the program's code.
@@ -128,9 +138,14 @@ fn build(program: &'static str, set: VersionSet) -> Build {
             .iter()
             .map(|(_, b)| format!("-I{}", b.include.display())),
     );
+    let ext = if driver_of(program) == Driver::Gxx {
+        "cpp"
+    } else {
+        "c"
+    };
     let cached = compile(
-        Driver::Gcc,
-        &stable_src_dir().join(format!("{program}.c")),
+        driver_of(program),
+        &stable_src_dir().join(format!("{program}.{ext}")),
         &cflags,
     );
     // The layout file knows an object by its file name: link `<program>.o` (as a user's build
@@ -168,7 +183,7 @@ fn link_build(b: &Build, linker: Linker, layout: Option<&Path>, out: &Path) -> L
         flags.push(format!("-Wl,-Map,{}.map", out.display()));
     }
     link(
-        Driver::Gcc,
+        driver_of(b.program),
         linker,
         std::slice::from_ref(&b.object),
         &flags,
@@ -1047,6 +1062,163 @@ fn planner_beats_regions_with_function_sections() {
 #[test]
 fn planner_beats_regions_on_plain_builds() {
     planner_against_regions(Flavour::Plain);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fleet planned from all of its link commands (`spacer layout plan`)
+// ---------------------------------------------------------------------------------------------
+
+/// The planned fleet: different library sets, one program with SQLite, programs with libm (Lua
+/// and SQLite need it), one C++ program with libstdc++.
+const PLANNED_FLEET: &[&str] = &["zall", "zlua", "zstdlz4", "zsql", "zcxx"];
+
+/// `spacer layout plan` on the link commands of the whole fleet, then every program linked with
+/// (a copy of) the plan in the fleet's order and in reverse order: the images must be the same
+/// whichever order, behave like ld.bfd's, and share at least 90% of what ideal deduplication of
+/// identical input sections would (from ld.bfd's link maps). Linking one after another on one
+/// layout file without a plan is measured beside it.
+fn planned_fleet(flavour: Flavour) {
+    let tag = match flavour {
+        Flavour::Sections => "sections",
+        Flavour::Plain => "plain",
+    };
+    let set = VersionSet::old().built_as(flavour);
+    let builds: Vec<Build> = PLANNED_FLEET.iter().map(|p| build(p, set)).collect();
+    let dir = scratch_dir("stable", &format!("plan-{tag}"));
+    let mut maps = Vec::new();
+    let mut bfd = Vec::new();
+    for b in &builds {
+        let out = dir.join(format!("{}.bfd", b.program));
+        link_ok(b, Linker::Bfd, None, &out);
+        maps.push(PathBuf::from(format!("{}.map", out.display())));
+        bfd.push(out);
+    }
+    let ideal = ideal_code_sharing(&maps);
+    let (ideal_shared, ideal_total) = ideal.iter().fold((0, 0), |(s, t), (a, b)| (s + a, t + b));
+    let ideal_ratio = ideal_shared as f64 / ideal_total as f64;
+
+    // The plan, from the commands a build would run (their outputs are not touched).
+    let plan = dir.join("fleet.layout");
+    let _ = fs::remove_file(&plan);
+    let mut cmd = Command::new(spacer_exe());
+    cmd.args(["layout", "plan", "--out"]).arg(&plan);
+    for b in &builds {
+        cmd.arg("--")
+            .arg(driver_of(b.program).program())
+            .arg("-static")
+            .arg(&b.object)
+            .args(&b.lib_flags)
+            .arg("-o")
+            .arg(dir.join(format!("{}.untouched", b.program)));
+    }
+    let r = must_run(&mut cmd, LINK_TIMEOUT, "spacer layout plan");
+    let plan_report = r.stdout_str();
+    for b in &builds {
+        assert!(
+            !dir.join(format!("{}.untouched", b.program)).exists(),
+            "spacer layout plan wrote the output a link command names"
+        );
+    }
+
+    let n = builds.len();
+    let forward: Vec<usize> = (0..n).collect();
+    let reverse: Vec<usize> = (0..n).rev().collect();
+    // Linked with the plan, and one after another on one layout file without it.
+    let mut images: BTreeMap<(&str, bool), Vec<PathBuf>> = BTreeMap::new();
+    for (name, planned) in [("plan", true), ("one-by-one", false)] {
+        for (order_name, order) in [("forward", &forward), ("reverse", &reverse)] {
+            let layout = dir.join(format!("{name}-{order_name}.layout"));
+            let _ = fs::remove_file(&layout);
+            if planned {
+                copy(&plan, &layout);
+            }
+            let mut outs = vec![PathBuf::new(); n];
+            for &i in order.iter() {
+                let out = dir.join(format!("{}.{name}-{order_name}", builds[i].program));
+                link_ok(&builds[i], Linker::Spacer, Some(&layout), &out);
+                outs[i] = out;
+            }
+            images.insert((order_name, planned), outs);
+        }
+    }
+    // Every image runs like ld.bfd's: C++ exceptions too, whose frames a later program's
+    // libraries (libstdc++ after the C programs) must not put behind `.eh_frame`'s terminator.
+    for ((order_name, planned), outs) in &images {
+        for (i, b) in builds.iter().enumerate() {
+            check_same(
+                &format!(
+                    "{} linked {} in {order_name} order ({})",
+                    b.program,
+                    if *planned {
+                        "with the fleet plan"
+                    } else {
+                        "one by one"
+                    },
+                    flavour.name()
+                ),
+                &outs[i],
+                &bfd[i],
+            );
+        }
+    }
+    for (i, b) in builds.iter().enumerate() {
+        let fwd = &images[&("forward", true)][i];
+        assert!(
+            fs::read(fwd).unwrap() == fs::read(&images[&("reverse", true)][i]).unwrap(),
+            "{} linked with the plan differs between the fleet's order and the reverse order \
+             ({})",
+            b.program,
+            dir.display()
+        );
+    }
+    let fleet_share = |outs: &[PathBuf]| -> Count {
+        let refs: Vec<&Path> = outs.iter().map(PathBuf::as_path).collect();
+        share(&refs).iter().fold(Count::default(), |mut c, s| {
+            c.pages += s.exec.pages;
+            c.shared += s.exec.shared;
+            c
+        })
+    };
+    let mut report = format!(
+        "fleet {:?} ({}): executable pages found in another program; ideal deduplication of \
+         identical input sections {:.1}% of code bytes\n",
+        PLANNED_FLEET,
+        flavour.name(),
+        100.0 * ideal_ratio
+    );
+    let mut planned_of_ideal = 0.0;
+    for ((order_name, planned), outs) in &images {
+        let c = fleet_share(outs);
+        let of_ideal = c.ratio() / ideal_ratio;
+        if *planned && *order_name == "forward" {
+            planned_of_ideal = of_ideal;
+        }
+        let _ = writeln!(
+            report,
+            "  {:<10} {:<8} {}, {:.1}% of ideal",
+            if *planned { "plan" } else { "one-by-one" },
+            order_name,
+            c,
+            100.0 * of_ideal
+        );
+    }
+    let _ = write!(report, "  spacer layout plan said: {plan_report}");
+    println!("{report}");
+    assert!(
+        planned_of_ideal >= 0.90,
+        "the planned fleet shares {:.1}% of what ideal deduplication would (target 90%)\n{report}",
+        100.0 * planned_of_ideal
+    );
+}
+
+#[test]
+fn planned_fleet_with_function_sections() {
+    planned_fleet(Flavour::Sections);
+}
+
+#[test]
+fn planned_fleet_on_plain_builds() {
+    planned_fleet(Flavour::Plain);
 }
 
 // ---------------------------------------------------------------------------------------------

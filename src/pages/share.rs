@@ -15,7 +15,7 @@ pub struct Count {
 }
 
 impl Count {
-    fn add(&mut self, o: Count) {
+    pub fn add(&mut self, o: Count) {
         self.pages += o.pages;
         self.shared += o.shared;
     }

@@ -11,7 +11,7 @@ mod place;
 mod sections;
 
 pub use crate::layout_file::{LayoutFile, LayoutLock, PieceFunctions, Rec};
-pub use piece::{is_regioned, is_tls_regioned, Group, Piece, PieceId, PAGE};
+pub use piece::{is_regioned, is_tls_regioned, Granule, Group, Piece, PieceId, PAGE};
 pub use place::Placement;
 pub use sections::{cover_relro_room, split_at_holes};
 
@@ -362,10 +362,21 @@ impl Stable {
             self.moved.extend(m.moved);
             return m.placement;
         }
+        // `.eh_frame`'s terminator (crtend.o's four zero bytes) ends the section: a walk of the
+        // frames stops there, so the regions of libraries a later link adds must not follow it.
+        let is_terminator = |c: &Chunk| {
+            section == ".eh_frame"
+                && matches!(*c, Chunk::Input(f, s) if link.section(f, s).data == [0u8; 4])
+        };
+        let terminators: Vec<(Chunk, u64)> = chunks
+            .iter()
+            .filter(|c| is_terminator(&c.0))
+            .map(|c| (c.0, c.2.max(1)))
+            .collect();
         // Group the chunks by library, each group laid out on its own.
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of: rustc_hash::FxHashMap<std::sync::Arc<str>, usize> = Default::default();
-        for &(chunk, size, align, exec) in chunks {
+        for &(chunk, size, align, exec) in chunks.iter().filter(|c| !is_terminator(&c.0)) {
             let id = self.identify(link, &chunk);
             let gi = *group_of.entry(id.library.clone()).or_insert_with(|| {
                 groups.push((id.library.to_string(), Vec::new()));
@@ -386,7 +397,7 @@ impl Stable {
         }
         let moved_before = self.moved.len();
         let mut report = Vec::new();
-        let placement = place::place_regions(
+        let mut placement = place::place_regions(
             &self.old,
             &mut self.new,
             &mut self.moved,
@@ -397,6 +408,11 @@ impl Stable {
         );
         for (lib, line) in report {
             self.report.insert((section.to_string(), lib), line);
+        }
+        for (chunk, align) in terminators {
+            let at = placement.size.next_multiple_of(align);
+            placement.chunks.push((chunk, at));
+            placement.size = at + 4;
         }
         let memo = Memo {
             input,

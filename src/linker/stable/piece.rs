@@ -60,7 +60,7 @@ impl Granule {
     /// Room a new region reserves for `size` bytes: an eighth more (at least 64 bytes) for
     /// TLS, where a new variable is small, and for a small region (at most `SMALL` bytes, in
     /// units of `SMALL_ALIGN`); else a sixteenth more in pages.
-    pub(super) fn reserve(&self, size: u64) -> u64 {
+    pub fn reserve(&self, size: u64) -> u64 {
         if size == 0 {
             0
         } else if self.keep_size {
@@ -74,7 +74,7 @@ impl Granule {
 
     /// Where a region of `reserved` bytes starts: on a page, except a small one (whose room is
     /// never whole pages), which shares its page with its neighbours.
-    pub(super) fn region_align(&self, reserved: u64) -> u64 {
+    pub fn region_align(&self, reserved: u64) -> u64 {
         if self.keep_size || reserved.is_multiple_of(PAGE) {
             self.align
         } else {

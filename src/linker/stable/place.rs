@@ -538,6 +538,7 @@ fn record_in_order(old: &OldRegion, pieces: &[Piece], offs: &[u64]) -> BTreeMap<
                 off: o,
                 size: p.size,
                 hash: Some(p.hash),
+                align: p.align,
             },
         );
     }
@@ -828,6 +829,7 @@ fn record_pieces(
             off: o,
             size: p.size,
             hash: Some(p.hash),
+            align: p.align,
         };
         match old.pieces.get(&p.key) {
             // In its old place: keep the room it had so that it can grow back.
