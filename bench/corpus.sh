@@ -19,4 +19,4 @@ lookup() { awk -F'\t' -v n="$1" -v v="$2" -v c="$3" '$1 == n && $3 == v { print 
 LIBS="zlib zstd lz4 lua sqlite"
 declare -A LIBFLAG=([zlib]=-lz [zstd]=-lzstd [lz4]=-llz4 [lua]=-llua [sqlite]=-lsqlite3)
 declare -A USES=([zall]="zlib zstd lz4" [zlz4]="zlib lz4" [zstdlz4]="zstd lz4" [zonly]="zlib"
-    [zlua]="zlib lua" [zsql]="zlib sqlite")
+    [zlua]="zlib lua" [zsql]="zlib sqlite" [zcxx]="zlib")

@@ -2,9 +2,11 @@
 # Page-sharing benchmark: how many 4 KiB pages two static executables have in
 # common, byte for byte, when one library is updated (zlib 1.2.13 -> 1.3.1,
 # zstd 1.5.5 -> 1.5.6, lz4 1.9.3 -> 1.9.4 in zall; Lua 5.4.6 -> 5.4.7 in zlua;
-# SQLite 3.45.1 -> 3.46.0 in zsql) and across a fleet of five programs built
-# from the same libraries (testdata/stable/), next to what ideal deduplication
-# of identical input sections would share. Everything is measured twice: with
+# SQLite 3.45.1 -> 3.46.0 in zsql), across a fleet of five programs built
+# from the same libraries (testdata/stable/) linked one by one, and across a
+# fleet prepared with `spacer layout plan` (zall, zlua, zstdlz4, zsql and the
+# C++ program zcxx; linked in both orders, and one by one for comparison),
+# next to what ideal deduplication of identical input sections would share. Everything is measured twice: with
 # the libraries built with -ffunction-sections and with plain -O2 (one .text
 # per object, as distributions and Unikraft build). spacer links with --layout
 # (one layout file per update, one for the whole fleet), and for comparison
@@ -103,8 +105,10 @@ build() {
         libs+=("${LIBFLAG[$lib]}")
     done
     mkdir -p "$OUT/obj/$BUILD/$tag"
-    local obj=$OUT/obj/$BUILD/$tag/$prog.o
-    [ -f "$obj" ] || gcc -O2 "${inc[@]}" -c "$SRC/$prog.c" -o "$obj"
+    local obj=$OUT/obj/$BUILD/$tag/$prog.o src=$SRC/$prog.c
+    LINKCC=gcc
+    if [ -f "$SRC/$prog.cpp" ]; then src=$SRC/$prog.cpp; LINKCC=g++; fi
+    [ -f "$obj" ] || $LINKCC -O2 "${inc[@]}" -c "$src" -o "$obj"
     LINKARGS=("$obj" "${lflags[@]}" "${libs[@]}" -lm)
 }
 
@@ -121,7 +125,7 @@ link() {
     [ -n "$layout" ] && extra=("-Wl,--layout,$layout")
     [ "$linker" = regions ] && extra+=("-Wl,--layout-mode=regions")
     [ "$linker" = ld.bfd ] && extra+=("-Wl,-Map,$out.map")
-    gcc -static "${sel[@]}" "${LINKARGS[@]}" "${extra[@]}" -o "$out" 2>"$out.stderr" \
+    $LINKCC -static "${sel[@]}" "${LINKARGS[@]}" "${extra[@]}" -o "$out" 2>"$out.stderr" \
         || { cat "$out.stderr" >&2; die "linking $out with $linker failed"; }
 }
 
@@ -375,10 +379,62 @@ if [ -d "$OUT/$BUILD/fleet/ld.bfd" ]; then
 fi
 }
 
+# --- (c) a fleet planned from all its link commands ---------------------------
+PLANNED="zall zlua zstdlz4 zsql zcxx"
+planned() {
+    case " ${linkers[*]} " in *" spacer "*) ;; *) return ;; esac
+    local d=$OUT/$BUILD/plan p cmds=() order outs json ideal_s=0 ideal_t=0 s t
+    mkdir -p "$d"
+    say "## Fleet planned with \`spacer layout plan\`, $BUILD build: $PLANNED"
+    say ""
+    for p in $PLANNED; do
+        build $p old "$(set_of old)"
+        cmds+=(-- "$LINKCC" -static "${LINKARGS[@]}" -o "$d/$p.untouched")
+        link ld.bfd "$d/$p.bfd"
+        code_inputs "$d/$p.bfd.map" | sed "s/^/$p /"
+    done >"$d/inputs.txt"
+    read -r ideal_s ideal_t < <(awk '
+        { prog[NR] = $1; key[NR] = $2; size[NR] = $3; if (!seen[$2 SUBSEP $1]++) nprog[$2]++ }
+        END { for (i = 1; i <= NR; i++) { t += size[i]; if (nprog[key[i]] > 1) s += size[i] }
+              print s + 0, t + 0 }' "$d/inputs.txt")
+    "$SPACER" layout plan --out "$d/fleet.layout" "${cmds[@]}" | sed 's/^/    /' | tee -a "$REPORT"
+    say ""
+    table "links" "executable pages found in another program" "of ideal ($(pct $ideal_s $ideal_t)% of code bytes)"
+    for mode in plan one-by-one; do
+        for order in forward reverse; do
+            rm -f "$d/$mode-$order.layout"
+            [ $mode = plan ] && cp "$d/fleet.layout" "$d/$mode-$order.layout"
+            outs=()
+            local list=$PLANNED
+            [ $order = reverse ] && list=$(echo $PLANNED | tr ' ' '\n' | tac | tr '\n' ' ')
+            for p in $list; do
+                build $p old "$(set_of old)"
+                link spacer "$d/$p.$mode-$order" "$d/$mode-$order.layout"
+                check "$d/$p.$mode-$order" "$d/$p.bfd"
+            done
+            for p in $PLANNED; do outs+=("$d/$p.$mode-$order"); done
+            json=$("$SPACER" share --json "${outs[@]}")
+            read -r s t < <(jq -r '.total.exec | "\(.shared) \(.pages)"' <<<"$json")
+            PLANNED_RESULT[$mode,$order]=$(awk -v s="$s" -v t="$t" -v is="$ideal_s" -v it="$ideal_t" \
+                'BEGIN { printf "%.1f", 100 * (s / t) / (is / it) }')
+            say "| $mode, $order | $s/$t ($(pct $s $t)%) | ${PLANNED_RESULT[$mode,$order]}% |"
+        done
+    done
+    say ""
+    target "planned fleet, share of what ideal deduplication would" "${PLANNED_RESULT[plan,forward]}" 90
+    local gap
+    gap=$(awk -v a="${PLANNED_RESULT[plan,forward]}" -v b="${PLANNED_RESULT[plan,reverse]}" \
+        'BEGIN { d = a - b; if (d < 0) d = -d; printf "%.1f", d }')
+    say "- planned fleet, forward against reverse link order: $gap points apart (target at most 1: $(awk -v g="$gap" 'BEGIN { print (g <= 1 ? "met" : "MISSED") }'))"
+    say ""
+}
+declare -A PLANNED_RESULT
+
 for BUILD in $BUILDS; do
     if [ "$BUILD" = plain ]; then CORPUS=$CORPUS_PLAIN; else CORPUS=$CORPUS_SECTIONS; fi
     updates
     fleet
+    planned
 done
 
 # --- run time ---------------------------------------------------------------
