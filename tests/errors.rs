@@ -714,3 +714,40 @@ fn llvm_bitcode_input() {
     case.reference_rejects(&args);
     case.expect_error(&args, &["bitcode.o", "LLVM bitcode"]);
 }
+
+/// `spacer layout plan` with commands it cannot plan from: fewer than two, a command that
+/// fails, a command that does not link through spacer. Each is refused with a message naming
+/// the command, and no layout file is written.
+#[test]
+fn fleet_plan_refuses_what_it_cannot_plan() {
+    let case = Case::new("fleet_plan");
+    let out = "out/fleet.layout";
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        ("one command", &["--", "true"], &["two programs"]),
+        (
+            "a failing command",
+            &["--", "false", "--", "true"],
+            &["link command 1 failed", "false"],
+        ),
+        (
+            "a command that does not link",
+            &["--", "true", "--", "true"],
+            &["link command 1", "did not run spacer as its linker"],
+        ),
+    ];
+    for (what, commands, mentions) in cases {
+        let mut cmd = Command::new(spacer_exe());
+        cmd.current_dir(case.path(""))
+            .args(["layout", "plan", "--out", out, "--work", "work"])
+            .args(commands);
+        let command = display_command(&cmd);
+        let r = run_with_timeout(&mut cmd, LINK_TIMEOUT);
+        check_failure(
+            &format!("fleet plan, {what}"),
+            &command,
+            &r,
+            mentions,
+            &case.path("out"),
+        );
+    }
+}
