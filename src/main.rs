@@ -268,11 +268,13 @@ fn plan_fleet(out: &Path, work: Option<PathBuf>, words: &[String]) -> Result<()>
         );
         println!(
             "executable pages found in another program of the fleet: {}/{} ({:.1}%); ideal \
-             deduplication of identical input sections: {:.1}% of code bytes; reached {:.1}% of ideal",
+             deduplication of identical input sections: {:.1}% of code bytes (about {} of those \
+             pages); reached {:.1}% of ideal",
             exec.shared,
             exec.pages,
             100.0 * reached,
             100.0 * ideal,
+            (ideal * exec.pages as f64).round(),
             100.0 * reached / ideal.max(f64::MIN_POSITIVE)
         );
         Ok(())
