@@ -57,7 +57,8 @@ enum LayoutCommand {
     /// output; library members are then placed by the programs that use them, and the programs
     /// are relinked in a scratch directory until the sections' addresses settle. Linking the
     /// programs with `-Wl,--layout,FILE` afterwards, in any order, gives each the plan's
-    /// addresses.
+    /// addresses. The commands should link object files and archives: a command that also
+    /// compiles links temporary objects that are gone when the plan relinks.
     Plan {
         /// The fleet's layout file to write.
         #[arg(long)]
