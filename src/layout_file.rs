@@ -10,7 +10,7 @@ const HEADER: &str = "# spacer layout v2";
 /// Files written before pieces carried content hashes; still read.
 const HEADER_V1: &str = "# spacer layout v1";
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct LayoutFile {
     /// Output section name -> address.
     pub sections: BTreeMap<String, u64>,
@@ -72,13 +72,48 @@ impl LayoutFile {
             u64::from_str_radix(t, 16)
                 .with_context(|| format!("{}:{}: invalid number '{s}'", path.display(), line + 1))
         };
+        // Piece and sym lines come grouped by (section, library), as `render` writes them: they
+        // are collected for the current pair and moved into the maps when the pair changes,
+        // rather than looking the pair up (and allocating it) once per line.
+        let mut cur: (String, String) = Default::default();
+        let mut cur_pieces: BTreeMap<String, Rec> = BTreeMap::new();
+        let mut cur_syms: PieceFunctions = BTreeMap::new();
+        let flush = |f: &mut LayoutFile,
+                     cur: &(String, String),
+                     pieces: &mut BTreeMap<String, Rec>,
+                     syms: &mut PieceFunctions| {
+            if !pieces.is_empty() {
+                f.pieces.entry(cur.clone()).or_default().append(pieces);
+            }
+            if !syms.is_empty() {
+                let m = f.syms.entry(cur.clone()).or_default();
+                for (k, v) in std::mem::take(syms) {
+                    m.entry(k).or_default().extend(v);
+                }
+            }
+        };
         for (i, line) in lines {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let w: Vec<&str> = line.split_whitespace().collect();
-            match w.as_slice() {
+            let mut words = [""; 8];
+            let mut n = 0;
+            for t in line.split_whitespace() {
+                if n == words.len() {
+                    bail!("{}:{}: unrecognised line '{line}'", path.display(), i + 1);
+                }
+                words[n] = t;
+                n += 1;
+            }
+            let w = &words[..n];
+            if let ["piece" | "sym", sec, lib, ..] = w {
+                if cur.0 != *sec || cur.1 != *lib {
+                    flush(&mut f, &cur, &mut cur_pieces, &mut cur_syms);
+                    cur = (sec.to_string(), lib.to_string());
+                }
+            }
+            match w {
                 ["section", name, addr] => {
                     f.sections.insert(name.to_string(), num(addr, i)?);
                 }
@@ -88,25 +123,24 @@ impl LayoutFile {
                         (num(off, i)?, num(size, i)?),
                     );
                 }
-                ["piece", sec, lib, key, off, size, rest @ ..] if rest.len() <= 2 => {
+                ["piece", _, _, key, off, size, rest @ ..] if rest.len() <= 2 => {
                     let rec = Rec {
                         off: num(off, i)?,
                         size: num(size, i)?,
                         hash: rest.first().map(|h| num(h, i)).transpose()?,
                         align: rest.get(1).map(|a| num(a, i)).transpose()?.unwrap_or(0),
                     };
-                    f.pieces
-                        .entry((sec.to_string(), lib.to_string()))
-                        .or_default()
-                        .insert(key.to_string(), rec);
+                    cur_pieces.insert(key.to_string(), rec);
                 }
-                ["sym", sec, lib, key, name, off] => {
-                    f.syms
-                        .entry((sec.to_string(), lib.to_string()))
-                        .or_default()
-                        .entry(key.to_string())
-                        .or_default()
-                        .insert(name.to_string(), num(off, i)?);
+                ["sym", _, _, key, name, off] => {
+                    let off = num(off, i)?;
+                    match cur_syms.get_mut(*key) {
+                        Some(m) => m.insert(name.to_string(), off),
+                        None => cur_syms
+                            .entry(key.to_string())
+                            .or_default()
+                            .insert(name.to_string(), off),
+                    };
                 }
                 ["slot", table, name, index] => {
                     let index = u32::try_from(num(index, i)?).with_context(|| {
@@ -117,6 +151,7 @@ impl LayoutFile {
                 _ => bail!("{}:{}: unrecognised line '{line}'", path.display(), i + 1),
             }
         }
+        flush(&mut f, &cur, &mut cur_pieces, &mut cur_syms);
         Ok(f)
     }
 

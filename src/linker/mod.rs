@@ -188,6 +188,10 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
                     eprintln!("spacer: layout: {line}");
                 }
             }
+            // A relink that changed nothing leaves the file as it is.
+            if st.new == st.old && path.exists() {
+                return Ok(());
+            }
             crate::atomic_file::write_file_atomically(path, st.new.render().as_bytes(), false)
         })?;
     }
