@@ -58,12 +58,9 @@ pub(super) fn assign_addresses(
     loop {
         let final_pass = pass == passes - 1;
         if let Some(st) = stable.as_deref_mut() {
-            // Each pass lays out afresh; table slots were given out before layout.
-            st.new = crate::linker::stable::LayoutFile {
-                slots: std::mem::take(&mut st.new.slots),
-                ..Default::default()
-            };
-            st.moved.clear();
+            // Each pass lays out afresh (a section placed as in the pass before keeps what it
+            // recorded); table slots were given out before layout.
+            st.begin_pass();
         }
         let mut p = Pass::new(plan, &secinfo, base, headers_size, final_pass);
         p.globals(link)?;
@@ -105,6 +102,9 @@ pub(super) fn assign_addresses(
         }
         crate::linker::layout::symbols::compute_symbol_values(link)?;
         if final_pass {
+            if let Some(st) = stable.as_deref_mut() {
+                st.end_layout();
+            }
             break;
         }
         let state = pass_state(plan, link, &secinfo);

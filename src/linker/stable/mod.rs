@@ -295,27 +295,28 @@ pub struct Stable {
     ids: rustc_hash::FxHashMap<Chunk, PieceId>,
     /// Each regioned section's last placement, for the next layout pass (see `place_chunks`).
     memo: rustc_hash::FxHashMap<String, Memo>,
+    /// The regioned sections placed in this layout pass.
+    placed: rustc_hash::FxHashSet<String>,
 }
 
-/// The records of one output section in a map keyed by (output section, library).
-fn of_section<V: Clone>(
-    map: &BTreeMap<(String, String), V>,
-    section: &str,
-) -> Vec<((String, String), V)> {
-    map.iter()
-        .filter(|(k, _)| k.0 == section)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+/// Removes the records of one output section from a map keyed by (output section, library).
+fn drop_section<V>(map: &mut BTreeMap<(String, String), V>, section: &str) {
+    let keys: Vec<(String, String)> = map
+        .range((section.to_string(), String::new())..)
+        .take_while(|(k, _)| k.0 == section)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in keys {
+        map.remove(&k);
+    }
 }
 
-/// A placement and what it recorded, with a digest of the pieces it was made for.
+/// A placement, with a digest of the pieces it was made for; what it recorded stays in
+/// `Stable::new` from one pass to the next.
 #[derive(Debug, Clone)]
 struct Memo {
     input: u64,
     placement: Placement,
-    regions: Vec<((String, String), (u64, u64))>,
-    pieces: Vec<((String, String), BTreeMap<String, Rec>)>,
-    syms: Vec<((String, String), PieceFunctions)>,
     moved: Vec<String>,
 }
 
@@ -331,7 +332,24 @@ impl Stable {
             report: Default::default(),
             ids: Default::default(),
             memo: Default::default(),
+            placed: Default::default(),
         }
+    }
+
+    /// Starts a layout pass: sections record their addresses again and notes are collected
+    /// afresh; the records of regioned sections stay until their section is placed again.
+    pub fn begin_pass(&mut self) {
+        self.new.sections.clear();
+        self.moved.clear();
+        self.placed.clear();
+    }
+
+    /// Ends layout: records of regioned sections the last pass did not place go.
+    pub fn end_layout(&mut self) {
+        let placed = &self.placed;
+        self.new.regions.retain(|k, _| placed.contains(&k.0));
+        self.new.pieces.retain(|k, _| placed.contains(&k.0));
+        self.new.syms.retain(|k, _| placed.contains(&k.0));
     }
 
     /// Where the chunks of a regioned output section go: `chunks` are (chunk, size,
@@ -354,14 +372,15 @@ impl Stable {
             h.write_u8(*exec as u8);
         }
         let input = h.finish();
+        self.placed.insert(section.to_string());
         if let Some(m) = self.memo.get(section).filter(|m| m.input == input) {
-            let m = m.clone();
-            self.new.regions.extend(m.regions);
-            self.new.pieces.extend(m.pieces);
-            self.new.syms.extend(m.syms);
-            self.moved.extend(m.moved);
-            return m.placement;
+            // The records it made are still in `new`.
+            self.moved.extend(m.moved.iter().cloned());
+            return m.placement.clone();
         }
+        drop_section(&mut self.new.regions, section);
+        drop_section(&mut self.new.pieces, section);
+        drop_section(&mut self.new.syms, section);
         // `.eh_frame`'s terminator (crtend.o's four zero bytes) ends the section: a walk of the
         // frames stops there, so the regions of libraries a later link adds must not follow it.
         let is_terminator = |c: &Chunk| {
@@ -417,9 +436,6 @@ impl Stable {
         let memo = Memo {
             input,
             placement: placement.clone(),
-            regions: of_section(&self.new.regions, section),
-            pieces: of_section(&self.new.pieces, section),
-            syms: of_section(&self.new.syms, section),
             moved: self.moved[moved_before..].to_vec(),
         };
         self.memo.insert(section.to_string(), memo);
