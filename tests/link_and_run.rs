@@ -729,8 +729,16 @@ fn eh_frame_walks_to_its_end(exe: &Path) {
         "readelf cannot read the .eh_frame of {}:\n{errors}",
         exe.display()
     );
+    // Only `.eh_frame`'s entries (readelf also dumps `.debug_frame`).
+    let mut in_eh_frame = false;
     let entries: Vec<&str> = text
         .lines()
+        .filter(|l| {
+            if l.starts_with("Contents of the ") {
+                in_eh_frame = l.starts_with("Contents of the .eh_frame section");
+            }
+            in_eh_frame
+        })
         .filter(|l| {
             l.len() > 9 && l.as_bytes()[8] == b' ' && l[..8].bytes().all(|b| b.is_ascii_hexdigit())
         })
@@ -801,6 +809,48 @@ fn layout_cxx_exceptions() {
         };
         check_with_layout(p);
     }
+}
+
+/// musl's `libc.a` holds two members named `free.lo` (and `realloc.lo`, `clone.lo`): each must
+/// keep its own place in the layout file, so that relinking the same inputs writes the same
+/// image and reports nothing as moved.
+#[test]
+fn layout_musl_relink_is_identical() {
+    let program = || {
+        Program::musl("layout_musl_c_stdio", &["c_stdio.c"])
+            .ldflags(&["-lm"])
+            .expect_stdout_of("c_stdio")
+    };
+    check_with_layout(program());
+    let p = program();
+    let Some(o) = p.check() else {
+        return; // musl-gcc missing: reported by Program::check
+    };
+    let dir = o.spacer_exe.parent().unwrap().to_path_buf();
+    let layout = dir.join("relink.layout");
+    let _ = fs::remove_file(&layout);
+    let flags = vec![
+        "-lm".to_string(),
+        format!("-Wl,--layout,{}", layout.display()),
+    ];
+    let inputs = p.build_inputs();
+    let mut images = Vec::new();
+    for i in 0..2 {
+        let out = dir.join(format!("relink{i}"));
+        let r = link(Driver::Musl, Linker::Spacer, &inputs, &flags, &out);
+        assert!(r.ok(), "{}", r.report(Linker::Spacer));
+        assert!(
+            !r.result.stderr_str().contains("moved"),
+            "relinking the same inputs moved something:\n{}",
+            r.result.stderr_str()
+        );
+        images.push(fs::read(&out).unwrap());
+    }
+    assert!(
+        images[0] == images[1],
+        "two links of the same musl program with one layout file differ ({})",
+        dir.display()
+    );
 }
 
 #[test]

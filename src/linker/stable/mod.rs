@@ -21,8 +21,10 @@ use object::{elf, LittleEndian as LE};
 use std::collections::BTreeMap;
 
 /// The key of an input section inside its library: archive member (or object) and section
-/// name, without directories, so that it matches across versions.
-pub fn piece_key(link: &Link, c: &Chunk) -> String {
+/// name, without directories, so that it matches across versions. An archive can hold two
+/// members of one name (musl's `libc.a` has two `free.lo`): the second one the link loads
+/// (by place in the archive) is `free.lo~1`, and so on (`dup`).
+pub fn piece_key(link: &Link, c: &Chunk, dup: u32) -> String {
     match c {
         Chunk::Input(f, s) => {
             let name = &link.files[*f as usize].name;
@@ -31,7 +33,12 @@ pub fn piece_key(link: &Link, c: &Chunk) -> String {
                 _ => name.rsplit('/').next().unwrap_or(name),
             };
             let sec = String::from_utf8_lossy(link.section(*f, *s).name);
-            format!("{member}:{sec}").replace(char::is_whitespace, "_")
+            let key = if dup > 0 {
+                format!("{member}~{dup}:{sec}")
+            } else {
+                format!("{member}:{sec}")
+            };
+            key.replace(char::is_whitespace, "_")
         }
         Chunk::Synth(k) => format!("<linker>:{k:?}"),
         Chunk::Common => "<linker>:COMMON".into(),
@@ -128,6 +135,9 @@ fn functions_by_section(file: &crate::linker::object_file::ObjectFile) -> Vec<Ve
 #[derive(Debug)]
 pub struct Refs {
     lib_of_file: Vec<u32>,
+    /// Per file, how many files of the same name (archive and member) the link loaded from
+    /// earlier in the archive (see `piece_key`).
+    dup_of_file: Vec<u32>,
     callers: rustc_hash::FxHashMap<(u32, u32), Vec<(u32, u32)>>,
 }
 
@@ -172,8 +182,20 @@ impl Refs {
         for (t, c) in per_file.into_iter().flatten() {
             callers.entry(t).or_default().push(c);
         }
+        let mut by_name: Vec<u32> = (0..link.files.len() as u32).collect();
+        by_name.sort_by(|&a, &b| {
+            let (x, y) = (&link.files[a as usize], &link.files[b as usize]);
+            (&x.name, x.order).cmp(&(&y.name, y.order))
+        });
+        let mut dup_of_file = vec![0u32; link.files.len()];
+        for w in by_name.windows(2) {
+            if link.files[w[0] as usize].name == link.files[w[1] as usize].name {
+                dup_of_file[w[1] as usize] = dup_of_file[w[0] as usize] + 1;
+            }
+        }
         Refs {
             lib_of_file: libs,
+            dup_of_file,
             callers,
         }
     }
@@ -501,7 +523,15 @@ fn piece_id(link: &Link, refs: &Refs, c: &Chunk, by_section: &[Vec<u32>]) -> Pie
     };
     PieceId {
         library: library_of(link, c).into(),
-        key: piece_key(link, c).into(),
+        key: piece_key(
+            link,
+            c,
+            match *c {
+                Chunk::Input(f, _) => refs.dup_of_file[f as usize],
+                _ => 0,
+            },
+        )
+        .into(),
         hash,
         callers: callers.into(),
         refs: within.into(),
