@@ -4,8 +4,9 @@
 # zstd 1.5.5 -> 1.5.6, lz4 1.9.3 -> 1.9.4 in zall; Lua 5.4.6 -> 5.4.7 in zlua;
 # SQLite 3.45.1 -> 3.46.0 in zsql), across a fleet of five programs built
 # from the same libraries (testdata/stable/) linked one by one, and across a
-# fleet prepared with `spacer layout plan` (zall, zlua, zstdlz4, zsql and the
-# C++ program zcxx; linked in both orders, and one by one for comparison),
+# fleet prepared with `spacer layout plan` (zall, zlua, zstdlz4, zsql, the C++
+# program zcxx, and zonly on the newer zlib; linked in both orders, and one by
+# one for comparison),
 # next to what ideal deduplication of identical input sections would share. Everything is measured twice: with
 # the libraries built with -ffunction-sections and with plain -O2 (one .text
 # per object, as distributions and Unikraft build). spacer links with --layout
@@ -380,18 +381,26 @@ fi
 }
 
 # --- (c) a fleet planned from all its link commands ---------------------------
-PLANNED="zall zlua zstdlz4 zsql zcxx"
+# PROGRAM:VERSIONS, VERSIONS as set_of takes them: zonly runs on the other zlib release.
+PLANNED="zall:old zlua:old zstdlz4:old zsql:old zcxx:old zonly:new-zlib"
+# build_planned PROGRAM:VERSIONS -> build's LINKARGS and LINKCC, and NAME
+build_planned() {
+    local p=${1%%:*} kind=${1#*:}
+    build "$p" "$kind" "$(set_of "$kind")"
+    NAME=$p
+    [ "$kind" = old ] || NAME=$p-$kind
+}
 planned() {
     case " ${linkers[*]} " in *" spacer "*) ;; *) return ;; esac
-    local d=$OUT/$BUILD/plan p cmds=() order outs json ideal_s=0 ideal_t=0 s t
+    local d=$OUT/$BUILD/plan e cmds=() order outs json ideal_s=0 ideal_t=0 s t list
     mkdir -p "$d"
     say "## Fleet planned with \`spacer layout plan\`, $BUILD build: $PLANNED"
     say ""
-    for p in $PLANNED; do
-        build $p old "$(set_of old)"
-        cmds+=(-- "$LINKCC" -static "${LINKARGS[@]}" -o "$d/$p.untouched")
-        link ld.bfd "$d/$p.bfd"
-        code_inputs "$d/$p.bfd.map" | sed "s/^/$p /"
+    for e in $PLANNED; do
+        build_planned "$e"
+        cmds+=(-- "$LINKCC" -static "${LINKARGS[@]}" -o "$d/$NAME.untouched")
+        link ld.bfd "$d/$NAME.bfd"
+        code_inputs "$d/$NAME.bfd.map" | sed "s/^/$NAME /"
     done >"$d/inputs.txt"
     read -r ideal_s ideal_t < <(awk '
         { prog[NR] = $1; key[NR] = $2; size[NR] = $3; if (!seen[$2 SUBSEP $1]++) nprog[$2]++ }
@@ -405,14 +414,14 @@ planned() {
             rm -f "$d/$mode-$order.layout"
             [ $mode = plan ] && cp "$d/fleet.layout" "$d/$mode-$order.layout"
             outs=()
-            local list=$PLANNED
+            list=$PLANNED
             [ $order = reverse ] && list=$(echo $PLANNED | tr ' ' '\n' | tac | tr '\n' ' ')
-            for p in $list; do
-                build $p old "$(set_of old)"
-                link spacer "$d/$p.$mode-$order" "$d/$mode-$order.layout"
-                check "$d/$p.$mode-$order" "$d/$p.bfd"
+            for e in $list; do
+                build_planned "$e"
+                link spacer "$d/$NAME.$mode-$order" "$d/$mode-$order.layout"
+                check "$d/$NAME.$mode-$order" "$d/$NAME.bfd"
             done
-            for p in $PLANNED; do outs+=("$d/$p.$mode-$order"); done
+            for e in $PLANNED; do build_planned "$e" >/dev/null; outs+=("$d/$NAME.$mode-$order"); done
             json=$("$SPACER" share --json "${outs[@]}")
             read -r s t < <(jq -r '.total.exec | "\(.shared) \(.pages)"' <<<"$json")
             PLANNED_RESULT[$mode,$order]=$(awk -v s="$s" -v t="$t" -v is="$ideal_s" -v it="$ideal_t" \

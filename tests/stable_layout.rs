@@ -1072,7 +1072,8 @@ fn planner_beats_regions_on_plain_builds() {
 /// and SQLite need it), one C++ program with libstdc++.
 const PLANNED_FLEET: &[&str] = &["zall", "zlua", "zstdlz4", "zsql", "zcxx"];
 
-/// `spacer layout plan` on the link commands of the whole fleet, then every program linked with
+/// `spacer layout plan` on the link commands of the whole fleet (and of `zonly` on zlib 1.3.1
+/// where the others have 1.2.13), then every program linked with
 /// (a copy of) the plan in the fleet's order and in reverse order: the images must be the same
 /// whichever order, behave like ld.bfd's, and share at least 90% of what ideal deduplication of
 /// identical input sections would (from ld.bfd's link maps). Linking one after another on one
@@ -1083,7 +1084,9 @@ fn planned_fleet(flavour: Flavour) {
         Flavour::Plain => "plain",
     };
     let set = VersionSet::old().built_as(flavour);
-    let builds: Vec<Build> = PLANNED_FLEET.iter().map(|p| build(p, set)).collect();
+    let mut builds: Vec<Build> = PLANNED_FLEET.iter().map(|p| build(p, set)).collect();
+    // And one program on the other zlib release: the plan holds both versions' members.
+    builds.push(build("zonly", set.with(&versions::ZLIB_NEW)));
     let dir = scratch_dir("stable", &format!("plan-{tag}"));
     let mut maps = Vec::new();
     let mut bfd = Vec::new();
@@ -1180,8 +1183,8 @@ fn planned_fleet(flavour: Flavour) {
         })
     };
     let mut report = format!(
-        "fleet {:?} ({}): executable pages found in another program; ideal deduplication of \
-         identical input sections {:.1}% of code bytes\n",
+        "fleet {:?} + zonly on zlib 1.3.1 ({}): executable pages found in another program; \
+         ideal deduplication of identical input sections {:.1}% of code bytes\n",
         PLANNED_FLEET,
         flavour.name(),
         100.0 * ideal_ratio

@@ -113,6 +113,19 @@ impl<'a> OldRegion<'a> {
             .is_some_and(|r| r.hash == Some(p.hash))
     }
 
+    /// The place on record for this content of the piece under `KEY#HASH`: an earlier version
+    /// of a repacked piece, or a fleet plan's second version of a member.
+    fn own_history(&self, p: &Piece) -> Option<&Rec> {
+        self.pieces
+            .get(&history_key(&p.key, p.hash))
+            .filter(|r| r.hash == Some(p.hash))
+    }
+
+    /// Whether the piece's content has a place of its own on record.
+    fn on_record(&self, p: &Piece) -> bool {
+        self.unchanged(p) || self.own_history(p).is_some()
+    }
+
     /// Whether `p` can grow at its old offset into room no other record uses.
     fn grows_in_place(&self, p: &Piece) -> Option<u64> {
         let o = self.pieces.get(&p.key)?.off;
@@ -153,12 +166,18 @@ fn keep_places(
             let at = |k: &str| old.pieces.get(k).filter(|r| fits(r)).map(|r| r.off);
             let o = match pass {
                 0 => at(&p.key).filter(|_| old.unchanged(p)),
-                1 => old.by_hash.get(&p.hash).and_then(|rs| {
-                    rs.iter()
-                        .filter(|r| fits(r) && used.is_free(r.off, p.size))
-                        .map(|r| r.off)
-                        .min()
-                }),
+                1 => old
+                    .own_history(p)
+                    .filter(|r| fits(r) && used.is_free(r.off, p.size))
+                    .map(|r| r.off)
+                    .or_else(|| {
+                        old.by_hash.get(&p.hash).and_then(|rs| {
+                            rs.iter()
+                                .filter(|r| fits(r) && used.is_free(r.off, p.size))
+                                .map(|r| r.off)
+                                .min()
+                        })
+                    }),
                 2 => at(&p.key).filter(|_| !shifted(p)),
                 3 => at(&moved_key(&p.key)),
                 _ => old.grows_in_place(p).filter(|_| !shifted(p)),
@@ -293,7 +312,7 @@ pub fn place_regions(
             &[Strategy::InOrder]
         } else if granule.keep_size
             || old.pieces.values().any(|r| r.hash.is_none())
-            || pieces.iter().all(|p| old.unchanged(p))
+            || pieces.iter().all(|p| old.on_record(p))
         {
             // The TLS template is not counted in pages; a version 1 file has no hashes to
             // compare pages with; a library whose every piece is on record with its content
@@ -831,6 +850,10 @@ fn record_pieces(
             hash: Some(p.hash),
             align: p.align,
         };
+        // At the place on record for this content under `KEY#HASH`: nothing moved.
+        if old.own_history(p).is_some_and(|r| r.off == o) {
+            continue;
+        }
         match old.pieces.get(&p.key) {
             // In its old place: keep the room it had so that it can grow back.
             Some(r) if r.off == o => {
