@@ -45,13 +45,16 @@ pub struct Outcome {
     pub shared_code_bytes: u64,
 }
 
+/// `prefix` with `ext` appended to its last component (`p0` → `p0.layout`).
+pub fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
 /// Arguments a trial link is run with in place of `-o` and `--layout` of its command line.
 pub fn trial_overrides(prefix: &Path) -> Vec<String> {
-    let with = |ext: &str| {
-        let mut s = prefix.as_os_str().to_owned();
-        s.push(ext);
-        s.to_string_lossy().into_owned()
-    };
+    let with = |ext: &str| with_ext(prefix, ext).to_string_lossy().into_owned();
     vec![
         "-o".into(),
         with(".out"),
@@ -63,15 +66,24 @@ pub fn trial_overrides(prefix: &Path) -> Vec<String> {
 
 /// Saves a trial link's own arguments (NUL-separated) to `prefix.args`.
 pub fn save_trial_args(prefix: &Path, args: &[String]) -> Result<()> {
-    let mut path = prefix.as_os_str().to_owned();
-    path.push(".args");
+    let path = with_ext(prefix, ".args");
     let mut text = Vec::new();
     for a in args {
         text.extend_from_slice(a.as_bytes());
         text.push(0);
     }
-    std::fs::write(&path, text)
-        .with_context(|| format!("cannot write {}", Path::new(&path).display()))
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The arguments `save_trial_args` saved, if the trial link ran.
+fn read_trial_args(prefix: &Path) -> Option<Vec<String>> {
+    let argv = std::fs::read(with_ext(prefix, ".args")).ok()?;
+    Some(
+        argv.split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
 }
 
 /// Runs the plan for `commands` (each a compiler driver or linker command line that links one
@@ -110,19 +122,13 @@ pub fn plan(spacer: &Path, commands: &[Vec<String>], out: &Path, work: &Path) ->
                 cmd.join(" ")
             );
         }
-        let argv = std::fs::read(with_ext(&prefix, ".args")).with_context(|| {
+        args.push(read_trial_args(&prefix).with_context(|| {
             format!(
                 "link command {} did not run spacer as its linker (does `{}` take -B?)",
                 i + 1,
                 cmd[0]
             )
-        })?;
-        args.push(
-            argv.split(|&b| b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<String>>(),
-        );
+        })?);
         own.push(LayoutFile::read(&with_ext(&prefix, ".layout"))?);
     }
 
@@ -190,12 +196,6 @@ pub fn plan(spacer: &Path, commands: &[Vec<String>], out: &Path, work: &Path) ->
         code_bytes,
         shared_code_bytes,
     })
-}
-
-fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(ext);
-    PathBuf::from(s)
 }
 
 /// A piece as the programs' own layouts recorded it.

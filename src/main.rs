@@ -244,11 +244,7 @@ fn plan_fleet(out: &Path, work: Option<PathBuf>, words: &[String]) -> Result<()>
         .map(<[String]>::to_vec)
         .collect();
     let keep = work.is_some();
-    let work = work.unwrap_or_else(|| {
-        let mut w = out.as_os_str().to_owned();
-        w.push(".plan.d");
-        PathBuf::from(w)
-    });
+    let work = work.unwrap_or_else(|| spacer::fleet_plan::with_ext(out, ".plan.d"));
     let spacer = std::env::current_exe().context("cannot find spacer's own executable")?;
     let result = spacer::fleet_plan::plan(&spacer, &commands, out, &work);
     let report = result.and_then(|o| {

@@ -78,10 +78,11 @@ pub enum CompressDebug {
 }
 
 /// How `--layout` places the input sections inside each library's region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LayoutMode {
     /// Choose, per library, the placement that changes the fewest pages: keep unchanged code in
     /// place (with jumps where code moved), or repack the region.
+    #[default]
     Stable,
     /// Per-library page-aligned regions at recorded addresses and nothing else: each region
     /// holds its library's input sections in their usual order.
@@ -252,7 +253,7 @@ impl Default for Args {
             dynamic_linker: false,
             page_digests: false,
             layout: None,
-            layout_mode: LayoutMode::Stable,
+            layout_mode: LayoutMode::default(),
             layout_report: false,
             force_ibt: false,
             force_shstk: false,

@@ -134,6 +134,8 @@ fn functions_by_section(file: &crate::linker::object_file::ObjectFile) -> Vec<Ve
 /// sections that refer to it. The planner counts the pages a move would change with it.
 #[derive(Debug)]
 pub struct Refs {
+    /// Per file, its library's name (`library_of`).
+    lib_name: Vec<std::sync::Arc<str>>,
     lib_of_file: Vec<u32>,
     /// Per file, how many files of the same name (archive and member) the link loaded from
     /// earlier in the archive (see `piece_key`).
@@ -144,14 +146,16 @@ pub struct Refs {
 impl Refs {
     pub fn new(link: &Link) -> Refs {
         use rayon::prelude::*;
+        let lib_name: Vec<std::sync::Arc<str>> = (0..link.files.len() as u32)
+            .map(|f| library_of(link, &Chunk::Input(f, 0)).into())
+            .collect();
         // Libraries by number, so that the test per relocation compares integers.
-        let mut lib_ids: rustc_hash::FxHashMap<String, u32> = Default::default();
-        let libs: Vec<u32> = (0..link.files.len() as u32)
-            .map(|f| {
+        let mut lib_ids: rustc_hash::FxHashMap<&str, u32> = Default::default();
+        let libs: Vec<u32> = lib_name
+            .iter()
+            .map(|name| {
                 let n = lib_ids.len() as u32;
-                *lib_ids
-                    .entry(library_of(link, &Chunk::Input(f, 0)))
-                    .or_insert(n)
+                *lib_ids.entry(name).or_insert(n)
             })
             .collect();
         // (referred-to section, referring section), each as (file, section).
@@ -194,6 +198,7 @@ impl Refs {
             }
         }
         Refs {
+            lib_name,
             lib_of_file: libs,
             dup_of_file,
             callers,
@@ -299,7 +304,7 @@ fn assign_slots<T: Copy + Eq + std::hash::Hash>(
 }
 
 /// State of one link with `--layout`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Stable {
     /// The layout the previous link wrote (empty for the first link).
     pub old: LayoutFile,
@@ -348,13 +353,7 @@ impl Stable {
         Stable {
             old,
             mode,
-            refs: None,
-            new: Default::default(),
-            moved: Vec::new(),
-            report: Default::default(),
-            ids: Default::default(),
-            memo: Default::default(),
-            placed: Default::default(),
+            ..Default::default()
         }
     }
 
@@ -430,7 +429,6 @@ impl Stable {
                 align,
                 exec,
                 hash: id.hash,
-                external: !id.callers.is_empty(),
                 funcs: id.funcs,
                 refs: id.refs,
                 callers: id.callers,
@@ -522,7 +520,10 @@ fn piece_id(link: &Link, refs: &Refs, c: &Chunk, by_section: &[Vec<u32>]) -> Pie
         _ => (0, Vec::new(), Vec::new()),
     };
     PieceId {
-        library: library_of(link, c).into(),
+        library: match *c {
+            Chunk::Input(f, _) => refs.lib_name[f as usize].clone(),
+            _ => library_of(link, c).into(),
+        },
         key: piece_key(
             link,
             c,

@@ -94,14 +94,19 @@ pub struct Piece {
     pub exec: bool,
     /// Content hash (see `content_hash`).
     pub hash: u64,
-    /// Referenced from another library: its address matters to pages outside its own.
-    pub external: bool,
     /// Function symbols inside it, not at its start, with their offsets.
     pub funcs: std::sync::Arc<[(String, u64)]>,
     /// Input sections of its own library it refers to.
     pub refs: std::sync::Arc<[(u32, u32)]>,
     /// Input sections of other libraries that refer to it.
     pub callers: std::sync::Arc<[(u32, u32)]>,
+}
+
+impl Piece {
+    /// Referenced from another library: its address matters to pages outside its own.
+    pub fn external(&self) -> bool {
+        !self.callers.is_empty()
+    }
 }
 
 /// Who a piece is: its library, its key, its content hash, and whether code or data of another

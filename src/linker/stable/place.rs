@@ -101,7 +101,7 @@ impl<'a> OldRegion<'a> {
             return false;
         };
         p.exec
-            && p.external
+            && p.external()
             && p.funcs
                 .iter()
                 .any(|(name, off)| old.get(name).is_some_and(|o| o != off))
@@ -159,7 +159,7 @@ fn keep_places(
     let unique: Vec<bool> = pieces.iter().map(|p| seen.insert(p.key.as_str())).collect();
     for pass in 0..5 {
         for (i, p) in pieces.iter().enumerate() {
-            if !unique[i] || offs[i].is_some() || (repack && pass > 0 && !p.external) {
+            if !unique[i] || offs[i].is_some() || (repack && pass > 0 && !p.external()) {
                 continue;
             }
             let fits = |r: &Rec| p.size <= r.size && r.off.is_multiple_of(p.align);
@@ -224,34 +224,9 @@ pub fn place_regions(
     // bytes. Its regions keep their recorded order and size, but the regions of libraries this
     // link lacks are left out (`packed`): a program's frames keep their places across updates,
     // while programs of a fleet with other libraries pack them otherwise.
-    let packed: Option<rustc_hash::FxHashMap<&str, u64>> = (section == ".eh_frame").then(|| {
-        let present: std::collections::HashSet<&str> =
-            groups.iter().map(|(l, _)| l.as_str()).collect();
-        let mut recs: Vec<(u64, u64, u64, &str)> = recorded
-            .regions
-            .iter()
-            .filter(|((s, l), _)| s == section && present.contains(l.as_str()))
-            .map(|((s, l), &(o, r))| {
-                let used = recorded
-                    .pieces
-                    .get(&(s.clone(), l.clone()))
-                    .and_then(|p| p.values().map(Rec::end).max())
-                    .unwrap_or(0);
-                (o, r, used, l.as_str())
-            })
-            .collect();
-        recs.sort();
-        // Regions take their reserved room; what a library placed past it (in the delta area)
-        // only moves the delta area on.
-        let (mut at, mut end) = (0u64, 0u64);
-        let mut offsets = rustc_hash::FxHashMap::default();
-        for (_, reserved, used, lib) in recs {
-            at = at.next_multiple_of(granule.region_align(reserved));
-            offsets.insert(lib, at);
-            end = end.max(at + used);
-            at += reserved;
-        }
-        cursor = at.max(end).next_multiple_of(granule.align);
+    let packed = (section == ".eh_frame").then(|| {
+        let (offsets, end) = packed_offsets(recorded, section, &groups, granule);
+        cursor = end;
         offsets
     });
     // Where a new region is recorded: after every recorded region.
@@ -333,38 +308,11 @@ pub fn place_regions(
         let chosen = if candidates.len() == 1 {
             0
         } else {
-            let counts: Vec<PageCount> = candidates
-                .iter()
-                .map(|c| count_pages(&old, &pieces, c, region_off))
-                .collect();
-            for (c, n) in candidates.iter().zip(&counts) {
-                log::debug!("{section} {lib}: {}: {n:?}", c.strategy.name());
-            }
-            let best = (0..candidates.len())
-                .min_by_key(|&i| (counts[i].cost(), counts[i].pages(), i))
-                .unwrap_or(0);
-            let others: Vec<String> = (0..candidates.len())
-                .filter(|&i| i != best)
-                .map(|i| format!("{} {}", candidates[i].strategy.name(), counts[i].cost()))
-                .collect();
-            let c = &counts[best];
-            report.push((
-                lib.clone(),
-                format!(
-                    "{section} {lib}: {}: {} pages kept, {} changed, {} added, {} referring \
-                     sections of other libraries changed (cost {}; {})",
-                    candidates[best].strategy.name(),
-                    c.kept,
-                    c.changed,
-                    c.added,
-                    c.callers,
-                    c.cost(),
-                    others.join(", ")
-                ),
-            ));
-            best
+            choose(&old, &pieces, &candidates, region_off, |line| {
+                report.push((lib.clone(), format!("{section} {lib}: {line}")))
+            })
         };
-        let c = candidates.swap_remove(chosen);
+        let mut c = candidates.swap_remove(chosen);
         log::debug!("{section} {lib}: {}", c.strategy.name());
         cursor = c.cursor;
         for (p, &o) in pieces.iter().zip(&c.offs) {
@@ -372,7 +320,7 @@ pub fn place_regions(
                 end = end.max(region_off + o + p.size);
             }
         }
-        for (i, moved) in c.moves {
+        for (i, moved) in std::mem::take(&mut c.moves) {
             match moved {
                 Moved::Code(value, at) => {
                     out.trampolines
@@ -385,20 +333,17 @@ pub fn place_regions(
                 }
             }
         }
-        if reserved > 0 {
-            let at = if packed.is_some() {
-                record_off.unwrap_or(region_off)
-            } else {
-                region_off
-            };
-            written.regions.insert(key.clone(), (at, reserved));
-            if !c.syms.is_empty() {
-                written.syms.insert(key.clone(), c.syms);
-            }
-            written.pieces.insert(key, c.records);
-        }
-        for (p, o) in pieces.into_iter().zip(c.offs) {
+        for (p, &o) in pieces.iter().zip(&c.offs) {
             out.chunks.push((p.chunk, region_off + o));
+        }
+        if reserved > 0 {
+            let at = record_off.unwrap_or(region_off);
+            let (records, syms) = records(&old, &pieces, c);
+            written.regions.insert(key.clone(), (at, reserved));
+            if !syms.is_empty() {
+                written.syms.insert(key.clone(), syms);
+            }
+            written.pieces.insert(key, records);
         }
     }
     // Every recorded region keeps its room where the section must keep its size (the TLS
@@ -421,6 +366,81 @@ pub fn place_regions(
         }
     }
     out
+}
+
+/// Where the regions of the libraries this link has go when the others are left out: in their
+/// recorded order, each with its reserved room. Returns each library's offset and where the
+/// delta area starts (after the regions and what their libraries placed past them).
+fn packed_offsets(
+    recorded: &LayoutFile,
+    section: &str,
+    groups: &[Group],
+    granule: Granule,
+) -> (rustc_hash::FxHashMap<String, u64>, u64) {
+    let mut recs: Vec<(u64, u64, u64, &str)> = groups
+        .iter()
+        .filter_map(|(lib, _)| {
+            let key = (section.to_string(), lib.clone());
+            let &(o, r) = recorded.regions.get(&key)?;
+            let used = recorded
+                .pieces
+                .get(&key)
+                .and_then(|p| p.values().map(Rec::end).max())
+                .unwrap_or(0);
+            Some((o, r, used, lib.as_str()))
+        })
+        .collect();
+    recs.sort();
+    // Regions take their reserved room; what a library placed past it (in the delta area)
+    // only moves the delta area on.
+    let (mut at, mut end) = (0u64, 0u64);
+    let mut offsets = rustc_hash::FxHashMap::default();
+    for (_, reserved, used, lib) in recs {
+        at = at.next_multiple_of(granule.region_align(reserved));
+        offsets.insert(lib.to_string(), at);
+        end = end.max(at + used);
+        at += reserved;
+    }
+    (offsets, at.max(end).next_multiple_of(granule.align))
+}
+
+/// The candidate whose placement changes the fewest pages (then: with the fewest pages, then
+/// the first); `report` gets a line saying what it keeps, changes and adds, and what the others
+/// would have cost.
+fn choose(
+    old: &OldRegion,
+    pieces: &[Piece],
+    candidates: &[Candidate],
+    region_off: u64,
+    report: impl FnOnce(String),
+) -> usize {
+    let counts: Vec<PageCount> = candidates
+        .iter()
+        .map(|c| count_pages(old, pieces, c, region_off))
+        .collect();
+    for (c, n) in candidates.iter().zip(&counts) {
+        log::debug!("{}: {n:?}", c.strategy.name());
+    }
+    let best = (0..candidates.len())
+        .min_by_key(|&i| (counts[i].cost(), counts[i].pages(), i))
+        .unwrap_or(0);
+    let others: Vec<String> = (0..candidates.len())
+        .filter(|&i| i != best)
+        .map(|i| format!("{} {}", candidates[i].strategy.name(), counts[i].cost()))
+        .collect();
+    let c = &counts[best];
+    report(format!(
+        "{}: {} pages kept, {} changed, {} added, {} referring sections of other libraries \
+         changed (cost {}; {})",
+        candidates[best].strategy.name(),
+        c.kept,
+        c.changed,
+        c.added,
+        c.callers,
+        c.cost(),
+        others.join(", ")
+    ));
+    best
 }
 
 /// Where a library's region is, and where the delta area of its section continues.
@@ -459,16 +479,26 @@ impl Strategy {
     }
 }
 
+/// Changes to a library's records, in order: a key and its new record (None: removed).
+type Edits = Vec<(String, Option<Rec>)>;
+
 /// One strategy's placement of a library: piece offsets in the region, trampolines and data
-/// moves, and what the layout file will record.
+/// moves, and how the layout file's records change (applied only for the placement chosen,
+/// by `records`).
 struct Candidate {
     strategy: Strategy,
     offs: Vec<u64>,
     /// The delta area's end after this library.
     cursor: u64,
     moves: Vec<(usize, Moved)>,
-    records: BTreeMap<String, Rec>,
-    syms: PieceFunctions,
+    edits: Edits,
+}
+
+impl Strategy {
+    /// Whether pieces only this library refers to may leave their places without a jump.
+    fn repacks(self) -> bool {
+        matches!(self, Strategy::KeepRepack | Strategy::InOrder)
+    }
 }
 
 /// Places one library's pieces as `strategy` says.
@@ -483,20 +513,42 @@ fn plan(old: &OldRegion, pieces: &[Piece], region: &Region, strategy: Strategy) 
             strategy != Strategy::KeepShifting,
         ),
     };
-    let repack = matches!(strategy, Strategy::KeepRepack | Strategy::InOrder);
-    let (records, moves) = match strategy {
+    let (edits, moves) = match strategy {
         Strategy::InOrder => (record_in_order(old, pieces, &offs), Vec::new()),
-        _ => record_pieces(old, pieces, &offs, repack),
+        _ => record_pieces(old, pieces, &offs, strategy.repacks()),
     };
+    Candidate {
+        strategy,
+        offs,
+        cursor,
+        moves,
+        edits,
+    }
+}
+
+/// The library's records and the functions inside its pieces after placement `c`.
+fn records(
+    old: &OldRegion,
+    pieces: &[Piece],
+    c: Candidate,
+) -> (BTreeMap<String, Rec>, PieceFunctions) {
+    let mut records = old.pieces.clone();
+    for (key, rec) in c.edits {
+        match rec {
+            Some(r) => records.insert(key, r),
+            None => records.remove(&key),
+        };
+    }
     // Functions inside code sections: where they are now, except for code that moved,
     // whose jumps stay at the old offsets.
+    let repack = c.strategy.repacks();
     let mut syms = old.syms.clone();
-    for (p, &o) in pieces.iter().zip(&offs) {
-        let moved = strategy != Strategy::InOrder
+    for (p, &o) in pieces.iter().zip(&c.offs) {
+        let moved = c.strategy != Strategy::InOrder
             && old
                 .pieces
                 .get(&p.key)
-                .is_some_and(|r| (p.external || !repack) && r.off != o);
+                .is_some_and(|r| (p.external() || !repack) && r.off != o);
         if moved {
             continue;
         }
@@ -506,14 +558,7 @@ fn plan(old: &OldRegion, pieces: &[Piece], region: &Region, strategy: Strategy) 
             syms.insert(p.key.clone(), p.funcs.iter().cloned().collect());
         }
     }
-    Candidate {
-        strategy,
-        offs,
-        cursor,
-        moves,
-        records,
-        syms,
-    }
+    (records, syms)
 }
 
 /// Every piece in its usual order from the region's start; once one does not fit, it and the
@@ -539,29 +584,29 @@ fn in_order(pieces: &[Piece], region: &Region) -> (Vec<u64>, u64) {
     (offs, cursor)
 }
 
-/// The records of a library placed in order: each piece where it is; a piece whose content and
-/// place changed leaves its old place on record under its content hash, for the version that
-/// had it.
-fn record_in_order(old: &OldRegion, pieces: &[Piece], offs: &[u64]) -> BTreeMap<String, Rec> {
-    let mut records = old.pieces.clone();
+/// How the records change when a library is placed in order: each piece is recorded where it
+/// is; a piece whose content and place changed leaves its old place on record under its
+/// content hash, for the version that had it.
+fn record_in_order(old: &OldRegion, pieces: &[Piece], offs: &[u64]) -> Edits {
+    let mut edits = Edits::new();
     for (p, &o) in pieces.iter().zip(offs) {
         if let Some(r) = old.pieces.get(&p.key) {
             if let Some(h) = r.hash.filter(|&h| h != p.hash && r.off != o) {
-                records.insert(history_key(&p.key, h), *r);
+                edits.push((history_key(&p.key, h), Some(*r)));
             }
         }
-        records.remove(&moved_key(&p.key));
-        records.insert(
+        edits.push((moved_key(&p.key), None));
+        edits.push((
             p.key.clone(),
-            Rec {
+            Some(Rec {
                 off: o,
                 size: p.size,
                 hash: Some(p.hash),
                 align: p.align,
-            },
-        );
+            }),
+        ));
     }
-    records
+    edits
 }
 
 /// Offsets of a library's pieces when they keep the places the layout file has for them
@@ -586,7 +631,7 @@ fn keep(
             Some(r)
                 if offs[i].is_none()
                     && p.exec
-                    && (!repack || p.external)
+                    && (!repack || p.external())
                     && r.size >= TRAMPOLINE
                     && r.end() <= reserved =>
             {
@@ -830,19 +875,19 @@ enum Moved {
     Data,
 }
 
-/// The records of one library's pieces after this link, and the pieces that moved (by index).
+/// How one library's records change after this link, and the pieces that moved (by index).
 fn record_pieces(
     old: &OldRegion,
     pieces: &[Piece],
     offs: &[u64],
     repack: bool,
-) -> (BTreeMap<String, Rec>, Vec<(usize, Moved)>) {
+) -> (Edits, Vec<(usize, Moved)>) {
     let mut placed = Used::default();
     for (p, &o) in pieces.iter().zip(offs).filter(|(p, _)| p.size > 0) {
         placed.0.insert(o, o + p.size);
     }
     let mut moves = Vec::new();
-    let mut new_pieces = old.pieces.clone();
+    let mut edits = Edits::new();
     for (i, (p, &o)) in pieces.iter().zip(offs).enumerate() {
         let rec = Rec {
             off: o,
@@ -858,20 +903,20 @@ fn record_pieces(
             // In its old place: keep the room it had so that it can grow back.
             Some(r) if r.off == o => {
                 let size = r.size.max(p.size);
-                new_pieces.insert(p.key.clone(), Rec { size, ..rec });
+                edits.push((p.key.clone(), Some(Rec { size, ..rec })));
             }
             // Repacked without a trampoline: this is its place now; the old one stays on
             // record under its content hash for the version that had it.
-            Some(r) if repack && !p.external => {
+            Some(r) if repack && !p.external() => {
                 if let Some(h) = r.hash.filter(|&h| h != p.hash) {
-                    new_pieces.insert(history_key(&p.key, h), *r);
+                    edits.push((history_key(&p.key, h), Some(*r)));
                 }
-                new_pieces.insert(p.key.clone(), rec);
+                edits.push((p.key.clone(), Some(rec)));
             }
             // Moved: the old place stays reserved (for a trampoline, and for the old version),
             // the new one is recorded beside it.
             Some(r) => {
-                new_pieces.insert(moved_key(&p.key), rec);
+                edits.push((moved_key(&p.key), Some(rec)));
                 // A trampoline only where nothing of this link was placed: without one,
                 // references use the new place, which is correct, only less shared.
                 if p.exec && r.size >= TRAMPOLINE {
@@ -899,11 +944,11 @@ fn record_pieces(
                 }
             }
             None => {
-                new_pieces.insert(p.key.clone(), rec);
+                edits.push((p.key.clone(), Some(rec)));
             }
         }
     }
-    (new_pieces, moves)
+    (edits, moves)
 }
 
 /// Where the pieces of a regioned section went.
