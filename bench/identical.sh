@@ -9,6 +9,8 @@
 #   cargo build --release; bench/identical.sh /tmp/old target/release/spacer
 #
 # Usage: bench/identical.sh OLD NEW [INPUT...]   (default: every built input)
+# EXTRA="ARG..." adds linker arguments to every link (e.g. EXTRA=--build-id=none when the two
+# builds compute build IDs differently).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +35,8 @@ link() {
         [ "$a" = @OUT@ ] && a=$out
         args+=("$a")
     done <"$INPUTS/$name/link.args"
-    (cd "$INPUTS/$name" && "$bin" ld "${args[@]}" "$@" 2>/dev/null)
+    # shellcheck disable=SC2086 # EXTRA is a list of words
+    (cd "$INPUTS/$name" && "$bin" ld "${args[@]}" ${EXTRA:-} "$@" 2>/dev/null)
 }
 
 failed=0

@@ -87,6 +87,67 @@ impl TempFile {
         })
     }
 
+    /// Like `create`, but takes over the file already at `dest` when that is safe, and says
+    /// whether it did (its old bytes are then still there: the caller must overwrite or zero
+    /// every byte). Writing over the pages of a file Linux already holds in its page cache is
+    /// much faster than filling fresh ones (allocated and zeroed one by one), and the old image
+    /// need not be freed afterwards; mold and wild reuse their output the same way.
+    ///
+    /// Safe means: a regular file of ours with no other name (a hard link would see the new
+    /// bytes), on a kernel that refuses writes to a running executable (so a program still
+    /// running from the old image makes the open fail, and the link falls back to a new file).
+    /// The file is renamed to the temporary name first, so `dest` never holds a half-written
+    /// image; a failed link removes it, as it removes any output.
+    pub fn reuse_or_create(dest: &Path, executable: bool) -> Result<(TempFile, bool)> {
+        if let Some(t) = Self::reuse(dest, executable) {
+            return Ok((t, true));
+        }
+        Ok((Self::create(dest, executable)?, false))
+    }
+
+    #[cfg(unix)]
+    fn reuse(dest: &Path, executable: bool) -> Option<TempFile> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(dest).ok()?;
+        // SAFETY: geteuid has no preconditions.
+        let ours = meta.uid() == unsafe { libc::geteuid() };
+        if !meta.file_type().is_file() || meta.nlink() != 1 || !ours || !busy_executables_refused()
+        {
+            return None;
+        }
+        let path = temp_path(dest);
+        std::fs::rename(dest, &path).ok()?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path);
+        let Ok(file) = file else {
+            // Running, or not writable: put it back and write a new file instead.
+            let _ = std::fs::rename(&path, dest);
+            return None;
+        };
+        let mode = if executable { 0o777 } else { 0o666 } & !umask();
+        if file
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .is_err()
+        {
+            drop(file);
+            let _ = std::fs::rename(&path, dest);
+            return None;
+        }
+        Some(TempFile {
+            file,
+            path,
+            dest: dest.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn reuse(_: &Path, _: bool) -> Option<TempFile> {
+        None
+    }
+
     /// Closes the file and renames it to its destination (`replace`).
     pub fn commit(mut self) -> Result<()> {
         replace(&self.path, &self.dest).with_context(|| {
@@ -106,6 +167,34 @@ impl Drop for TempFile {
         if !self.committed {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// Whether this kernel refuses to open a running executable for writing (ETXTBSY), tried once
+/// on spacer's own executable.
+#[cfg(unix)]
+fn busy_executables_refused() -> bool {
+    static REFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REFUSED.get_or_init(|| {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/exe")
+        {
+            Ok(_) => false,
+            Err(e) => e.raw_os_error() == Some(libc::ETXTBSY),
+        }
+    })
+}
+
+/// The process's file mode creation mask.
+#[cfg(unix)]
+fn umask() -> u32 {
+    // SAFETY: umask only swaps the mask; it is put back at once. No other thread creates
+    // files while an output is being opened.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
     }
 }
 

@@ -74,10 +74,10 @@ fn image_names_its_linker() {
     assert!(comment(&partial).contains("Linker: spacer"));
 }
 
-/// Linking onto an existing output replaces it. spacer returns as soon as the new image is in
-/// place and moves the old one aside, removing it afterwards in its own (detached) process:
-/// once that process is done, only the new image is there and it runs. The same with
-/// `--no-fork`, which links in one process.
+/// Linking onto an existing output replaces it: the relinked program runs and nothing is left
+/// beside it, whether spacer took over the old file's pages (a file of its own with one name,
+/// no program running from it) or wrote a new one and removed the old one afterwards in its own
+/// (detached) process. The same with `--no-fork`, which links in one process.
 #[test]
 fn relink_replaces_previous_output() {
     let Some(out) = Program::c("relink", &["c_stdio.c"])
@@ -89,7 +89,6 @@ fn relink_replaces_previous_output() {
     };
     let obj = compile(Driver::Gcc, &programs_dir().join("c_stdio.c"), &[]);
     for extra in [None, Some("-Wl,--no-fork")] {
-        let before = fs::metadata(&out.spacer_exe).unwrap();
         let mut cmd = Command::new("gcc");
         cmd.arg("-static")
             .arg(format!("-B{}/", linker_dir().display()))
@@ -100,25 +99,137 @@ fn relink_replaces_previous_output() {
             .args(extra);
         // Waits for standard output and error to close, so for the detached process too.
         must_run(&mut cmd, LINK_TIMEOUT, "relink with spacer");
-        let after = fs::metadata(&out.spacer_exe).unwrap();
-        use std::os::unix::fs::MetadataExt;
-        assert_ne!(
-            before.ino(),
-            after.ino(),
-            "{extra:?}: the output was not replaced"
-        );
         let run = run_program(&out.spacer_exe, &[], &out.dir);
         assert_eq!(
             run.stdout, out.stdout,
             "{extra:?}: the relinked program differs"
         );
-        let left: Vec<String> = fs::read_dir(&*out.dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".spacer-old.") || n.contains(".spacer-tmp."))
-            .collect();
-        assert!(left.is_empty(), "{extra:?}: left behind: {left:?}");
+        assert_nothing_left(&out.dir, &format!("{extra:?}"));
     }
+}
+
+fn assert_nothing_left(dir: &Path, what: &str) {
+    let left: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".spacer-old.") || n.contains(".spacer-tmp."))
+        .collect();
+    assert!(left.is_empty(), "{what}: left behind: {left:?}");
+}
+
+/// An image written over an existing file is bit for bit the image written to a new file: the
+/// old file's bytes (here a larger file of 0xAA bytes) leave no trace in gaps, padding, the
+/// holes of a `--layout` image or linker-made sections; with debug information and page
+/// digests. A shorter old file grows to the image's size.
+#[test]
+fn relink_over_old_bytes_is_identical() {
+    let scratch = scratch_dir("link_and_run", "relink_over_old_bytes");
+    let obj = compile(
+        Driver::Gcc,
+        &programs_dir().join("c_stdio.c"),
+        &["-g".into()],
+    );
+    let layout = scratch.join("app.layout");
+    let _ = fs::remove_file(&layout);
+    let link_to = |out: &Path| {
+        let mut cmd = Command::new("gcc");
+        cmd.arg("-static")
+            .arg(format!("-B{}/", linker_dir().display()))
+            .arg(&obj)
+            .arg("-lm")
+            .arg(format!("-Wl,--layout,{},--page-digests", layout.display()))
+            .arg("-o")
+            .arg(out);
+        must_run(&mut cmd, LINK_TIMEOUT, "link with spacer");
+        fs::read(out).unwrap()
+    };
+    let fresh_path = scratch.join("fresh");
+    let _ = fs::remove_file(&fresh_path);
+    let fresh = link_to(&fresh_path);
+    for (name, old_len) in [("over-larger", fresh.len() * 2), ("over-shorter", 4096)] {
+        let out = scratch.join(name);
+        fs::write(&out, vec![0xaa; old_len]).unwrap();
+        let image = link_to(&out);
+        assert!(
+            image == fresh,
+            "{name}: differs from the image linked to a new file: {}",
+            first_difference(name, &image, "fresh", &fresh)
+        );
+        let run = run_program(&out, &[], &scratch);
+        let want = run_program(&fresh_path, &[], &scratch);
+        assert!(
+            run.success() && run.stdout == want.stdout,
+            "{name}: {}",
+            run.stdout_str()
+        );
+    }
+    assert_nothing_left(&scratch, "relink over old bytes");
+}
+
+/// What must not be written over: another name of the output (a hard link keeps the old
+/// image, as with GNU ld, which creates a new file) and a program still running from the old
+/// image (it goes on undisturbed while the new image takes the name).
+#[test]
+fn relink_spares_hard_links_and_running_programs() {
+    let scratch = scratch_dir("link_and_run", "relink_spares");
+    let src = scratch.join("waiter.c");
+    fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\n#ifndef WORD\n#define WORD \"old\"\n#endif\n\
+         int main(void) { char c; read(0, &c, 1); puts(WORD); return 0; }\n",
+    )
+    .unwrap();
+    let link_word = |out: &Path, word: &str| {
+        let mut cmd = Command::new("gcc");
+        cmd.arg("-static")
+            .arg(format!("-B{}/", linker_dir().display()))
+            .arg(format!("-DWORD=\"{word}\""))
+            .arg(&src)
+            .arg("-o")
+            .arg(out);
+        must_run(&mut cmd, LINK_TIMEOUT, "link with spacer");
+    };
+    let run_word = |exe: &Path| {
+        let r = run_with_timeout(
+            Command::new(exe).stdin(std::process::Stdio::null()),
+            RUN_TIMEOUT,
+        );
+        r.stdout_str().trim().to_string()
+    };
+
+    // A second name keeps the old image.
+    let out = scratch.join("linked");
+    let other = scratch.join("other-name");
+    let _ = fs::remove_file(&out);
+    let _ = fs::remove_file(&other);
+    link_word(&out, "old");
+    fs::hard_link(&out, &other).unwrap();
+    link_word(&out, "new");
+    assert_eq!(run_word(&out), "new");
+    assert_eq!(run_word(&other), "old", "the hard link was written over");
+
+    // A running program keeps running from the old image.
+    let running = scratch.join("running");
+    let _ = fs::remove_file(&running);
+    link_word(&running, "old");
+    let mut child = Command::new(&running)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    link_word(&running, "new");
+    assert_eq!(run_word(&running), "new");
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"x").unwrap();
+    }
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "the running program failed: {done:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&done.stdout).trim(), "old");
+    assert_nothing_left(&scratch, "relink spares");
 }
 
 /// The same program compiled as position-dependent code (the default here is -fPIE).

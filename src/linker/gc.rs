@@ -61,6 +61,7 @@ pub fn collect_garbage(link: &mut Link, extra_roots: &[(u32, u32)]) -> Result<()
     type Edges = Vec<((u32, u32), Vec<(u32, u32)>)>;
     let found: Vec<Edges> = eh_secs
         .par_iter()
+        .with_max_len(4)
         .map(|&(&(f, s), eh)| {
             let relocs = link.files[f as usize].sections[s as usize].relocs;
             let mut out = Vec::new();
@@ -253,6 +254,7 @@ fn mark_reachable(
     while !frontier.is_empty() {
         frontier = frontier
             .par_iter()
+            .with_max_len(64)
             .flat_map_iter(|&(f, s)| {
                 let relocs = link.files[f as usize].sections[s as usize].relocs;
                 relocs

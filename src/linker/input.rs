@@ -39,12 +39,23 @@ struct ArchiveInput {
     thin: bool,
     /// Symbol index: (name, member offset).
     index: Vec<(&'static [u8], u64)>,
+    /// Each member's name and (for a regular archive) bytes, by offset: found once when the
+    /// archive is opened instead of parsing its headers again per extracted member.
+    members: std::collections::HashMap<u64, (&'static [u8], &'static [u8])>,
     /// Member offsets already extracted.
     loaded: std::collections::HashSet<u64>,
     /// (member offset, name) pairs known not to define a common symbol's name as data, so a
     /// group's re-scans do not parse the member again.
     not_data: std::collections::HashSet<(u64, &'static [u8])>,
     position: u32,
+}
+
+/// An archive member read and parsed (`obj` holds the parse's error, if any).
+struct Member {
+    mname: String,
+    name: String,
+    data: &'static [u8],
+    obj: Result<ObjectFile>,
 }
 
 pub struct Loaded {
@@ -137,6 +148,7 @@ pub fn load(args: &Args) -> Result<Loaded> {
         let checks: Vec<Result<()>> = loader
             .files
             .par_iter()
+            .with_max_len(4)
             .map(ObjectFile::check_relocations)
             .collect();
         checks.into_iter().collect::<Result<()>>()?;
@@ -419,47 +431,92 @@ impl Loader<'_> {
 
     /// A member's display name and bytes.
     fn member_data(ar: &ArchiveInput, offset: u64) -> Result<(String, &'static [u8])> {
-        let archive = ArchiveFile::parse(ar.data)
-            .map_err(|e| anyhow!("{}: malformed archive: {e}", ar.path.display()))?;
-        let member = archive
-            .member(object::read::archive::ArchiveOffset(offset))
-            .map_err(|e| {
-                anyhow!(
-                    "{}: malformed archive member at offset {offset}: {e}",
-                    ar.path.display()
-                )
-            })?;
-        let mname = String::from_utf8_lossy(member.name()).into_owned();
+        let &(name, data) = ar.members.get(&offset).ok_or_else(|| {
+            anyhow!(
+                "{}: malformed archive: no member at offset {offset}",
+                ar.path.display()
+            )
+        })?;
+        let mname = String::from_utf8_lossy(name).into_owned();
         let data = if ar.thin {
             let base = ar.path.parent().unwrap_or(Path::new("."));
             map_file(&base.join(&mname))?
         } else {
-            member.data(ar.data).map_err(|e| {
-                anyhow!(
-                    "{}({mname}): truncated archive member: {e}",
-                    ar.path.display()
-                )
-            })?
+            data
         };
         Ok((mname, data))
     }
 
-    fn extract_member(&mut self, ar: &mut ArchiveInput, offset: u64) -> Result<()> {
-        ar.loaded.insert(offset);
+    /// A member read and parsed, not yet added to the link.
+    fn parse_member(ar: &ArchiveInput, offset: u64) -> Result<Member> {
         let (mname, data) = Self::member_data(ar, offset)?;
+        let name = format!("{}({mname})", ar.path.display());
+        let obj = ObjectFile::parse(name.clone(), data, (ar.position, offset));
+        Ok(Member {
+            mname,
+            name,
+            data,
+            obj,
+        })
+    }
+
+    /// The members a pass over the index is about to extract (those defining a symbol that is
+    /// undefined now), parsed in parallel. The pass itself stays serial and in index order and
+    /// only takes what it would have parsed anyway: a member whose symbol an earlier member of
+    /// the pass defines is not extracted, and its parse is dropped.
+    fn parse_ahead(&self, ar: &ArchiveInput) -> std::collections::HashMap<u64, Result<Member>> {
+        use rayon::prelude::*;
+        let mut wanted: Vec<u64> = ar
+            .index
+            .iter()
+            .filter(|(name, off)| {
+                !ar.loaded.contains(off)
+                    && self.symtab.get(name).is_some_and(|id| {
+                        let s = &self.symtab.syms[id as usize];
+                        matches!(s.def, Def::Undefined) && s.strong_ref
+                    })
+            })
+            .map(|&(_, off)| off)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.len() < 2 {
+            return Default::default();
+        }
+        wanted
+            .par_iter()
+            .with_max_len(1)
+            .map(|&off| (off, Self::parse_member(ar, off)))
+            .collect()
+    }
+
+    fn extract_member(
+        &mut self,
+        ar: &mut ArchiveInput,
+        offset: u64,
+        parsed: Option<Result<Member>>,
+    ) -> Result<()> {
+        ar.loaded.insert(offset);
+        let m = match parsed {
+            Some(m) => m?,
+            None => Self::parse_member(ar, offset)?,
+        };
         self.extract_seq += 1;
         // `-t -t` shows members as GNU ld does, `(archive)member`; a thin archive's members
         // are files of their own and shown with one `-t`, by path.
         if ar.thin && self.args.trace > 0 {
             let base = ar.path.parent().unwrap_or(Path::new("."));
-            println!("{}", base.join(&mname).display());
+            println!("{}", base.join(&m.mname).display());
         } else if self.args.trace > 1 {
-            println!("({}){mname}", ar.path.display());
+            println!("({}){}", ar.path.display(), m.mname);
         }
-        let name = format!("{}({mname})", ar.path.display());
-        let obj = match ObjectFile::parse(name.clone(), data, (ar.position, offset)) {
+        let obj = match m.obj {
             Err(e) if crate::linker::lto::needs_lto(&e) => {
-                return Err(crate::linker::object_file::SlimLtoMember { name, data }.into())
+                return Err(crate::linker::object_file::SlimLtoMember {
+                    name: m.name,
+                    data: m.data,
+                }
+                .into())
             }
             r => r?,
         };
@@ -498,6 +555,7 @@ impl Loader<'_> {
     fn extract_needed(&mut self, ar: &mut ArchiveInput) -> Result<bool> {
         let mut any = false;
         loop {
+            let mut parsed = self.parse_ahead(ar);
             let mut progress = false;
             for k in 0..ar.index.len() {
                 let (name, off) = ar.index[k];
@@ -514,7 +572,7 @@ impl Loader<'_> {
                     _ => false,
                 };
                 if wanted {
-                    self.extract_member(ar, off)?;
+                    self.extract_member(ar, off, parsed.remove(&off))?;
                     progress = true;
                 }
             }
@@ -539,7 +597,7 @@ impl Loader<'_> {
         }
         for off in offsets {
             if !ar.loaded.contains(&off) {
-                self.extract_member(ar, off)?;
+                self.extract_member(ar, off, None)?;
             }
         }
         Ok(())
@@ -589,22 +647,33 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
         Err(e) => bail!("{}: malformed archive symbol table: {e}", path.display()),
     }
     // Validate members up front so that a truncated archive is reported as such.
+    let mut members = std::collections::HashMap::new();
     for m in archive.members() {
         let m =
             m.map_err(|e| anyhow!("{}: malformed or truncated archive: {e}", path.display()))?;
-        if !archive.is_thin() && m.data(data).is_err() {
-            bail!(
-                "{}: truncated archive: member '{}' extends past the end of the file",
-                path.display(),
-                String::from_utf8_lossy(m.name())
-            );
-        }
+        let mdata = if archive.is_thin() {
+            &[]
+        } else {
+            m.data(data).map_err(|_| {
+                anyhow!(
+                    "{}: truncated archive: member '{}' extends past the end of the file",
+                    path.display(),
+                    String::from_utf8_lossy(m.name())
+                )
+            })?
+        };
+        let header = m
+            .header()
+            .ok_or_else(|| anyhow!("{}: unsupported archive format", path.display()))?;
+        let off = header as *const _ as usize as u64 - data.as_ptr() as usize as u64;
+        members.insert(off, (m.name(), mdata));
     }
     Ok(ArchiveInput {
         path,
         data,
         thin: archive.is_thin(),
         index,
+        members,
         loaded: Default::default(),
         not_data: Default::default(),
         position,

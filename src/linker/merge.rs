@@ -68,24 +68,27 @@ impl MergeMap {
 /// Bytes of input a `MergeMap::blocks` entry covers.
 const BLOCK: u64 = 64;
 
-/// A piece as the deduplicating table sees it: its kind and bytes, with their hash computed
-/// beforehand (in parallel), so that the table, which must be filled in order, only compares.
-struct PieceKey {
-    hash: u64,
-    kind: (u64, bool, u64),
-    bytes: &'static [u8],
-}
+/// A piece as the deduplicating table sees it: the 128-bit XXH3 hash of its bytes, with its
+/// kind (entry size, strings or not, alignment) mixed into the first half. Pieces are equal
+/// when their keys are: with 128 bits, two different strings of even millions of pieces
+/// collide with a probability far below 2^-80, and comparing the bytes instead (a cache miss
+/// into another input for every duplicate) was the larger part of merging debug strings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PieceKey(u64, u64);
 
-impl PartialEq for PieceKey {
-    fn eq(&self, o: &PieceKey) -> bool {
-        self.hash == o.hash && self.kind == o.kind && self.bytes == o.bytes
-    }
-}
-impl Eq for PieceKey {}
 impl std::hash::Hash for PieceKey {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash);
+        h.write_u64(self.0);
     }
+}
+
+/// The key of a piece of bytes `bytes` in a section of kind `(entsize, strings, align)`.
+fn piece_key(bytes: &[u8], entsize: u64, strings: bool, align: u64) -> PieceKey {
+    let h = xxhash_rust::xxh3::xxh3_128(bytes);
+    let kind = (entsize << 1 | strings as u64) ^ align.rotate_left(32);
+    // Mixed so that one piece's kinds give keys far apart in the table's index bits too.
+    let lo = (h as u64) ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    PieceKey(lo, (h >> 64) as u64)
 }
 
 /// Hashes a `PieceKey` by the hash it carries.
@@ -238,9 +241,8 @@ pub fn merge_members(
             Ok(pieces
                 .into_iter()
                 .map(|(start, len, piece_align)| {
-                    let h = xxhash_rust::xxh3::xxh3_64(&sec.data[start..start + len]);
-                    let h = h ^ (entsize << 1 | strings as u64) ^ align << 8;
-                    (start, len, h, piece_align)
+                    let key = piece_key(&sec.data[start..start + len], entsize, strings, align);
+                    (start, len, key, piece_align)
                 })
                 .collect())
         })
@@ -250,14 +252,7 @@ pub fn merge_members(
     if cut.iter().any(|ps| ps.len() > u32::MAX as usize) {
         bail!("a mergeable section has more than 2^32 pieces");
     }
-    let key = |m: usize, p: usize| {
-        let (start, len, hash, _) = cut[m][p];
-        PieceKey {
-            hash,
-            kind: kind_of(m),
-            bytes: &sec_of(m).data[start..start + len],
-        }
-    };
+    let key = |m: usize, p: usize| cut[m][p].2;
 
     // Owner of every piece: (member, piece) of its first copy, packed in a u64.
     let owner: Vec<Vec<AtomicU64>> = cut
@@ -280,8 +275,8 @@ pub fn merge_members(
             .par_iter()
             .map(|ps| {
                 let mut v = vec![Vec::new(); SHARDS];
-                for (p, &(_, _, h, _)) in ps.iter().enumerate() {
-                    v[shard_of(h)].push(p as u32);
+                for (p, &(_, _, key, _)) in ps.iter().enumerate() {
+                    v[shard_of(key.0)].push(p as u32);
                 }
                 v
             })
@@ -365,8 +360,8 @@ pub fn merge_members(
     Ok(())
 }
 
-/// A piece of a section as cut: input start, length, hash, alignment.
-type Cut = (usize, usize, u64, u64);
+/// A piece of a section as cut: input start, length, key, alignment.
+type Cut = (usize, usize, PieceKey, u64);
 
 /// Shards of the hash space that find duplicates in parallel (a power of two: a piece's
 /// shard is the top bits of its hash).

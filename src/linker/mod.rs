@@ -32,12 +32,25 @@ use layout::script::{self as plan, Plan};
 use stable::Stable;
 use std::time::{Duration, Instant};
 
-/// Per-stage wall-clock times, printed to standard error with `--stats` (or `--time`).
+/// Per-stage wall-clock and CPU times (all threads), printed to standard error with `--stats`
+/// (or `--time`): a stage whose CPU time is close to its wall time runs on one core.
 struct Timings {
     on: bool,
     last: Instant,
+    last_cpu: Duration,
     start: Instant,
-    rows: Vec<(&'static str, Duration)>,
+    rows: Vec<(&'static str, Duration, Duration)>,
+}
+
+/// CPU time this process has used so far, user and system, all threads.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 impl Timings {
@@ -46,6 +59,7 @@ impl Timings {
         Timings {
             on,
             last: now,
+            last_cpu: if on { cpu_time() } else { Duration::ZERO },
             start: now,
             rows: Vec::new(),
         }
@@ -54,9 +68,12 @@ impl Timings {
     /// Runs one stage and records how long it took.
     fn stage<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
         let r = f();
-        let now = Instant::now();
-        self.rows.push((name, now - self.last));
-        self.last = now;
+        if self.on {
+            let (now, cpu) = (Instant::now(), cpu_time());
+            self.rows
+                .push((name, now - self.last, cpu.saturating_sub(self.last_cpu)));
+            (self.last, self.last_cpu) = (now, cpu);
+        }
         r
     }
 
@@ -64,11 +81,20 @@ impl Timings {
         if !self.on {
             return;
         }
-        for (name, d) in &self.rows {
-            eprintln!("spacer: stats: {name:<20} {:9.3} ms", d.as_secs_f64() * 1e3);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        for (name, d, cpu) in &self.rows {
+            eprintln!(
+                "spacer: stats: {name:<20} {:9.3} ms  (cpu {:8.3} ms)",
+                ms(*d),
+                ms(*cpu)
+            );
         }
         let total = self.start.elapsed().as_secs_f64() * 1e3;
-        eprintln!("spacer: stats: {:<20} {total:9.3} ms", "total");
+        eprintln!(
+            "spacer: stats: {:<20} {total:9.3} ms  (cpu {:8.3} ms)",
+            "total",
+            ms(cpu_time())
+        );
     }
 }
 

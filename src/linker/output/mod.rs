@@ -37,7 +37,7 @@ pub fn write(link: &Link) -> Result<()> {
     let table = headers::SectionTable::new(link, symtab.as_ref(), relocs.as_ref());
     let file_size = table.file_size;
     // Create the output as a temporary file next to the destination.
-    let tmp = crate::atomic_file::TempFile::create(&link.args.output, true)?;
+    let (tmp, reused) = crate::atomic_file::TempFile::reuse_or_create(&link.args.output, true)?;
     tmp.file
         .set_len(file_size)
         .with_context(|| format!("cannot size {}", tmp.path.display()))?;
@@ -49,6 +49,9 @@ pub fn write(link: &Link) -> Result<()> {
         len: map.len(),
     };
     buf.prefault();
+    if reused {
+        zero_unwritten(link, &buf);
+    }
 
     headers::write_headers(
         link,
@@ -119,6 +122,48 @@ fn flat_image(lay: &crate::linker::layout::Layout, elf_image: &[u8]) -> Vec<u8> 
         flat[at..at + src.len()].copy_from_slice(src);
     }
     flat
+}
+
+/// Zeroes every byte of a reused output file that the input sections will not cover: what the
+/// rest of the writer puts there (headers, linker-created sections, symbol tables) assumes a
+/// zero-filled file, and gaps must not keep the previous image's bytes.
+fn zero_unwritten(link: &Link, buf: &OutBuf) {
+    let lay = &link.layout;
+    let mut covered: Vec<(u64, u64)> = lay
+        .secs
+        .iter()
+        .enumerate()
+        .filter(|(i, os)| !os.is_nobits() && !lay.compressed.contains_key(i))
+        .flat_map(|(_, os)| {
+            os.members.iter().filter_map(move |&(f, s)| {
+                let sec = link.section(f, s);
+                let size = link.member_size_align(f, s).0;
+                (sec.sh_type != elf::SHT_NOBITS && size > 0)
+                    .then_some((os.offset + sec.out_off, size))
+            })
+        })
+        .collect();
+    covered.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut at = 0u64;
+    for (start, len) in covered
+        .into_iter()
+        .chain(std::iter::once((buf.len as u64, 0)))
+    {
+        if start > at {
+            // Large gaps in pieces, so that they are zeroed in parallel.
+            let mut g = at;
+            while g < start {
+                let n = (start - g).min(1 << 20);
+                gaps.push((g, n));
+                g += n;
+            }
+        }
+        at = at.max(start + len);
+    }
+    gaps.par_iter()
+        .with_max_len(16)
+        .for_each(|&(off, n)| buf.slice(off, n).fill(0));
 }
 
 /// The x86 NOP instructions of 1 to 10 bytes, as assemblers and GNU ld pad code with them.
@@ -194,21 +239,25 @@ fn write_inputs(link: &Link, buf: &OutBuf) -> Result<()> {
         .map(|(_, os)| os)
         .flat_map(|os| os.members.iter().map(move |&(f, s)| (os, f, s)))
         .collect();
-    jobs.par_iter().try_for_each(|&(os, f, s)| -> Result<()> {
-        let sec = link.section(f, s);
-        if sec.sh_type == elf::SHT_NOBITS {
-            return Ok(()); // zero-filled already
-        }
-        let size = link.member_size_align(f, s).0;
-        let dst = buf.slice(os.offset + sec.out_off, size);
-        let dyn_out: &mut [u8] = match (link.tables.dyn_start.get(&(f, s)), rela_dyn) {
-            (Some(&(start, n)), Some(rd)) => {
-                buf.slice(rd.offset + 24 * start as u64, 24 * n as u64)
+    // Sections differ in cost by orders of magnitude (debug information comes last and costs
+    // most): small batches let both threads share the expensive end.
+    jobs.par_iter()
+        .with_max_len(16)
+        .try_for_each(|&(os, f, s)| -> Result<()> {
+            let sec = link.section(f, s);
+            if sec.sh_type == elf::SHT_NOBITS {
+                return Ok(()); // zero-filled already
             }
-            _ => &mut [],
-        };
-        fill_member(link, os, f, s, dst, dyn_out)
-    })?;
+            let size = link.member_size_align(f, s).0;
+            let dst = buf.slice(os.offset + sec.out_off, size);
+            let dyn_out: &mut [u8] = match (link.tables.dyn_start.get(&(f, s)), rela_dyn) {
+                (Some(&(start, n)), Some(rd)) => {
+                    buf.slice(rd.offset + 24 * start as u64, 24 * n as u64)
+                }
+                _ => &mut [],
+            };
+            fill_member(link, os, f, s, dst, dyn_out)
+        })?;
     // Compressed sections were relocated and compressed before their offsets were fixed.
     for (&i, bytes) in &lay.compressed {
         buf.slice(lay.secs[i].offset, bytes.len() as u64)
@@ -259,7 +308,9 @@ fn write_trampolines(link: &Link, buf: &OutBuf) {
 
 /// The build ID: the hash covers the whole image with the ID still zero, so identical inputs
 /// give identical IDs; `uuid` is derived the same way to keep output deterministic. It is a
-/// tree hash (SHA-1 of the SHA-1s of 1 MiB chunks) so that it runs in parallel.
+/// tree hash, SHA-1 of the XXH3-128 hashes of 1 MiB chunks: the chunks are hashed in parallel
+/// at memory speed (SHA-1 over a whole large image cost more than relocating it), and the ID
+/// identifies the image, it does not authenticate it.
 fn write_build_id(link: &Link, map: &mut [u8]) {
     let lay = &link.layout;
     if let Some((note_off, _, note_size)) = lay.synth_range(Synth::BuildId) {
@@ -268,13 +319,10 @@ fn write_build_id(link: &Link, map: &mut [u8]) {
         let desc_len = (note_size - 16) as usize;
         let desc: Vec<u8> = match &link.args.build_id {
             BuildId::Hex(h) => h.clone(),
-            // The hash covers the whole image with the ID still zero, so identical inputs give
-            // identical IDs; `uuid` is derived the same way to keep output deterministic. It is
-            // a tree hash (SHA-1 of the SHA-1s of 1 MiB chunks) so that it runs in parallel.
             _ => {
-                let chunks: Vec<[u8; 20]> = map
+                let chunks: Vec<[u8; 16]> = map
                     .par_chunks(1 << 20)
-                    .map(|c| Sha1::digest(c).into())
+                    .map(|c| xxhash_rust::xxh3::xxh3_128(c).to_le_bytes())
                     .collect();
                 Sha1::digest(chunks.concat()).to_vec()
             }

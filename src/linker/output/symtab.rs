@@ -55,6 +55,7 @@ pub fn reloc_named_locals(
     }
     link.files
         .par_iter()
+        .with_max_len(4)
         .map(|file| {
             let mut named = vec![false; file.first_global];
             for sec in file.sections.iter().filter(|s| kept(s)) {

@@ -14,6 +14,7 @@ pub fn scan_relocations(link: &Link) -> Result<Tables> {
     let jobs = link.sections_where(|sec| sec.is_included() && !sec.relocs.is_empty());
     let results: Vec<x86_64::ScanOut> = jobs
         .par_iter()
+        .with_max_len(16)
         .map(|&(f, s)| x86_64::scan_section(link, f, s))
         .collect();
     let mut t = Tables::default();
