@@ -39,11 +39,13 @@ struct ArchiveInput {
     thin: bool,
     /// Symbol index: (name, member offset).
     index: Vec<(&'static [u8], u64)>,
-    /// Each member's name and (for a regular archive) bytes, by offset: found once when the
-    /// archive is opened instead of parsing its headers again per extracted member.
-    members: std::collections::HashMap<u64, (&'static [u8], &'static [u8])>,
+    /// The parsed archive (its symbol index and long-name table), kept so that extracting a
+    /// member only reads that member's header.
+    file: ArchiveFile<'static>,
     /// Member offsets already extracted.
     loaded: std::collections::HashSet<u64>,
+    /// Members parsed ahead of their extraction, in parallel (`parse_ahead`).
+    ahead: std::collections::HashMap<u64, Result<Member>>,
     /// (member offset, name) pairs known not to define a common symbol's name as data, so a
     /// group's re-scans do not parse the member again.
     not_data: std::collections::HashSet<(u64, &'static [u8])>,
@@ -431,18 +433,26 @@ impl Loader<'_> {
 
     /// A member's display name and bytes.
     fn member_data(ar: &ArchiveInput, offset: u64) -> Result<(String, &'static [u8])> {
-        let &(name, data) = ar.members.get(&offset).ok_or_else(|| {
-            anyhow!(
-                "{}: malformed archive: no member at offset {offset}",
-                ar.path.display()
-            )
-        })?;
-        let mname = String::from_utf8_lossy(name).into_owned();
+        let member = ar
+            .file
+            .member(object::read::archive::ArchiveOffset(offset))
+            .map_err(|e| {
+                anyhow!(
+                    "{}: malformed archive member at offset {offset}: {e}",
+                    ar.path.display()
+                )
+            })?;
+        let mname = String::from_utf8_lossy(member.name()).into_owned();
         let data = if ar.thin {
             let base = ar.path.parent().unwrap_or(Path::new("."));
             map_file(&base.join(&mname))?
         } else {
-            data
+            member.data(ar.data).map_err(|_| {
+                anyhow!(
+                    "{}: truncated archive: member '{mname}' extends past the end of the file",
+                    ar.path.display()
+                )
+            })?
         };
         Ok((mname, data))
     }
@@ -464,13 +474,13 @@ impl Loader<'_> {
     /// undefined now), parsed in parallel. The pass itself stays serial and in index order and
     /// only takes what it would have parsed anyway: a member whose symbol an earlier member of
     /// the pass defines is not extracted, and its parse is dropped.
-    fn parse_ahead(&self, ar: &ArchiveInput) -> std::collections::HashMap<u64, Result<Member>> {
-        use rayon::prelude::*;
-        let mut wanted: Vec<u64> = ar
+    fn parse_ahead(&self, ar: &mut ArchiveInput) {
+        let wanted: Vec<u64> = ar
             .index
             .iter()
             .filter(|(name, off)| {
                 !ar.loaded.contains(off)
+                    && !ar.ahead.contains_key(off)
                     && self.symtab.get(name).is_some_and(|id| {
                         let s = &self.symtab.syms[id as usize];
                         matches!(s.def, Def::Undefined) && s.strong_ref
@@ -478,16 +488,23 @@ impl Loader<'_> {
             })
             .map(|&(_, off)| off)
             .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        if wanted.len() < 2 {
-            return Default::default();
+        Self::parse_into_ahead(ar, wanted);
+    }
+
+    fn parse_into_ahead(ar: &mut ArchiveInput, mut offsets: Vec<u64>) {
+        use rayon::prelude::*;
+        offsets.sort_unstable();
+        offsets.dedup();
+        if offsets.len() < 2 {
+            return;
         }
-        wanted
+        let ro: &ArchiveInput = ar;
+        let parsed: Vec<(u64, Result<Member>)> = offsets
             .par_iter()
             .with_max_len(1)
-            .map(|&off| (off, Self::parse_member(ar, off)))
-            .collect()
+            .map(|&off| (off, Self::parse_member(ro, off)))
+            .collect();
+        ar.ahead.extend(parsed);
     }
 
     fn extract_member(
@@ -555,7 +572,7 @@ impl Loader<'_> {
     fn extract_needed(&mut self, ar: &mut ArchiveInput) -> Result<bool> {
         let mut any = false;
         loop {
-            let mut parsed = self.parse_ahead(ar);
+            self.parse_ahead(ar);
             let mut progress = false;
             for k in 0..ar.index.len() {
                 let (name, off) = ar.index[k];
@@ -572,7 +589,8 @@ impl Loader<'_> {
                     _ => false,
                 };
                 if wanted {
-                    self.extract_member(ar, off, parsed.remove(&off))?;
+                    let parsed = ar.ahead.remove(&off);
+                    self.extract_member(ar, off, parsed)?;
                     progress = true;
                 }
             }
@@ -584,24 +602,66 @@ impl Loader<'_> {
         Ok(any)
     }
 
+    /// `--whole-archive`: every member, parsed in parallel and added in archive order.
     fn extract_all(&mut self, ar: &mut ArchiveInput) -> Result<()> {
-        let archive = ArchiveFile::parse(ar.data)
-            .map_err(|e| anyhow!("{}: malformed archive: {e}", ar.path.display()))?;
+        use rayon::prelude::*;
         let mut offsets = Vec::new();
-        for m in archive.members() {
+        for m in ar.file.members() {
             let m = m.map_err(|e| anyhow!("{}: malformed archive: {e}", ar.path.display()))?;
             let header = m
                 .header()
                 .ok_or_else(|| anyhow!("{}: unsupported archive format", ar.path.display()))?;
-            offsets.push(header as *const _ as usize as u64 - ar.data.as_ptr() as usize as u64);
-        }
-        for off in offsets {
+            let off = header as *const _ as usize as u64 - ar.data.as_ptr() as usize as u64;
             if !ar.loaded.contains(&off) {
-                self.extract_member(ar, off, None)?;
+                offsets.push(off);
             }
+        }
+        let ro: &ArchiveInput = ar;
+        let parsed: Vec<Result<Member>> = offsets
+            .par_iter()
+            .with_max_len(1)
+            .map(|&off| Self::parse_member(ro, off))
+            .collect();
+        for (off, m) in offsets.into_iter().zip(parsed) {
+            self.extract_member(ar, off, Some(m))?;
         }
         Ok(())
     }
+}
+
+/// Walks the member headers of a regular `ar` archive so that a damaged or truncated archive
+/// is reported as such even where the link needs none of the damaged members. Only sizes and
+/// terminators are read: resolving every member's name (as a full member iteration does) cost
+/// more on libc.a than the members a link takes from it.
+fn check_member_headers(data: &[u8]) -> Result<()> {
+    const HEADER: usize = 60;
+    let mut off = 8; // "!<arch>\n"
+    while off < data.len() {
+        let Some(h) = data.get(off..off + HEADER) else {
+            bail!("truncated archive: the member header at offset {off} is cut short");
+        };
+        let name = || String::from_utf8_lossy(&h[..16]).trim_end().to_string();
+        if &h[58..60] != b"`\n" {
+            let name = name();
+            bail!("malformed archive: bad header of member '{name}' at offset {off}");
+        }
+        let size: usize = std::str::from_utf8(&h[48..58])
+            .ok()
+            .and_then(|t| t.trim_end().parse().ok())
+            .ok_or_else(|| {
+                let name = name();
+                anyhow!("malformed archive: bad size of member '{name}' at offset {off}")
+            })?;
+        let end = (off + HEADER)
+            .checked_add(size)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(|| {
+                let name = name();
+                anyhow!("truncated archive: member '{name}' extends past the end of the file")
+            })?;
+        off = end + (end & 1);
+    }
+    Ok(())
 }
 
 fn read_script(path: &Path) -> Result<crate::linker::script::ast::Script> {
@@ -646,35 +706,17 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
         }
         Err(e) => bail!("{}: malformed archive symbol table: {e}", path.display()),
     }
-    // Validate members up front so that a truncated archive is reported as such.
-    let mut members = std::collections::HashMap::new();
-    for m in archive.members() {
-        let m =
-            m.map_err(|e| anyhow!("{}: malformed or truncated archive: {e}", path.display()))?;
-        let mdata = if archive.is_thin() {
-            &[]
-        } else {
-            m.data(data).map_err(|_| {
-                anyhow!(
-                    "{}: truncated archive: member '{}' extends past the end of the file",
-                    path.display(),
-                    String::from_utf8_lossy(m.name())
-                )
-            })?
-        };
-        let header = m
-            .header()
-            .ok_or_else(|| anyhow!("{}: unsupported archive format", path.display()))?;
-        let off = header as *const _ as usize as u64 - data.as_ptr() as usize as u64;
-        members.insert(off, (m.name(), mdata));
+    if !archive.is_thin() {
+        check_member_headers(data).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
     Ok(ArchiveInput {
         path,
         data,
         thin: archive.is_thin(),
         index,
-        members,
+        file: archive,
         loaded: Default::default(),
+        ahead: Default::default(),
         not_data: Default::default(),
         position,
     })
