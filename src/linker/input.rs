@@ -66,6 +66,8 @@ pub struct Loaded {
 }
 
 struct Loader<'a> {
+    /// Files to check the relocations of (`load`).
+    checks: std::sync::mpsc::Sender<crate::linker::object_file::RelocCheck>,
     args: &'a Args,
     /// `-L` directories (sysroot applied), then `SEARCH_DIR`s of the scripts, in that order.
     lib_paths: Vec<PathBuf>,
@@ -100,7 +102,12 @@ pub fn load(args: &Args) -> Result<Loaded> {
             }
         }
     }
+    // Relocations are checked on a thread of their own while the files are loaded (loading
+    // is mostly serial); the first bad file in link order is the one reported.
+    let (checks, to_check) = std::sync::mpsc::channel::<crate::linker::object_file::RelocCheck>();
+    let checker = std::thread::spawn(move || to_check.into_iter().find_map(|c| c.run().err()));
     let mut loader = Loader {
+        checks,
         args,
         lib_paths,
         sysroot,
@@ -144,16 +151,9 @@ pub fn load(args: &Args) -> Result<Loaded> {
         i = j;
     }
     loader.files.push(ObjectFile::linker_note());
-    // In parallel, and the first bad file in link order is the one reported.
-    {
-        use rayon::prelude::*;
-        let checks: Vec<Result<()>> = loader
-            .files
-            .par_iter()
-            .with_max_len(4)
-            .map(ObjectFile::check_relocations)
-            .collect();
-        checks.into_iter().collect::<Result<()>>()?;
+    drop(loader.checks);
+    if let Some(e) = checker.join().expect("relocation checker") {
+        return Err(e);
     }
     Ok(Loaded {
         files: loader.files,
@@ -425,6 +425,8 @@ impl Loader<'_> {
     fn add(&mut self, mut obj: ObjectFile) {
         let idx = self.files.len() as u32;
         self.symtab.add_file(&mut obj, idx, &self.files);
+        // The checker ends only when this end is dropped; a send cannot fail before.
+        let _ = self.checks.send(obj.reloc_check());
         if !self.args.trace_symbols.is_empty() {
             self.trace_symbols(&obj);
         }

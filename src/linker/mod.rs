@@ -221,6 +221,11 @@ fn link_executable(mut link: Link, t: &mut Timings) -> Result<()> {
             crate::atomic_file::write_file_atomically(path, st.new.render().as_bytes(), false)
         })?;
     }
+    // The process ends after the link: freeing its tables piece by piece (hundreds of thousands
+    // of sections in a large program) would only delay the moment the build hears it is done.
+    std::mem::forget(link);
+    std::mem::forget(plan);
+    std::mem::forget(stable);
     Ok(())
 }
 

@@ -110,6 +110,56 @@ pub struct ObjectFile {
     pub lto_ir: bool,
 }
 
+/// A file's relocations as `ObjectFile::reloc_check` took them: its name, symbol count, and per
+/// relocated section its name, relocations, whether the link uses it, and size.
+pub struct RelocCheck {
+    name: String,
+    nsyms: usize,
+    secs: Vec<(&'static [u8], &'static [Rela], bool, u64)>,
+}
+
+impl RelocCheck {
+    /// Checks that every relocation names a symbol of its file, has a type spacer knows, and
+    /// (in a section the link uses) touches only bytes of its section, the instruction bytes
+    /// before it that relaxation reads included.
+    pub fn run(&self) -> Result<()> {
+        for &(sname, relocs, checked, size) in &self.secs {
+            // One pass over the relocations (debug information holds millions of them).
+            for r in relocs {
+                let (sym, off, ty) = (r.r_sym(LE, false), r.r_offset.get(LE), r.r_type(LE, false));
+                if sym as usize >= self.nsyms {
+                    bail!(
+                        "{}: section {}: relocation refers to invalid symbol index {sym}",
+                        self.name,
+                        String::from_utf8_lossy(sname),
+                    );
+                }
+                if !checked {
+                    continue;
+                }
+                // Refused even where the field would only be copied (`-r`), as GNU ld does:
+                // an output holding it could not be linked further.
+                let Some((before, width)) = reloc_kinds::known_extent(ty) else {
+                    bail!(
+                        "{}:({}+{off:#x}): unsupported relocation type {ty:#x}",
+                        self.name,
+                        String::from_utf8_lossy(sname)
+                    );
+                };
+                if off < before || off.checked_add(width).is_none_or(|end| end > size) {
+                    bail!(
+                        "{}: section {}: relocation {} at offset {off:#x} lies outside the section ({size:#x} bytes)",
+                        self.name,
+                        String::from_utf8_lossy(sname),
+                        reloc_kinds::type_name(ty)
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The contents of an SHF_COMPRESSED section (`Elf64_Chdr`, then a zlib or zstd stream) and
 /// their alignment, kept for the rest of the link.
 fn decompress(data: &[u8]) -> Result<(&'static [u8], u64)> {
@@ -239,48 +289,26 @@ impl ObjectFile {
         }
     }
 
-    /// Checks that every relocation names a symbol of this file (done for all files in
-    /// parallel once they are loaded, before anything follows a relocation).
-    pub fn check_relocations(&self) -> Result<()> {
-        let n = self.symbols.len();
-        for sec in &self.sections {
-            if let Some(r) = sec.relocs.iter().find(|r| r.r_sym(LE, false) as usize >= n) {
-                bail!(
-                    "{}: section {}: relocation refers to invalid symbol index {}",
-                    self.name,
-                    String::from_utf8_lossy(sec.name),
-                    r.r_sym(LE, false)
-                );
-            }
-            if sec.relocs.is_empty() || sec.state == SecState::Ignored {
-                continue;
-            }
-            // Every relocated field, and the instruction bytes before it that relaxation
-            // reads, lie inside the section.
-            let size = sec.data.len() as u64;
-            for r in sec.relocs {
-                let (off, ty) = (r.r_offset.get(LE), r.r_type(LE, false));
-                // Refused even where the field would only be copied (`-r`), as GNU ld does:
-                // an output holding it could not be linked further.
-                if !reloc_kinds::is_known(ty) {
-                    bail!(
-                        "{}:({}+{off:#x}): unsupported relocation type {ty:#x}",
-                        self.name,
-                        String::from_utf8_lossy(sec.name)
-                    );
-                }
-                let (before, width) = reloc_kinds::extent(ty);
-                if off < before || off.checked_add(width).is_none_or(|end| end > size) {
-                    bail!(
-                        "{}: section {}: relocation {} at offset {off:#x} lies outside the section ({size:#x} bytes)",
-                        self.name,
-                        String::from_utf8_lossy(sec.name),
-                        reloc_kinds::type_name(ty)
-                    );
-                }
-            }
+    /// What checking this file's relocations needs, taken when the file is loaded so that the
+    /// check can run on another thread while loading goes on.
+    pub fn reloc_check(&self) -> RelocCheck {
+        RelocCheck {
+            name: self.name.clone(),
+            nsyms: self.symbols.len(),
+            secs: self
+                .sections
+                .iter()
+                .filter(|s| !s.relocs.is_empty())
+                .map(|s| {
+                    (
+                        s.name,
+                        s.relocs,
+                        s.state != SecState::Ignored,
+                        s.data.len() as u64,
+                    )
+                })
+                .collect(),
         }
-        Ok(())
     }
 
     /// Whether this is the linker's own input (`linker_note`).

@@ -17,7 +17,7 @@ pub fn is_known(t: u32) -> bool {
     name(t).is_some()
 }
 
-fn name(t: u32) -> Option<&'static str> {
+const fn name(t: u32) -> Option<&'static str> {
     Some(match t {
         R_X86_64_NONE => "R_X86_64_NONE",
         R_X86_64_64 => "R_X86_64_64",
@@ -63,9 +63,30 @@ fn name(t: u32) -> Option<&'static str> {
     })
 }
 
+/// `extent` of a type spacer knows, `None` for others: from a table, as the input check asks it
+/// of every relocation.
+pub fn known_extent(ty: u32) -> Option<(u64, u64)> {
+    const TABLE: [Option<(u8, u8)>; 64] = {
+        let mut t = [None; 64];
+        let mut i = 0;
+        while i < 64 {
+            if name(i as u32).is_some() {
+                let (b, w) = extent(i as u32);
+                t[i] = Some((b as u8, w as u8));
+            }
+            i += 1;
+        }
+        t
+    };
+    match TABLE.get(ty as usize) {
+        Some(&Some((b, w))) => Some((b as u64, w as u64)),
+        _ => None,
+    }
+}
+
 /// The bytes a relocation of type `ty` touches around its offset: (instruction bytes before it
 /// that TLS and GOT relaxation read and rewrite, width of the field itself).
-pub fn extent(ty: u32) -> (u64, u64) {
+pub const fn extent(ty: u32) -> (u64, u64) {
     match ty {
         R_X86_64_NONE => (0, 0),
         R_X86_64_64 | R_X86_64_PC64 | R_X86_64_GOTOFF64 | R_X86_64_GOTPC64 | R_X86_64_GOT64

@@ -95,6 +95,8 @@ pub fn write(link: &Link) -> Result<()> {
         drop(tmp);
         return crate::atomic_file::write_file_atomically(&link.args.output, &flat, true);
     }
+    // Unmapped before the build hears the link is done: while a writable mapping of the file
+    // exists, running the new program fails with ETXTBSY.
     drop(map);
     tmp.commit()
 }
