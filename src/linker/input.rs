@@ -631,41 +631,6 @@ impl Loader<'_> {
     }
 }
 
-/// Walks the member headers of a regular `ar` archive so that a damaged or truncated archive
-/// is reported as such even where the link needs none of the damaged members. Only sizes and
-/// terminators are read: resolving every member's name (as a full member iteration does) cost
-/// more on libc.a than the members a link takes from it.
-fn check_member_headers(data: &[u8]) -> Result<()> {
-    const HEADER: usize = 60;
-    let mut off = 8; // "!<arch>\n"
-    while off < data.len() {
-        let Some(h) = data.get(off..off + HEADER) else {
-            bail!("truncated archive: the member header at offset {off} is cut short");
-        };
-        let name = || String::from_utf8_lossy(&h[..16]).trim_end().to_string();
-        if &h[58..60] != b"`\n" {
-            let name = name();
-            bail!("malformed archive: bad header of member '{name}' at offset {off}");
-        }
-        let size: usize = std::str::from_utf8(&h[48..58])
-            .ok()
-            .and_then(|t| t.trim_end().parse().ok())
-            .ok_or_else(|| {
-                let name = name();
-                anyhow!("malformed archive: bad size of member '{name}' at offset {off}")
-            })?;
-        let end = (off + HEADER)
-            .checked_add(size)
-            .filter(|&e| e <= data.len())
-            .ok_or_else(|| {
-                let name = name();
-                anyhow!("truncated archive: member '{name}' extends past the end of the file")
-            })?;
-        off = end + (end & 1);
-    }
-    Ok(())
-}
-
 fn read_script(path: &Path) -> Result<crate::linker::script::ast::Script> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read linker script {}", path.display()))?;
@@ -696,7 +661,13 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
                 }
                 let Some(header) = m.header() else { continue };
                 let off = header as *const _ as usize as u64 - data.as_ptr() as usize as u64;
-                let Ok(mdata) = m.data(data) else { continue };
+                let mdata = m.data(data).map_err(|_| {
+                    anyhow!(
+                        "{}: truncated archive: member '{}' extends past the end of the file",
+                        path.display(),
+                        String::from_utf8_lossy(m.name())
+                    )
+                })?;
                 if let Ok(obj) = ObjectFile::parse(String::new(), mdata, (0, 0)) {
                     for s in &obj.symbols[obj.first_global..] {
                         if !s.is_undefined() {
@@ -708,9 +679,9 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
         }
         Err(e) => bail!("{}: malformed archive symbol table: {e}", path.display()),
     }
-    if !archive.is_thin() {
-        check_member_headers(data).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    }
+    // Members are read, and a damaged one reported, when the link needs them, as GNU ld reads
+    // them: walking every header of libc.a up front touched each of its pages and cost more
+    // than the members a link takes from it.
     Ok(ArchiveInput {
         path,
         data,

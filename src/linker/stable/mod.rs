@@ -479,8 +479,11 @@ impl Stable {
             .par_iter()
             .map(|&f| (f, functions_by_section(&link.files[f as usize])))
             .collect();
+        // Pieces differ in cost (a large section with many relocations and functions costs
+        // most): small batches keep both threads busy to the end.
         let ids: Vec<(Chunk, PieceId)> = chunks
             .par_iter()
+            .with_max_len(8)
             .filter(|c| !self.ids.contains_key(c))
             .map(|c| {
                 let by_section = match c {
