@@ -42,6 +42,14 @@ struct ArchiveInput {
     /// The parsed archive (its symbol index and long-name table), kept so that extracting a
     /// member only reads that member's header.
     file: ArchiveFile<'static>,
+    /// The symbol id of each index entry's name, once the link knows the name (`u32::MAX`
+    /// before): a pass over the index reads this array instead of looking every name up in
+    /// the symbol table (libstdc++'s index has tens of thousands, read again on every pass).
+    ids: Vec<u32>,
+    /// Index entries whose name the link did not know yet, by name.
+    unknown: rustc_hash::FxHashMap<&'static [u8], Vec<u32>>,
+    /// Symbols the table held when `ids` was last brought up to date (`None`: never).
+    seen_syms: Option<usize>,
     /// Member offsets already extracted.
     loaded: std::collections::HashSet<u64>,
     /// Members parsed ahead of their extraction, in parallel (`parse_ahead`).
@@ -480,17 +488,48 @@ impl Loader<'_> {
         let wanted: Vec<u64> = ar
             .index
             .iter()
-            .filter(|(name, off)| {
-                !ar.loaded.contains(off)
-                    && !ar.ahead.contains_key(off)
-                    && self.symtab.get(name).is_some_and(|id| {
-                        let s = &self.symtab.syms[id as usize];
-                        matches!(s.def, Def::Undefined) && s.strong_ref
-                    })
+            .zip(&ar.ids)
+            .filter(|&(&(_, off), &id)| {
+                id != u32::MAX && {
+                    let s = &self.symtab.syms[id as usize];
+                    matches!(s.def, Def::Undefined)
+                        && s.strong_ref
+                        && !ar.loaded.contains(&off)
+                        && !ar.ahead.contains_key(&off)
+                }
             })
-            .map(|&(_, off)| off)
+            .map(|(&(_, off), _)| off)
             .collect();
         Self::parse_into_ahead(ar, wanted);
+    }
+
+    /// Brings `ar.ids` up to date with the symbols the table gained since the last call: the
+    /// first call looks every index name up, later ones look only the new symbols' names up
+    /// among the entries still unknown.
+    fn refresh_ids(symtab: &SymbolTable, ar: &mut ArchiveInput) {
+        let n = symtab.syms.len();
+        match ar.seen_syms {
+            None => {
+                ar.ids = vec![u32::MAX; ar.index.len()];
+                for (k, &(name, _)) in ar.index.iter().enumerate() {
+                    match symtab.get(name) {
+                        Some(id) => ar.ids[k] = id,
+                        None => ar.unknown.entry(name).or_default().push(k as u32),
+                    }
+                }
+            }
+            Some(seen) if seen < n && !ar.unknown.is_empty() => {
+                for id in seen..n {
+                    if let Some(ks) = ar.unknown.remove(symtab.syms[id].name) {
+                        for k in ks {
+                            ar.ids[k as usize] = id as u32;
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        ar.seen_syms = Some(n);
     }
 
     fn parse_into_ahead(ar: &mut ArchiveInput, mut offsets: Vec<u64>) {
@@ -574,16 +613,18 @@ impl Loader<'_> {
     fn extract_needed(&mut self, ar: &mut ArchiveInput) -> Result<bool> {
         let mut any = false;
         loop {
+            Self::refresh_ids(&self.symtab, ar);
             self.parse_ahead(ar);
             let mut progress = false;
             for k in 0..ar.index.len() {
+                let id = ar.ids[k];
+                if id == u32::MAX {
+                    continue;
+                }
                 let (name, off) = ar.index[k];
                 if ar.loaded.contains(&off) {
                     continue;
                 }
-                let Some(id) = self.symtab.get(name) else {
-                    continue;
-                };
                 let s = &self.symtab.syms[id as usize];
                 let wanted = match s.def {
                     Def::Undefined => s.strong_ref,
@@ -593,6 +634,8 @@ impl Loader<'_> {
                 if wanted {
                     let parsed = ar.ahead.remove(&off);
                     self.extract_member(ar, off, parsed)?;
+                    // Names the member brought in may stand later in the index.
+                    Self::refresh_ids(&self.symtab, ar);
                     progress = true;
                 }
             }
@@ -688,6 +731,9 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
         thin: archive.is_thin(),
         index,
         file: archive,
+        ids: Vec::new(),
+        unknown: Default::default(),
+        seen_syms: None,
         loaded: Default::default(),
         ahead: Default::default(),
         not_data: Default::default(),
