@@ -50,6 +50,8 @@ struct ArchiveInput {
     unknown: rustc_hash::FxHashMap<&'static [u8], Vec<u32>>,
     /// Symbols the table held when `ids` was last brought up to date (`None`: never).
     seen_syms: Option<usize>,
+    /// Index entries whose names became known since the last batch parsed ahead.
+    newly_known: Vec<u32>,
     /// Member offsets already extracted.
     loaded: std::collections::HashSet<u64>,
     /// Members parsed ahead of their extraction, in parallel (`parse_ahead`).
@@ -485,6 +487,7 @@ impl Loader<'_> {
     /// only takes what it would have parsed anyway: a member whose symbol an earlier member of
     /// the pass defines is not extracted, and its parse is dropped.
     fn parse_ahead(&self, ar: &mut ArchiveInput) {
+        ar.newly_known.clear();
         let wanted: Vec<u64> = ar
             .index
             .iter()
@@ -501,6 +504,28 @@ impl Loader<'_> {
             .map(|(&(_, off), _)| off)
             .collect();
         Self::parse_into_ahead(ar, wanted);
+    }
+
+    /// The member at `off` (index entry `k`), which the pass takes now, parsed together with
+    /// the members of entries after it that the members taken since the last batch made
+    /// wanted: a pass that keeps finding new names (a library's members calling each other)
+    /// parses them in parallel batches instead of one by one.
+    fn parse_newly_wanted(&self, ar: &mut ArchiveInput, k: usize, off: u64) {
+        let mut batch = vec![off];
+        for &p in &ar.newly_known {
+            let (_, poff) = ar.index[p as usize];
+            let s = &self.symtab.syms[ar.ids[p as usize] as usize];
+            if p as usize > k
+                && matches!(s.def, Def::Undefined)
+                && s.strong_ref
+                && !ar.loaded.contains(&poff)
+                && !ar.ahead.contains_key(&poff)
+            {
+                batch.push(poff);
+            }
+        }
+        ar.newly_known.clear();
+        Self::parse_into_ahead(ar, batch);
     }
 
     /// Brings `ar.ids` up to date with the symbols the table gained since the last call: the
@@ -523,6 +548,7 @@ impl Loader<'_> {
                     if let Some(ks) = ar.unknown.remove(symtab.syms[id].name) {
                         for k in ks {
                             ar.ids[k as usize] = id as u32;
+                            ar.newly_known.push(k);
                         }
                     }
                 }
@@ -632,6 +658,9 @@ impl Loader<'_> {
                     _ => false,
                 };
                 if wanted {
+                    if !ar.ahead.contains_key(&off) {
+                        self.parse_newly_wanted(ar, k, off);
+                    }
                     let parsed = ar.ahead.remove(&off);
                     self.extract_member(ar, off, parsed)?;
                     // Names the member brought in may stand later in the index.
@@ -734,6 +763,7 @@ fn open_archive(path: PathBuf, data: &'static [u8], position: u32) -> Result<Arc
         ids: Vec::new(),
         unknown: Default::default(),
         seen_syms: None,
+        newly_known: Vec::new(),
         loaded: Default::default(),
         ahead: Default::default(),
         not_data: Default::default(),
