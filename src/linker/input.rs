@@ -85,6 +85,8 @@ struct Loader<'a> {
     files: Vec<ObjectFile>,
     symtab: SymbolTable,
     extract_seq: u32,
+    /// The command line's objects parsed ahead (`parse_objects_ahead`), by their bytes' address.
+    objects_ahead: std::collections::HashMap<usize, Result<ObjectFile>>,
 }
 
 /// An input after library search and script expansion.
@@ -127,6 +129,7 @@ pub fn load(args: &Args) -> Result<Loaded> {
             ..Default::default()
         },
         extract_seq: 0,
+        objects_ahead: Default::default(),
     };
     loader.symtab.wrap(&args.wrap);
     for name in args.undefined.iter().chain(args.entry.iter()) {
@@ -135,9 +138,14 @@ pub fn load(args: &Args) -> Result<Loaded> {
         loader.symtab.syms[id as usize].strong_ref = true;
     }
 
-    // Split the command line into runs: each group is processed as a unit.
+    // Split the command line into runs: each group is processed as a unit. Every run is
+    // resolved first (library search and input scripts do not depend on what was loaded), so
+    // that the command line's objects can be parsed in parallel before they are added in
+    // order; a run that fails to resolve is reported after the runs before it were loaded, as
+    // if each run were resolved just before it is loaded.
+    let mut runs = Vec::new();
+    let mut unresolved = None;
     let mut i = 0;
-    let mut position = 0u32;
     while i < args.inputs.len() {
         let g = args.inputs[i].group;
         let mut j = i + 1;
@@ -146,19 +154,32 @@ pub fn load(args: &Args) -> Result<Loaded> {
                 j += 1;
             }
         }
-        let mut items = Vec::new();
-        for input in &args.inputs[i..j] {
-            items.push((loader.resolve(input)?, input.whole_archive));
+        let items: Result<Vec<(Resolved, bool)>> = args.inputs[i..j]
+            .iter()
+            .map(|input| Ok((loader.resolve(input)?, input.whole_archive)))
+            .collect();
+        match items {
+            Ok(items) => runs.push((items, g.is_some())),
+            Err(e) => {
+                unresolved = Some(e);
+                break;
+            }
         }
-        if g.is_some() {
-            let group = items.into_iter().collect::<Vec<_>>();
-            loader.process_group(group, &mut position)?;
+        i = j;
+    }
+    loader.parse_objects_ahead(&runs);
+    let mut position = 0u32;
+    for (items, group) in runs {
+        if group {
+            loader.process_group(items, &mut position)?;
         } else {
             for (r, whole) in items {
                 loader.process(r, whole, &mut position)?;
             }
         }
-        i = j;
+    }
+    if let Some(e) = unresolved {
+        return Err(e);
     }
     loader.files.push(ObjectFile::linker_note());
     drop(loader.checks);
@@ -172,6 +193,36 @@ pub fn load(args: &Args) -> Result<Loaded> {
 }
 
 impl Loader<'_> {
+    /// Parses the object files of the resolved runs (not archive members) in parallel; each is
+    /// taken by `process_into` when its turn comes.
+    fn parse_objects_ahead(&mut self, runs: &[(Vec<(Resolved, bool)>, bool)]) {
+        use rayon::prelude::*;
+        fn objects<'r>(r: &'r Resolved, out: &mut Vec<(&'r Path, &'static [u8])>) {
+            match r {
+                Resolved::Object(path, data) => out.push((path, data)),
+                Resolved::Archive(..) => {}
+                Resolved::Script(_, items) | Resolved::Group(items) => {
+                    items.iter().for_each(|i| objects(i, out))
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for (items, _) in runs {
+            items.iter().for_each(|(r, _)| objects(r, &mut found));
+        }
+        if found.len() < 2 {
+            return;
+        }
+        self.objects_ahead = found
+            .par_iter()
+            .with_max_len(1)
+            .map(|&(path, data)| {
+                let obj = ObjectFile::parse(path.display().to_string(), data, (0, 0));
+                (data.as_ptr() as usize, obj)
+            })
+            .collect();
+    }
+
     fn find_lib(&self, name: &str, static_only: bool) -> Result<PathBuf> {
         let candidates: Vec<String> = if let Some(exact) = name.strip_prefix(':') {
             vec![exact.to_string()]
@@ -398,7 +449,13 @@ impl Loader<'_> {
             Resolved::Object(path, data) => {
                 *position += 1;
                 self.trace_file(&path);
-                let obj = ObjectFile::parse(path.display().to_string(), data, (*position, 0))?;
+                let obj = match self.objects_ahead.remove(&(data.as_ptr() as usize)) {
+                    Some(parsed) => ObjectFile {
+                        order: (*position, 0),
+                        ..parsed?
+                    },
+                    None => ObjectFile::parse(path.display().to_string(), data, (*position, 0))?,
+                };
                 self.add(obj);
             }
             Resolved::Archive(path, data) => {
