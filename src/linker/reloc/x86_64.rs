@@ -251,6 +251,35 @@ pub fn scan_section(link: &Link, file: u32, sec: u32) -> ScanOut {
     out
 }
 
+/// `S + A` for a relocation against local symbol `sym` of `file` when that is a section
+/// symbol of a kept input section that is copied whole or merged; `None` for anything else.
+fn debug_section_target(link: &Link, file: u32, sym: u32, addend: i64) -> Option<u64> {
+    use crate::linker::object_file::{Split, SHN_RESERVED};
+    let f = &link.files[file as usize];
+    if sym as usize >= f.first_global {
+        return None;
+    }
+    let y = &f.symbols[sym as usize];
+    if y.typ != STT_SECTION || y.shndx >= SHN_RESERVED {
+        return None;
+    }
+    let sec = f.sections.get(y.shndx as usize)?;
+    if !sec.is_included() || sec.out_sec == u32::MAX {
+        return None;
+    }
+    match sec.split {
+        Split::None => Some(
+            (link.layout.secs[sec.out_sec as usize].addr + sec.out_off + y.value)
+                .wrapping_add(addend as u64),
+        ),
+        Split::Merged => Some(link.merged_addr(
+            (file, y.shndx),
+            (y.value as i64).wrapping_add(addend) as u64,
+        )),
+        Split::EhFrame => None,
+    }
+}
+
 struct Writer<'a> {
     buf: &'a mut [u8],
 }
@@ -321,6 +350,22 @@ pub fn apply_section(
             None => in_off as usize,
         };
         let a = r.r_addend.get(LE);
+        // Debug information: nearly all its relocations are 32- or 64-bit addresses of a
+        // section symbol of the same file plus an addend; they are written here with one
+        // look at the symbol and its section (what the general path below computes for them,
+        // through several). Anything else, or a value that does not fit, goes that way.
+        if !alloc {
+            if let Some(v) = debug_section_target(link, file, r.r_sym(LE, false), a) {
+                let done = match ty {
+                    R_X86_64_64 => w.w64(off, v).is_ok(),
+                    R_X86_64_32 => u32::try_from(v).is_ok_and(|v| w.w32(off, v).is_ok()),
+                    _ => false,
+                };
+                if done {
+                    continue;
+                }
+            }
+        }
         let target = link.symref(file, r.r_sym(LE, false));
         let p = addr + off as u64;
         let tsec = link.def_section(target);
