@@ -336,15 +336,7 @@ fn plan_region(
             } else {
                 format!("{}#{:016x}", v.key, v.hash.unwrap_or(0))
             };
-            records.insert(
-                name,
-                Rec {
-                    off: at,
-                    size: v.size,
-                    hash: v.hash,
-                    align: v.align,
-                },
-            );
+            records.insert(name, Rec::new(at, v.size, v.hash, v.align));
             at += v.size;
         }
     }

@@ -44,6 +44,17 @@ pub struct Rec {
 }
 
 impl Rec {
+    /// A record as the file holds it: an alignment of 16 or less is not kept (0), so that a
+    /// record made by a link compares equal to the one read back from the file it wrote.
+    pub fn new(off: u64, size: u64, hash: Option<u64>, align: u64) -> Rec {
+        Rec {
+            off,
+            size,
+            hash,
+            align: if align > 16 { align } else { 0 },
+        }
+    }
+
     pub fn end(&self) -> u64 {
         self.off + self.size
     }

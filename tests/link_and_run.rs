@@ -924,7 +924,7 @@ fn layout_cxx_exceptions() {
 
 /// musl's `libc.a` holds two members named `free.lo` (and `realloc.lo`, `clone.lo`): each must
 /// keep its own place in the layout file, so that relinking the same inputs writes the same
-/// image and reports nothing as moved.
+/// image, reports nothing as moved and leaves the layout file untouched.
 #[test]
 fn layout_musl_relink_is_identical() {
     let program = || {
@@ -946,6 +946,7 @@ fn layout_musl_relink_is_identical() {
     ];
     let inputs = p.build_inputs();
     let mut images = Vec::new();
+    let mut layout_files = Vec::new();
     for i in 0..2 {
         let out = dir.join(format!("relink{i}"));
         let r = link(Driver::Musl, Linker::Spacer, &inputs, &flags, &out);
@@ -956,7 +957,22 @@ fn layout_musl_relink_is_identical() {
             r.result.stderr_str()
         );
         images.push(fs::read(&out).unwrap());
+        use std::os::unix::fs::MetadataExt;
+        layout_files.push((
+            fs::metadata(&layout).unwrap().ino(),
+            fs::read(&layout).unwrap(),
+        ));
     }
+    // The second link changed nothing, so it left the layout file as it was (a new file would
+    // have a new inode: the file is written to a temporary and renamed).
+    assert!(
+        layout_files[0] == layout_files[1],
+        "the relink rewrote the layout file {} (inode {} -> {}, same bytes: {})",
+        layout.display(),
+        layout_files[0].0,
+        layout_files[1].0,
+        layout_files[0].1 == layout_files[1].1
+    );
     assert!(
         images[0] == images[1],
         "two links of the same musl program with one layout file differ ({})",

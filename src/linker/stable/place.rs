@@ -598,12 +598,7 @@ fn record_in_order(old: &OldRegion, pieces: &[Piece], offs: &[u64]) -> Edits {
         edits.push((moved_key(&p.key), None));
         edits.push((
             p.key.clone(),
-            Some(Rec {
-                off: o,
-                size: p.size,
-                hash: Some(p.hash),
-                align: p.align,
-            }),
+            Some(Rec::new(o, p.size, Some(p.hash), p.align)),
         ));
     }
     edits
@@ -889,12 +884,7 @@ fn record_pieces(
     let mut moves = Vec::new();
     let mut edits = Edits::new();
     for (i, (p, &o)) in pieces.iter().zip(offs).enumerate() {
-        let rec = Rec {
-            off: o,
-            size: p.size,
-            hash: Some(p.hash),
-            align: p.align,
-        };
+        let rec = Rec::new(o, p.size, Some(p.hash), p.align);
         // At the place on record for this content under `KEY#HASH`: nothing moved.
         if old.own_history(p).is_some_and(|r| r.off == o) {
             continue;
