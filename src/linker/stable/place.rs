@@ -70,6 +70,9 @@ struct OldRegion<'a> {
     syms: &'a PieceFunctions,
     /// Content hash -> recorded places with that content.
     by_hash: rustc_hash::FxHashMap<u64, Vec<Rec>>,
+    /// Whether any record is a `KEY#HASH` one (most regions have none: `own_history` then
+    /// need not build the key to look it up).
+    has_history: bool,
     reserved: u64,
 }
 
@@ -89,6 +92,7 @@ impl<'a> OldRegion<'a> {
             pieces,
             syms,
             by_hash,
+            has_history: pieces.keys().any(|k| k.contains('#')),
             reserved,
         }
     }
@@ -116,6 +120,9 @@ impl<'a> OldRegion<'a> {
     /// The place on record for this content of the piece under `KEY#HASH`: an earlier version
     /// of a repacked piece, or a fleet plan's second version of a member.
     fn own_history(&self, p: &Piece) -> Option<&Rec> {
+        if !self.has_history {
+            return None;
+        }
         self.pieces
             .get(&history_key(&p.key, p.hash))
             .filter(|r| r.hash == Some(p.hash))
@@ -554,7 +561,10 @@ fn records(
         }
         if p.funcs.is_empty() {
             syms.remove(&p.key);
-        } else {
+        } else if !syms.get(&p.key).is_some_and(|m| {
+            // Unchanged functions (most pieces of a relink) keep their entry as it is.
+            m.len() == p.funcs.len() && p.funcs.iter().all(|(n, o)| m.get(n) == Some(o))
+        }) {
             syms.insert(p.key.clone(), p.funcs.iter().cloned().collect());
         }
     }
@@ -893,7 +903,11 @@ fn record_pieces(
             // In its old place: keep the room it had so that it can grow back.
             Some(r) if r.off == o => {
                 let size = r.size.max(p.size);
-                edits.push((p.key.clone(), Some(Rec { size, ..rec })));
+                let kept = Rec { size, ..rec };
+                // (Most pieces of a relink: their record stays as it is.)
+                if kept != *r {
+                    edits.push((p.key.clone(), Some(kept)));
+                }
             }
             // Repacked without a trampoline: this is its place now; the old one stays on
             // record under its content hash for the version that had it.
