@@ -54,8 +54,28 @@ pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
     let sec = &file.sections[s as usize];
     // The hashed bytes: size, contents, then each relocation's offset, type, addend and
     // target name. The relocation part is collected first and hashed in one call (many tiny
-    // streaming updates cost more than the hashing).
-    let mut rel = Vec::with_capacity(sec.relocs.len() * 40);
+    // streaming updates cost more than the hashing), in a buffer each thread keeps (growing
+    // a new one per section, long C++ names and all, cost more than the hashing too).
+    thread_local! {
+        static REL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    REL.with_borrow_mut(|rel| {
+        rel.clear();
+        relocation_bytes(file, sec, rel);
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(&sec.size.to_le_bytes());
+        h.update(sec.data);
+        h.update(rel);
+        h.digest()
+    })
+}
+
+/// What `content_hash` hashes of a section's relocations.
+fn relocation_bytes(
+    file: &crate::linker::object_file::ObjectFile,
+    sec: &crate::linker::object_file::InputSection,
+    rel: &mut Vec<u8>,
+) {
     for r in sec.relocs {
         rel.extend_from_slice(&r.r_offset.get(LE).to_le_bytes());
         rel.extend_from_slice(&r.r_type(LE, false).to_le_bytes());
@@ -77,11 +97,6 @@ pub fn content_hash(link: &Link, f: u32, s: u32) -> u64 {
             None => rel.extend_from_slice(b"\0?"),
         }
     }
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&sec.size.to_le_bytes());
-    h.update(sec.data);
-    h.update(&rel);
-    h.digest()
 }
 
 /// The function symbols of a code section that are not at its start (one section holding many
