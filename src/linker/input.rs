@@ -492,7 +492,8 @@ impl Loader<'_> {
     fn add(&mut self, mut obj: ObjectFile) {
         let idx = self.files.len() as u32;
         self.symtab.add_file(&mut obj, idx, &self.files);
-        // The checker ends only when this end is dropped; a send cannot fail before.
+        // Once the checker has found a bad file it stops listening, and what is sent after
+        // does not matter.
         let _ = self.checks.send(obj.reloc_check());
         if !self.args.trace_symbols.is_empty() {
             self.trace_symbols(&obj);

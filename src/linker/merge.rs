@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Where the pieces of one input section ended up.
 #[derive(Debug, Default)]
 pub struct MergeMap {
-    /// Input offset of each piece, ascending.
-    starts: Vec<u64>,
-    /// Length of each piece.
-    lens: Vec<u32>,
+    /// Each piece, ascending by input offset: one record, so that a lookup reads one place.
+    pieces: Vec<PieceRef>,
     /// The input section's size.
     size: u64,
     /// For each block of `BLOCK` input bytes, the piece holding the block's first byte: a
@@ -21,10 +19,20 @@ pub struct MergeMap {
     /// debug information) starts there instead of binary-searching, which costs a cache miss
     /// per step on large string sections.
     blocks: Vec<u32>,
-    /// Section holding each piece, and the piece's offset inside that section's output.
-    targets: Vec<((u32, u32), u64)>,
+    /// The merged sections of the output section, which `PieceRef::owner` indexes.
+    owners: std::sync::Arc<[(u32, u32)]>,
     /// This section's output: the pieces it introduced.
     pub blob: Vec<u8>,
+}
+
+/// A piece of a merged input section: its input offset and length, the section holding its
+/// first copy (an index into `MergeMap::owners`) and its offset in that section's output.
+#[derive(Debug, Clone, Copy)]
+struct PieceRef {
+    start: u32,
+    len: u32,
+    owner: u32,
+    out: u32,
 }
 
 impl MergeMap {
@@ -33,22 +41,26 @@ impl MergeMap {
         // An offset past the end (a label after the last piece) belongs to the last piece.
         let last = self.blocks.len().checked_sub(1)?;
         let mut i = self.blocks[((off / BLOCK) as usize).min(last)] as usize;
-        while self.starts.get(i + 1).is_some_and(|&s| s <= off) {
+        while self
+            .pieces
+            .get(i + 1)
+            .is_some_and(|p| p.start as u64 <= off)
+        {
             i += 1;
         }
-        let start = *self.starts.get(i)?;
+        let p = *self.pieces.get(i)?;
+        let start = p.start as u64;
         if start > off {
             return None;
         }
-        let (owner, out) = self.targets[i];
         // Inside the section but past the piece: a NUL of the padding after a string (not a
         // piece of its own), read as the empty string its terminator is.
-        let len = self.lens[i] as u64;
+        let len = p.len as u64;
         let delta = match off - start {
             d if d >= len && off < self.size && len > 0 => len - 1,
             d => d,
         };
-        Some((owner, out + delta))
+        Some((self.owners[p.owner as usize], p.out as u64 + delta))
     }
 
     /// Fills `blocks` for a section of `size` bytes once its pieces are known.
@@ -57,7 +69,11 @@ impl MergeMap {
         self.blocks = Vec::with_capacity(n);
         let mut i = 0usize;
         for b in 0..n as u64 {
-            while self.starts.get(i + 1).is_some_and(|&s| s <= b * BLOCK) {
+            while self
+                .pieces
+                .get(i + 1)
+                .is_some_and(|p| p.start as u64 <= b * BLOCK)
+            {
                 i += 1;
             }
             self.blocks.push(i as u32);
@@ -249,8 +265,13 @@ pub fn merge_members(
         .collect();
     // The first bad section in member order is the one reported, whatever the threads did.
     let cut: Vec<Vec<Cut>> = cut.into_iter().collect::<Result<_>>()?;
-    if cut.iter().any(|ps| ps.len() > u32::MAX as usize) {
-        bail!("a mergeable section has more than 2^32 pieces");
+    // Offsets are kept in 32 bits (`PieceRef`): an input section and its output are smaller.
+    if let Some(m) = (0..cut.len()).find(|&m| sec_of(m).data.len() > u32::MAX as usize) {
+        bail!(
+            "{}: mergeable section {} is larger than 4 GiB",
+            ro[mergeable[m].0 as usize].name,
+            String::from_utf8_lossy(sec_of(m).name)
+        );
     }
     let key = |m: usize, p: usize| cut[m][p].2;
 
@@ -330,21 +351,30 @@ pub fn merge_members(
             (blob, offs)
         })
         .collect();
+    if built.iter().any(|(blob, _)| blob.len() > u32::MAX as usize) {
+        bail!("a merged section's output is larger than 4 GiB");
+    }
+    let owners: std::sync::Arc<[(u32, u32)]> = mergeable.clone().into();
     let maps: Vec<MergeMap> = (0..cut.len())
         .into_par_iter()
         .map(|m| {
             let mut map = MergeMap {
-                starts: cut[m].iter().map(|&(start, ..)| start as u64).collect(),
-                lens: cut[m].iter().map(|&(_, len, ..)| len as u32).collect(),
-                size: sec_of(m).data.len() as u64,
-                blocks: Vec::new(),
-                targets: owner[m]
+                pieces: cut[m]
                     .iter()
-                    .map(|&o| {
+                    .zip(&owner[m])
+                    .map(|(&(start, len, ..), &o)| {
                         let (om, op) = unpack(o);
-                        (mergeable[om], built[om].1[op])
+                        PieceRef {
+                            start: start as u32,
+                            len: len as u32,
+                            owner: om as u32,
+                            out: built[om].1[op] as u32,
+                        }
                     })
                     .collect(),
+                size: sec_of(m).data.len() as u64,
+                blocks: Vec::new(),
+                owners: owners.clone(),
                 blob: Vec::new(),
             };
             map.index_blocks(sec_of(m).data.len() as u64);
@@ -391,18 +421,21 @@ mod tests {
             starts.push(x);
         }
         let size = x + 5;
-        let lens = starts
+        let pieces = starts
             .iter()
             .zip(starts.iter().skip(1).chain(std::iter::once(&size)))
-            .map(|(a, b)| (b - a) as u32)
+            .enumerate()
+            .map(|(i, (a, b))| PieceRef {
+                start: *a as u32,
+                len: (b - a) as u32,
+                owner: 0,
+                out: i as u32 * 1000,
+            })
             .collect();
         let mut m = MergeMap {
-            targets: (0..starts.len() as u64)
-                .map(|i| ((1, 2), i * 1000))
-                .collect(),
-            starts: starts.clone(),
-            lens,
+            pieces,
             size,
+            owners: vec![(1, 2)].into(),
             ..Default::default()
         };
         m.index_blocks(size);
