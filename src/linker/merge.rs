@@ -146,12 +146,28 @@ fn piece_align(start: usize, align: u64) -> u64 {
 /// string are padding, not empty strings, except the first one of the section that sits at an
 /// aligned offset, which stands for the empty string; a string keeps the alignment its offset
 /// had (compilers align every string of `.str1.8` sections).
+#[cfg(test)]
 fn split(
     data: &[u8],
     entsize: usize,
     strings: bool,
     align: u64,
 ) -> Result<Vec<(usize, usize, u64)>> {
+    let mut pieces = Vec::new();
+    split_each(data, entsize, strings, align, |s, n, a| {
+        pieces.push((s, n, a))
+    })?;
+    Ok(pieces)
+}
+
+/// `split`, handing each piece to `piece` as it is found (the caller hashes it right away).
+fn split_each(
+    data: &[u8],
+    entsize: usize,
+    strings: bool,
+    align: u64,
+    mut piece: impl FnMut(usize, usize, u64),
+) -> Result<()> {
     if !strings {
         if !data.len().is_multiple_of(entsize) {
             bail!(
@@ -159,9 +175,8 @@ fn split(
                 data.len()
             );
         }
-        return Ok((0..data.len() / entsize)
-            .map(|i| (i * entsize, entsize, 1))
-            .collect());
+        (0..data.len() / entsize).for_each(|i| piece(i * entsize, entsize, 1));
+        return Ok(());
     }
     let align = align.max(1);
     let is_nul = |at: usize| data[at..at + entsize].iter().all(|&b| b == 0);
@@ -180,27 +195,26 @@ fn split(
         }
         data.len()
     };
-    let mut pieces = Vec::new();
     let mut empty_seen = false;
     let mut p = 0;
     while p < data.len() {
         let end = string_end(p);
-        pieces.push((p, end - p, piece_align(p, align)));
+        piece(p, end - p, piece_align(p, align));
         p = end;
         while p + entsize <= data.len() && is_nul(p) {
             if !empty_seen && (p as u64).is_multiple_of(align) {
                 empty_seen = true;
-                pieces.push((p, entsize, align));
+                piece(p, entsize, align);
             }
             p += entsize;
         }
         if p < data.len() && p + entsize > data.len() {
             // A partial unit at the end: its own piece.
-            pieces.push((p, data.len() - p, piece_align(p, align)));
+            piece(p, data.len() - p, piece_align(p, align));
             break;
         }
     }
-    Ok(pieces)
+    Ok(())
 }
 
 /// Merges the mergeable sections among `members` (the inputs of one output section, in
@@ -244,23 +258,29 @@ pub fn merge_members(
     };
     let cut: Vec<Result<Vec<Cut>>> = (0..mergeable.len())
         .into_par_iter()
+        .with_max_len(1)
         .map(|m| {
             let sec = sec_of(m);
             let (entsize, strings, align) = kind_of(m);
-            let pieces = split(sec.data, entsize as usize, strings, align).map_err(|e| {
+            let mut pieces = Vec::new();
+            split_each(
+                sec.data,
+                entsize as usize,
+                strings,
+                align,
+                |start, len, a| {
+                    let key = piece_key(&sec.data[start..start + len], entsize, strings, align);
+                    pieces.push((start, len, key, a));
+                },
+            )
+            .map_err(|e| {
                 anyhow::anyhow!(
                     "{}: section {}: {e}",
                     ro[mergeable[m].0 as usize].name,
                     String::from_utf8_lossy(sec.name)
                 )
             })?;
-            Ok(pieces
-                .into_iter()
-                .map(|(start, len, piece_align)| {
-                    let key = piece_key(&sec.data[start..start + len], entsize, strings, align);
-                    (start, len, key, piece_align)
-                })
-                .collect())
+            Ok(pieces)
         })
         .collect();
     // The first bad section in member order is the one reported, whatever the threads did.
