@@ -67,17 +67,66 @@ impl LayoutFile {
         Self::parse(&text, path)
     }
 
-    /// Reads a layout file's text; `path` names it in messages.
+    /// Reads a layout file's text; `path` names it in messages. A large file is read in parts
+    /// in parallel (a relink reads it before anything else can start), each part a run of
+    /// whole lines, and the parts joined in file order: a later line still overrides an
+    /// earlier one, and the first bad line in the file is the one reported.
     pub fn parse(text: &str, path: &Path) -> Result<LayoutFile> {
-        let mut f = LayoutFile::default();
-        let mut lines = text.lines().enumerate();
-        match lines.next() {
-            Some((_, l)) if l.trim() == HEADER || l.trim() == HEADER_V1 => {}
-            _ => bail!(
+        use rayon::prelude::*;
+        let (first, body_at) = match text.find('\n') {
+            Some(i) => (&text[..i], i + 1),
+            None => (text, text.len()),
+        };
+        if first.trim() != HEADER && first.trim() != HEADER_V1 {
+            bail!(
                 "{}:1: not a spacer layout file (expected '{HEADER}')",
                 path.display()
-            ),
+            );
         }
+        // Parts of about PART bytes, each ending at a line's end.
+        const PART: usize = 128 << 10;
+        let mut parts: Vec<(usize, &str)> = Vec::new();
+        let (mut at, mut line) = (body_at, 1usize);
+        while at < text.len() {
+            let end = match text[(at + PART).min(text.len())..].find('\n') {
+                Some(i) => (at + PART).min(text.len()) + i + 1,
+                None => text.len(),
+            };
+            parts.push((line, &text[at..end]));
+            line += memchr::memchr_iter(b'\n', &text.as_bytes()[at..end]).count();
+            at = end;
+        }
+        let read: Vec<Result<LayoutFile>> = parts
+            .par_iter()
+            .map(|&(line, part)| Self::parse_lines(part, line, path))
+            .collect();
+        let mut f = LayoutFile::default();
+        for part in read {
+            f.join(part?);
+        }
+        Ok(f)
+    }
+
+    /// Adds what a later part of the file says (`parse`).
+    fn join(&mut self, later: LayoutFile) {
+        self.sections.extend(later.sections);
+        self.regions.extend(later.regions);
+        self.slots.extend(later.slots);
+        for (k, mut v) in later.pieces {
+            self.pieces.entry(k).or_default().append(&mut v);
+        }
+        for (k, v) in later.syms {
+            let m = self.syms.entry(k).or_default();
+            for (key, funcs) in v {
+                m.entry(key).or_default().extend(funcs);
+            }
+        }
+    }
+
+    /// Reads lines of a layout file's body; the first is line `first_line` (from 0) of the file.
+    fn parse_lines(text: &str, first_line: usize, path: &Path) -> Result<LayoutFile> {
+        let mut f = LayoutFile::default();
+        let lines = text.lines().enumerate().map(|(i, l)| (i + first_line, l));
         let num = |s: &str, line: usize| -> Result<u64> {
             let t = s.trim_start_matches("0x");
             u64::from_str_radix(t, 16)
@@ -242,5 +291,58 @@ impl LayoutLock {
         file.lock()
             .with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(LayoutLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file large enough to be read in several parts: it reads back as one read in one
+    /// part would (records of one library split across parts included), and a bad line deep
+    /// inside is reported with its own line number.
+    #[test]
+    fn large_file_reads_in_parts_as_a_whole() {
+        let mut f = LayoutFile::default();
+        f.sections.insert(".text".into(), 0x401000);
+        for lib in 0..4 {
+            let lib = format!("lib{lib}.a");
+            f.regions.insert(
+                (".text".into(), lib.clone()),
+                (lib.len() as u64 * 0x1000, 0x10000),
+            );
+            let pieces = f.pieces.entry((".text".into(), lib.clone())).or_default();
+            let syms = f.syms.entry((".text".into(), lib.clone())).or_default();
+            for i in 0..3000u64 {
+                let key = format!("member{i}.o:.text.function_with_a_long_name_{i}");
+                pieces.insert(
+                    key.clone(),
+                    Rec::new(i * 64, 48, Some(i * 7919), 32 * (i % 2)),
+                );
+                syms.entry(key).or_default().insert(format!("inner{i}"), 16);
+            }
+        }
+        f.slots.insert(("got".into(), "stdout".into()), 3);
+        let text = f.render();
+        assert!(
+            text.len() > 4 * (128 << 10),
+            "the test file is too small to be split"
+        );
+        let read = LayoutFile::parse(&text, Path::new("big.layout")).unwrap();
+        assert!(
+            read == f,
+            "the file read in parts differs from what was written"
+        );
+
+        let mut lines: Vec<&str> = text.lines().collect();
+        let bad = lines.len() * 3 / 4;
+        lines[bad] = "piece .text lib1.a broken";
+        let err = LayoutFile::parse(&lines.join("\n"), Path::new("big.layout"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("big.layout:{}:", bad + 1)),
+            "wrong line in: {err}"
+        );
     }
 }
