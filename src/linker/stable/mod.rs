@@ -20,6 +20,16 @@ use crate::linker::layout::Chunk;
 use object::{elf, LittleEndian as LE};
 use std::collections::BTreeMap;
 
+/// `s` with whitespace replaced by `_` (the layout file separates fields by whitespace);
+/// names without any, nearly all, are kept as they are.
+fn no_whitespace(s: String) -> String {
+    if s.contains(char::is_whitespace) {
+        s.replace(char::is_whitespace, "_")
+    } else {
+        s
+    }
+}
+
 /// The key of an input section inside its library: archive member (or object) and section
 /// name, without directories, so that it matches across versions. An archive can hold two
 /// members of one name (musl's `libc.a` has two `free.lo`): the second one the link loads
@@ -38,7 +48,7 @@ pub fn piece_key(link: &Link, c: &Chunk, dup: u32) -> String {
             } else {
                 format!("{member}:{sec}")
             };
-            key.replace(char::is_whitespace, "_")
+            no_whitespace(key)
         }
         Chunk::Synth(k) => format!("<linker>:{k:?}"),
         Chunk::Common => "<linker>:COMMON".into(),
@@ -572,7 +582,7 @@ pub fn library_of(link: &Link, c: &Chunk) -> String {
                 _ => name.as_str(),
             };
             let base = path.rsplit('/').next().unwrap_or(path);
-            base.replace(char::is_whitespace, "_")
+            no_whitespace(base.to_string())
         }
         _ => "<linker>".to_string(),
     }
