@@ -11,19 +11,25 @@ use object::LittleEndian as LE;
 
 /// Splits every `.eh_frame` input section into records.
 pub fn split_eh_frames(link: &mut Link) -> Result<()> {
-    for (fi, file) in link.files.iter_mut().enumerate() {
-        let name = &file.name;
-        for (si, sec) in file.sections.iter_mut().enumerate() {
-            if sec.name == b".eh_frame"
-                && sec.state == SecState::Normal
-                && sec.sh_type != elf::SHT_NOBITS
-            {
-                let split =
-                    eh_frame::split(sec.data, sec.relocs).with_context(|| name.to_string())?;
-                sec.split = crate::linker::object_file::Split::EhFrame;
-                link.eh.insert((fi as u32, si as u32), split);
-            }
-        }
+    use rayon::prelude::*;
+    let secs = link.sections_where(|sec| {
+        sec.name == b".eh_frame" && sec.state == SecState::Normal && sec.sh_type != elf::SHT_NOBITS
+    });
+    // Split in parallel; the first bad section in link order is the one reported.
+    let split: Vec<Result<eh_frame::EhSection>> = secs
+        .par_iter()
+        .with_max_len(4)
+        .map(|&(f, s)| {
+            let sec = link.section(f, s);
+            eh_frame::split(sec.data, sec.relocs)
+                .with_context(|| link.files[f as usize].name.to_string())
+        })
+        .collect();
+    for (&(f, s), split) in secs.iter().zip(split) {
+        let split = split?;
+        link.files[f as usize].sections[s as usize].split =
+            crate::linker::object_file::Split::EhFrame;
+        link.eh.insert((f, s), split);
     }
     Ok(())
 }
