@@ -121,9 +121,13 @@ impl TempFile {
             .read(true)
             .write(true)
             .open(&path);
-        let Ok(file) = file else {
-            // Running, or not writable: put it back and write a new file instead.
+        // Running, or not ours to write or to give its mode: put it back and write a new
+        // file instead.
+        let put_back = || {
             let _ = std::fs::rename(&path, dest);
+        };
+        let Ok(file) = file else {
+            put_back();
             return None;
         };
         let mode = if executable { 0o777 } else { 0o666 } & !umask();
@@ -132,7 +136,7 @@ impl TempFile {
             .is_err()
         {
             drop(file);
-            let _ = std::fs::rename(&path, dest);
+            put_back();
             return None;
         }
         Some(TempFile {

@@ -89,16 +89,10 @@ fn relink_replaces_previous_output() {
     };
     let obj = compile(Driver::Gcc, &programs_dir().join("c_stdio.c"), &[]);
     for extra in [None, Some("-Wl,--no-fork")] {
-        let mut cmd = Command::new("gcc");
-        cmd.arg("-static")
-            .arg(format!("-B{}/", linker_dir().display()))
-            .arg(&obj)
-            .arg("-lm")
-            .arg("-o")
-            .arg(&out.spacer_exe)
-            .args(extra);
         // Waits for standard output and error to close, so for the detached process too.
-        must_run(&mut cmd, LINK_TIMEOUT, "relink with spacer");
+        let mut args = vec![obj.as_os_str(), "-lm".as_ref()];
+        args.extend(extra.map(std::ffi::OsStr::new));
+        relink_with_spacer(&args, &out.spacer_exe);
         let run = run_program(&out.spacer_exe, &[], &out.dir);
         assert_eq!(
             run.stdout, out.stdout,
@@ -106,6 +100,18 @@ fn relink_replaces_previous_output() {
         );
         assert_nothing_left(&out.dir, &format!("{extra:?}"));
     }
+}
+
+/// `gcc -static -B <spacer> ARGS... -o OUT`, run to its end. Unlike `common::link`, which
+/// removes the output first, it leaves whatever is at `out`: these tests link over it.
+fn relink_with_spacer(args: &[&std::ffi::OsStr], out: &Path) {
+    let mut cmd = Command::new("gcc");
+    cmd.arg("-static")
+        .arg(format!("-B{}/", linker_dir().display()))
+        .args(args)
+        .arg("-o")
+        .arg(out);
+    must_run(&mut cmd, LINK_TIMEOUT, "link with spacer");
 }
 
 fn assert_nothing_left(dir: &Path, what: &str) {
@@ -131,16 +137,10 @@ fn relink_over_old_bytes_is_identical() {
     );
     let layout = scratch.join("app.layout");
     let _ = fs::remove_file(&layout);
+    let layout_flag = format!("-Wl,--layout,{},--page-digests", layout.display());
     let link_to = |out: &Path| {
-        let mut cmd = Command::new("gcc");
-        cmd.arg("-static")
-            .arg(format!("-B{}/", linker_dir().display()))
-            .arg(&obj)
-            .arg("-lm")
-            .arg(format!("-Wl,--layout,{},--page-digests", layout.display()))
-            .arg("-o")
-            .arg(out);
-        must_run(&mut cmd, LINK_TIMEOUT, "link with spacer");
+        let args = [obj.as_os_str(), "-lm".as_ref(), layout_flag.as_ref()];
+        relink_with_spacer(&args, out);
         fs::read(out).unwrap()
     };
     let fresh_path = scratch.join("fresh");
@@ -180,14 +180,8 @@ fn relink_spares_hard_links_and_running_programs() {
     )
     .unwrap();
     let link_word = |out: &Path, word: &str| {
-        let mut cmd = Command::new("gcc");
-        cmd.arg("-static")
-            .arg(format!("-B{}/", linker_dir().display()))
-            .arg(format!("-DWORD=\"{word}\""))
-            .arg(&src)
-            .arg("-o")
-            .arg(out);
-        must_run(&mut cmd, LINK_TIMEOUT, "link with spacer");
+        let define = format!("-DWORD=\"{word}\"");
+        relink_with_spacer(&[define.as_ref(), src.as_os_str()], out);
     };
     let run_word = |exe: &Path| {
         let r = run_with_timeout(

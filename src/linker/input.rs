@@ -546,22 +546,24 @@ impl Loader<'_> {
     /// the pass defines is not extracted, and its parse is dropped.
     fn parse_ahead(&self, ar: &mut ArchiveInput) {
         ar.newly_known.clear();
-        let wanted: Vec<u64> = ar
-            .index
-            .iter()
-            .zip(&ar.ids)
-            .filter(|&(&(_, off), &id)| {
-                id != u32::MAX && {
-                    let s = &self.symtab.syms[id as usize];
-                    matches!(s.def, Def::Undefined)
-                        && s.strong_ref
-                        && !ar.loaded.contains(&off)
-                        && !ar.ahead.contains_key(&off)
-                }
-            })
-            .map(|(&(_, off), _)| off)
+        let wanted: Vec<u64> = (0..ar.index.len())
+            .filter(|&k| self.to_parse(ar, k))
+            .map(|k| ar.index[k].1)
             .collect();
         Self::parse_into_ahead(ar, wanted);
+    }
+
+    /// Whether index entry `k` names a symbol that is undefined and strongly referenced now,
+    /// in a member neither taken nor parsed yet: one worth parsing ahead.
+    fn to_parse(&self, ar: &ArchiveInput, k: usize) -> bool {
+        let (id, off) = (ar.ids[k], ar.index[k].1);
+        id != u32::MAX && {
+            let s = &self.symtab.syms[id as usize];
+            matches!(s.def, Def::Undefined)
+                && s.strong_ref
+                && !ar.loaded.contains(&off)
+                && !ar.ahead.contains_key(&off)
+        }
     }
 
     /// The member at `off` (index entry `k`), which the pass takes now, parsed together with
@@ -570,18 +572,13 @@ impl Loader<'_> {
     /// parses them in parallel batches instead of one by one.
     fn parse_newly_wanted(&self, ar: &mut ArchiveInput, k: usize, off: u64) {
         let mut batch = vec![off];
-        for &p in &ar.newly_known {
-            let (_, poff) = ar.index[p as usize];
-            let s = &self.symtab.syms[ar.ids[p as usize] as usize];
-            if p as usize > k
-                && matches!(s.def, Def::Undefined)
-                && s.strong_ref
-                && !ar.loaded.contains(&poff)
-                && !ar.ahead.contains_key(&poff)
-            {
-                batch.push(poff);
-            }
-        }
+        batch.extend(
+            ar.newly_known
+                .iter()
+                .map(|&p| p as usize)
+                .filter(|&p| p > k && self.to_parse(ar, p))
+                .map(|p| ar.index[p].1),
+        );
         ar.newly_known.clear();
         Self::parse_into_ahead(ar, batch);
     }

@@ -12,11 +12,6 @@ pub fn type_name(t: u32) -> String {
     }
 }
 
-/// Whether `t` is an x86-64 relocation type spacer knows (the psABI's list).
-pub fn is_known(t: u32) -> bool {
-    name(t).is_some()
-}
-
 const fn name(t: u32) -> Option<&'static str> {
     Some(match t {
         R_X86_64_NONE => "R_X86_64_NONE",

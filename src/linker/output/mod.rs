@@ -131,38 +131,28 @@ fn flat_image(lay: &crate::linker::layout::Layout, elf_image: &[u8]) -> Vec<u8> 
 /// zero-filled file, and gaps must not keep the previous image's bytes.
 fn zero_unwritten(link: &Link, buf: &OutBuf) {
     let lay = &link.layout;
-    let mut covered: Vec<(u64, u64)> = lay
+    let covered = lay
         .secs
         .iter()
         .enumerate()
         .filter(|(i, os)| !os.is_nobits() && !lay.compressed.contains_key(i))
         .flat_map(|(_, os)| {
-            os.members.iter().filter_map(move |&(f, s)| {
-                let sec = link.section(f, s);
-                let size = link.member_size_align(f, s).0;
-                (sec.sh_type != elf::SHT_NOBITS && size > 0)
-                    .then_some((os.offset + sec.out_off, size))
-            })
+            os.members
+                .iter()
+                .filter(|&&(f, s)| link.section(f, s).sh_type != elf::SHT_NOBITS)
+                .map(|&(f, s)| member_range(link, f, s))
+                .map(|(o, n)| (os.offset + o, n))
         })
         .collect();
-    covered.sort_unstable();
-    let mut gaps = Vec::new();
-    let mut at = 0u64;
-    for (start, len) in covered
+    // Large gaps in pieces, so that they are zeroed in parallel.
+    let gaps: Vec<(u64, u64)> = uncovered(covered, buf.len as u64)
         .into_iter()
-        .chain(std::iter::once((buf.len as u64, 0)))
-    {
-        if start > at {
-            // Large gaps in pieces, so that they are zeroed in parallel.
-            let mut g = at;
-            while g < start {
-                let n = (start - g).min(1 << 20);
-                gaps.push((g, n));
-                g += n;
-            }
-        }
-        at = at.max(start + len);
-    }
+        .flat_map(|(at, n)| {
+            (at..at + n)
+                .step_by(1 << 20)
+                .map(move |g| (g, (at + n - g).min(1 << 20)))
+        })
+        .collect();
     gaps.par_iter()
         .with_max_len(16)
         .for_each(|&(off, n)| buf.slice(off, n).fill(0));
@@ -207,24 +197,41 @@ fn fill_code_gaps(link: &Link, buf: &OutBuf) {
                 && os.size > 0
         })
         .for_each(|(_, os)| {
-            let mut used: Vec<(u64, u64)> = os
+            let used = os
                 .members
                 .iter()
-                .map(|&(f, s)| (link.section(f, s).out_off, link.member_size_align(f, s).0))
+                .map(|&(f, s)| member_range(link, f, s))
                 .chain(os.data.iter().map(|&(o, n, _)| (o, n)))
                 .collect();
-            used.sort_unstable();
-            let mut at = 0;
-            for (start, len) in used.into_iter().chain(std::iter::once((os.size, 0))) {
-                let start = start.min(os.size);
+            for (at, n) in uncovered(used, os.size) {
                 // A gap of a page or more is free room (the version-stable layout's slack and
                 // holes), not padding: zero, so that such pages stay alike across images.
-                if start > at && start - at < 4096 {
-                    fill_nops(buf.slice(os.offset + at, start - at));
+                if n < 4096 {
+                    fill_nops(buf.slice(os.offset + at, n));
                 }
-                at = at.max(start + len);
             }
         });
+}
+
+/// Where input section `s` of file `f` lies in its output section: (offset, size).
+fn member_range(link: &Link, f: u32, s: u32) -> (u64, u64) {
+    (link.section(f, s).out_off, link.member_size_align(f, s).0)
+}
+
+/// The stretches of `[0, end)` that none of the ranges `used` (start, length) covers, in
+/// order, as (start, length).
+fn uncovered(mut used: Vec<(u64, u64)>, end: u64) -> Vec<(u64, u64)> {
+    used.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut at = 0;
+    for (start, len) in used.into_iter().chain(std::iter::once((end, 0))) {
+        let start = start.min(end);
+        if start > at {
+            gaps.push((at, start - at));
+        }
+        at = at.max(start + len);
+    }
+    gaps
 }
 
 /// Input sections, copied and relocated in parallel, each into its own range of the output
